@@ -1,0 +1,373 @@
+//! Engine.IO: the transport layer under Socket.IO, usable on its own like the `engine.io` npm
+//! package.
+//!
+//! A connection opens as HTTP long-polling (or directly as a WebSocket), upgrades to WebSocket
+//! once a probe proves it works, and is kept alive by a heartbeat. The application sees only
+//! sessions and messages through an [`EngineHandler`]; the engine knows nothing of Socket.IO.
+//!
+//! ```no_run
+//! use tower_socketio::engine::{CloseReason, EngineConfig, EngineHandler, EngineIoLayer, Message, Session};
+//!
+//! /// Echoes every message back to its sender.
+//! struct Echo;
+//!
+//! impl EngineHandler for Echo {
+//!     type State = ();
+//!     fn on_open(&self, _session: &Session) {}
+//!     fn on_message(&self, _: &(), session: &Session, message: Message) {
+//!         let _ = match message {
+//!             Message::Text(text) => session.send_text(&text),
+//!             Message::Binary(data) => session.send_binary(data),
+//!         };
+//!     }
+//!     fn on_close(&self, _: &(), _session: &Session, _reason: CloseReason) {}
+//! }
+//!
+//! # async fn run() {
+//! let app = axum::Router::new().layer(EngineIoLayer::new(Echo, EngineConfig::default()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+
+mod config;
+mod error;
+mod packet;
+mod payload;
+mod polling;
+mod query;
+mod service;
+mod session;
+mod sid;
+mod v3;
+mod websocket;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, header};
+use http_body_util::Full;
+
+pub use config::{EngineConfig, Transports};
+pub use error::{CloseReason, RequestError, SendError};
+pub use packet::{Frame, Message, PacketError, Text};
+pub use query::TransportKind;
+pub use service::{EngineIoLayer, EngineIoService, ResponseBody, ResponseFuture};
+pub use session::Session;
+pub use sid::{InvalidSid, Sid};
+
+use error::empty_response;
+use packet::Packet;
+use session::SessionHost;
+
+/// The Engine.IO protocol version a client speaks (`EIO` in the query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProtocolVersion {
+    /// Engine.IO v3 (Socket.IO v2 clients), when enabled with [`EngineConfig::allow_eio3`].
+    V3,
+    /// Engine.IO v4 (Socket.IO v3 and v4 clients).
+    V4,
+}
+
+/// The application side of an Engine.IO server: what happens when sessions open, send and
+/// close.
+///
+/// Callbacks run on the connection's own task, in the order packets arrived, and must not
+/// block: queue work elsewhere if it takes time. See the [module docs](self) for an example.
+pub trait EngineHandler: Send + Sync + 'static {
+    /// What the application keeps for each session.
+    type State: Send + Sync + 'static;
+
+    /// A session opened (after the open packet was queued); returns its state.
+    fn on_open(&self, session: &Session) -> Self::State;
+
+    /// A message arrived.
+    fn on_message(&self, state: &Self::State, session: &Session, message: Message);
+
+    /// The session closed; nothing more will arrive.
+    fn on_close(&self, state: &Self::State, session: &Session, reason: CloseReason);
+}
+
+/// A session and what the application keeps for it.
+pub(crate) struct Entry<S> {
+    pub(crate) session: Session,
+    pub(crate) state: S,
+}
+
+/// The engine shared by every request: configuration, handler and the live sessions.
+pub(crate) struct Engine<H: EngineHandler> {
+    pub(crate) config: Arc<EngineConfig>,
+    pub(crate) handler: H,
+    sessions: RwLock<HashMap<Sid, Arc<Entry<H::State>>>>,
+    shutting_down: AtomicBool,
+}
+
+/// What a packet means for the connection that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Stop,
+}
+
+impl<H: EngineHandler> Engine<H> {
+    pub(crate) fn new(handler: H, config: EngineConfig) -> Arc<Self> {
+        Arc::new(Engine {
+            config: Arc::new(config),
+            handler,
+            sessions: RwLock::new(HashMap::new()),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    fn sessions_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Sid, Arc<Entry<H::State>>>> {
+        self.sessions.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sessions_write(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<Sid, Arc<Entry<H::State>>>> {
+        self.sessions.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn get(&self, sid: &Sid) -> Option<Arc<Entry<H::State>>> {
+        self.sessions_read().get(sid).cloned()
+    }
+
+    /// How many sessions are open.
+    pub(crate) fn len(&self) -> usize {
+        self.sessions_read().len()
+    }
+
+    /// Every open session.
+    pub(crate) fn sessions(&self) -> Vec<Arc<Entry<H::State>>> {
+        self.sessions_read().values().cloned().collect()
+    }
+
+    /// Closes every session with "server shutting down", flushing their queues first, and
+    /// refuses new handshakes.
+    pub(crate) fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        for entry in self.sessions() {
+            entry
+                .session
+                .close_with(CloseReason::ServerShuttingDown, true);
+        }
+    }
+
+    /// Answers one request under the engine's path.
+    pub(crate) async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        match self.route(req).await {
+            Ok(res) => res,
+            Err(err) => {
+                tracing::debug!(error = %err, "request refused");
+                err.into_response()
+            }
+        }
+    }
+
+    async fn route<B>(
+        self: &Arc<Self>,
+        req: Request<B>,
+    ) -> Result<Response<Full<Bytes>>, RequestError>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let query = query::parse(req.uri().query())?;
+        let enabled = match query.transport {
+            TransportKind::Polling => self.config.transports.polling,
+            TransportKind::WebSocket => self.config.transports.websocket,
+        };
+        if !enabled {
+            return Err(RequestError::UnknownTransport);
+        }
+        let is_upgrade = websocket::is_upgrade_request(&req);
+        match query.sid {
+            Some(sid) => {
+                let entry = sid
+                    .ok()
+                    .and_then(|sid| self.get(&sid))
+                    .ok_or(RequestError::UnknownSid)?;
+                if is_upgrade {
+                    if query.transport != TransportKind::WebSocket || !self.config.allow_upgrades {
+                        return Err(RequestError::BadRequest);
+                    }
+                    return websocket::upgrade(self.clone(), entry, req);
+                }
+                if entry.session.transport() != query.transport
+                    || query.transport != TransportKind::Polling
+                {
+                    return Err(RequestError::BadRequest);
+                }
+                Ok(match *req.method() {
+                    Method::GET => polling::get(self, &entry, req.headers()).await,
+                    Method::POST => polling::post(self, &entry, req).await,
+                    _ => empty_response(http::StatusCode::INTERNAL_SERVER_ERROR),
+                })
+            }
+            None => {
+                if req.method() != Method::GET {
+                    return Err(RequestError::BadHandshakeMethod);
+                }
+                if query.transport == TransportKind::WebSocket && !is_upgrade {
+                    return Err(RequestError::BadRequest);
+                }
+                let (parts, body) = req.into_parts();
+                if let Some(allow) = &self.config.allow_request {
+                    if !allow(&parts).await {
+                        return Err(RequestError::Forbidden);
+                    }
+                }
+                let protocol = match query.protocol {
+                    Some(ProtocolVersion::V4) => ProtocolVersion::V4,
+                    Some(ProtocolVersion::V3) if self.config.allow_eio3 => ProtocolVersion::V3,
+                    _ => return Err(RequestError::UnsupportedProtocolVersion),
+                };
+                if self.shutting_down.load(Ordering::SeqCst) {
+                    return Err(RequestError::BadRequest);
+                }
+                let mut req = Request::from_parts(parts, body);
+                let upgrade = match query.transport {
+                    TransportKind::WebSocket => Some(websocket::accept(&mut req)?),
+                    TransportKind::Polling => None,
+                };
+                let (parts, _body) = req.into_parts();
+                let entry = self.open(parts, protocol, query.b64, query.transport);
+                match upgrade {
+                    Some((response, on_upgrade)) => {
+                        websocket::spawn(self.clone(), entry, on_upgrade, false);
+                        Ok(response)
+                    }
+                    None => {
+                        let mut res = polling::drain_now(&entry.session);
+                        if let Some(name) = &self.config.cookie {
+                            set_cookie(&mut res, name, entry.session.sid());
+                        }
+                        Ok(res)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates a session: queues the open packet, lets the application set up its state,
+    /// registers the session and starts its heartbeat.
+    fn open(
+        self: &Arc<Self>,
+        parts: http::request::Parts,
+        protocol: ProtocolVersion,
+        b64: bool,
+        transport: TransportKind,
+    ) -> Arc<Entry<H::State>> {
+        let sid = Sid::new();
+        let host: Arc<dyn SessionHost> = self.clone();
+        let session = Session::new(
+            sid,
+            protocol,
+            b64,
+            transport,
+            self.config.clone(),
+            Arc::new(parts),
+            Arc::downgrade(&host),
+        );
+        session
+            .state()
+            .push_control(Frame::from_packet_text(self.open_packet(sid, transport)));
+        tracing::debug!(%sid, transport = transport.as_str(), ?protocol, "session opened");
+        let state = self.handler.on_open(&session);
+        let entry = Arc::new(Entry {
+            session: session.clone(),
+            state,
+        });
+        if session.is_open() {
+            self.sessions_write().insert(sid, entry.clone());
+            tokio::spawn(session::heartbeat(session));
+        }
+        entry
+    }
+
+    fn open_packet(&self, sid: Sid, transport: TransportKind) -> Vec<u8> {
+        let upgrades = if transport == TransportKind::Polling
+            && self.config.allow_upgrades
+            && self.config.transports.websocket
+        {
+            r#"["websocket"]"#
+        } else {
+            "[]"
+        };
+        format!(
+            r#"0{{"sid":"{}","upgrades":{},"pingInterval":{},"pingTimeout":{},"maxPayload":{}}}"#,
+            sid,
+            upgrades,
+            self.config.ping_interval.as_millis(),
+            self.config.ping_timeout.as_millis(),
+            self.config.max_http_buffer_size
+        )
+        .into_bytes()
+    }
+
+    /// Acts on one packet from the client, whichever transport carried it.
+    pub(crate) fn on_packet(&self, entry: &Entry<H::State>, packet: Packet) -> Flow {
+        let session = &entry.session;
+        if !session.is_open() {
+            return Flow::Stop;
+        }
+        match packet {
+            Packet::Message(message) => {
+                tracing::trace!(sid = %session.sid(), ?message, "message in");
+                self.handler.on_message(&entry.state, session, message);
+            }
+            Packet::Pong { .. } if !session.is_v3() => session.0.heartbeat.notify_one(),
+            Packet::Ping { probe: false } if session.is_v3() => {
+                session.state().push_control(Frame::pong());
+                session.wake_transports();
+                session.0.heartbeat.notify_one();
+            }
+            Packet::Ping { probe: false } | Packet::Pong { .. } => {
+                // A heartbeat in the wrong direction for the protocol version.
+                session.close(CloseReason::TransportError);
+                return Flow::Stop;
+            }
+            Packet::Close => {
+                session.close(CloseReason::TransportClose);
+                return Flow::Stop;
+            }
+            Packet::Open | Packet::Noop | Packet::Upgrade | Packet::Ping { probe: true } => {}
+        }
+        Flow::Continue
+    }
+
+    /// Acts on a packet that could not be decoded.
+    pub(crate) fn on_parse_error(&self, session: &Session, error: PacketError) -> Flow {
+        tracing::warn!(sid = %session.sid(), %error, "parse error");
+        session.close(CloseReason::ParseError);
+        Flow::Stop
+    }
+}
+
+impl<H: EngineHandler> SessionHost for Engine<H> {
+    fn session_closed(&self, sid: Sid, reason: CloseReason) {
+        if let Some(entry) = self.get(&sid) {
+            self.handler.on_close(&entry.state, &entry.session, reason);
+        }
+    }
+
+    fn session_finished(&self, sid: Sid) {
+        self.sessions_write().remove(&sid);
+    }
+}
+
+fn set_cookie(res: &mut Response<Full<Bytes>>, name: &str, sid: Sid) {
+    let cookie = format!("{name}={sid}; Path=/; HttpOnly; SameSite=Lax");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().append(header::SET_COOKIE, value);
+    }
+}

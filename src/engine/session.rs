@@ -1,0 +1,383 @@
+//! One Engine.IO session: its outbound queue, transport state, heartbeat and close.
+//!
+//! A session outlives its transports: it starts on polling or WebSocket, may move from polling
+//! to WebSocket, and keeps one outbound queue throughout, so nothing is lost or reordered across
+//! an upgrade. Whichever transport is active drains the queue; the state sits behind a short,
+//! synchronous critical section that is never held across an `.await`.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
+
+use futures_util::task::AtomicWaker;
+use tokio::sync::Notify;
+
+use super::ProtocolVersion;
+use super::config::EngineConfig;
+use super::error::{CloseReason, SendError};
+use super::packet::Frame;
+use super::query::TransportKind;
+use super::sid::Sid;
+
+/// What a session tells the engine that owns it.
+pub(crate) trait SessionHost: Send + Sync {
+    /// The session is closing: run the application's close handler.
+    fn session_closed(&self, sid: Sid, reason: CloseReason);
+    /// The session is gone: forget it.
+    fn session_finished(&self, sid: Sid);
+}
+
+/// A handle on an Engine.IO session. Cheap to clone.
+///
+/// Sending never waits: a message is queued and the active transport writes it out. The queue
+/// is bounded in bytes ([`EngineConfig::max_buffered_bytes`]); a client that reads too slowly to
+/// keep it under the bound is disconnected with [`CloseReason::SlowConsumer`].
+///
+/// ```no_run
+/// # fn f(session: tower_socketio::engine::Session) {
+/// session.send_text("hello").ok();
+/// session.send_binary(vec![1u8, 2, 3]).ok();
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Session(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) sid: Sid,
+    pub(crate) protocol: ProtocolVersion,
+    pub(crate) b64: bool,
+    pub(crate) config: Arc<EngineConfig>,
+    pub(crate) request: Arc<http::request::Parts>,
+    pub(crate) created_at: Instant,
+    state: Mutex<State>,
+    /// Wakes the pending polling GET.
+    pub(crate) poll_waker: AtomicWaker,
+    /// Wakes the WebSocket task.
+    pub(crate) ws_waker: AtomicWaker,
+    /// Wakes the heartbeat task: a pong (v4) or ping (v3) arrived, or the session closed.
+    pub(crate) heartbeat: Notify,
+    host: Weak<dyn SessionHost>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Open,
+    /// Closing after the queue is flushed (server-initiated close).
+    Draining,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upgrade {
+    None,
+    /// A WebSocket is attached and waiting for `2probe`.
+    Probing,
+    /// `3probe` was sent; waiting for `5`.
+    Upgrading,
+}
+
+pub(crate) struct State {
+    pub(crate) phase: Phase,
+    pub(crate) transport: TransportKind,
+    pub(crate) upgrade: Upgrade,
+    pub(crate) get_pending: bool,
+    pub(crate) post_pending: bool,
+    outbox: VecDeque<Frame>,
+    outbox_bytes: usize,
+}
+
+impl Session {
+    pub(crate) fn new(
+        sid: Sid,
+        protocol: ProtocolVersion,
+        b64: bool,
+        transport: TransportKind,
+        config: Arc<EngineConfig>,
+        request: Arc<http::request::Parts>,
+        host: Weak<dyn SessionHost>,
+    ) -> Session {
+        Session(Arc::new(Inner {
+            sid,
+            protocol,
+            b64,
+            config,
+            request,
+            created_at: Instant::now(),
+            state: Mutex::new(State {
+                phase: Phase::Open,
+                transport,
+                upgrade: Upgrade::None,
+                get_pending: false,
+                post_pending: false,
+                outbox: VecDeque::new(),
+                outbox_bytes: 0,
+            }),
+            poll_waker: AtomicWaker::new(),
+            ws_waker: AtomicWaker::new(),
+            heartbeat: Notify::new(),
+            host,
+        }))
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> Sid {
+        self.0.sid
+    }
+
+    /// The Engine.IO protocol version the client speaks.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.0.protocol
+    }
+
+    /// The transport currently carrying the session.
+    pub fn transport(&self) -> TransportKind {
+        self.state().transport
+    }
+
+    /// The handshake request (method, URI, headers and extensions; no body).
+    pub fn request(&self) -> &http::request::Parts {
+        &self.0.request
+    }
+
+    /// When the handshake happened.
+    pub fn created_at(&self) -> Instant {
+        self.0.created_at
+    }
+
+    /// Whether the session is still open.
+    pub fn is_open(&self) -> bool {
+        self.state().phase == Phase::Open
+    }
+
+    /// The server configuration this session runs under.
+    pub fn config(&self) -> &EngineConfig {
+        &self.0.config
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&self, text: &str) -> Result<(), SendError> {
+        self.send_frame(Frame::text(text))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, data: impl Into<bytes::Bytes>) -> Result<(), SendError> {
+        self.send_frame(Frame::binary(data))
+    }
+
+    /// Queues an already encoded packet; this is how one encoding is shared by many sessions.
+    pub fn send_frame(&self, frame: Frame) -> Result<(), SendError> {
+        self.send_frames(std::iter::once(frame))
+    }
+
+    /// Queues several packets at once, all or none: either every one fits in the queue or the
+    /// session is closed as a slow consumer and none is queued.
+    pub fn send_frames(&self, frames: impl IntoIterator<Item = Frame>) -> Result<(), SendError> {
+        let mut state = self.state();
+        if state.phase != Phase::Open {
+            return Err(SendError::Closed);
+        }
+        let before = state.outbox.len();
+        let mut added = 0usize;
+        for frame in frames {
+            added += frame.len();
+            state.outbox.push_back(frame);
+        }
+        if state.outbox_bytes + added > self.0.config.max_buffered_bytes {
+            state.outbox.truncate(before);
+            drop(state);
+            tracing::warn!(sid = %self.0.sid, "outbound queue full: closing slow consumer");
+            self.close(CloseReason::SlowConsumer);
+            return Err(SendError::Full);
+        }
+        state.outbox_bytes += added;
+        drop(state);
+        self.wake_transports();
+        Ok(())
+    }
+
+    /// Queues a packet only if the transport can take it right away (nothing else waiting and,
+    /// on polling, a request ready to carry it); otherwise drops it. This is Socket.IO's
+    /// `volatile` flag. Returns whether the packet was queued.
+    pub fn send_volatile(&self, frame: Frame) -> bool {
+        let mut state = self.state();
+        let writable = state.phase == Phase::Open
+            && state.outbox.is_empty()
+            && state.upgrade == Upgrade::None
+            && (state.transport == TransportKind::WebSocket || state.get_pending);
+        if writable {
+            state.outbox_bytes += frame.len();
+            state.outbox.push_back(frame);
+            drop(state);
+            self.wake_transports();
+        }
+        writable
+    }
+
+    /// Closes the session from the server side: what is queued is flushed first (within a
+    /// bounded time), then the client is told. Reason: "forced close".
+    pub fn close_gracefully(&self) {
+        self.close_with(CloseReason::ForcedClose, true);
+    }
+
+    /// Closes the session now for `reason`, dropping what is queued.
+    pub fn close(&self, reason: CloseReason) {
+        self.close_with(reason, false);
+    }
+
+    pub(crate) fn close_with(&self, reason: CloseReason, flush: bool) {
+        {
+            let mut state = self.state();
+            if state.phase != Phase::Open {
+                return;
+            }
+            if flush {
+                state.phase = Phase::Draining;
+                // Polling clients learn of the close from a `1` packet after the queue.
+                if state.transport == TransportKind::Polling {
+                    state.outbox.push_back(Frame::close());
+                }
+            } else {
+                state.phase = Phase::Closed;
+                state.outbox.clear();
+                state.outbox_bytes = 0;
+                if state.transport == TransportKind::Polling && state.get_pending {
+                    state.outbox.push_back(Frame::close());
+                }
+            }
+        }
+        tracing::debug!(sid = %self.0.sid, %reason, "session closing");
+        self.wake_transports();
+        self.0.heartbeat.notify_one();
+        if let Some(host) = self.0.host.upgrade() {
+            host.session_closed(self.0.sid, reason);
+            if !flush {
+                host.session_finished(self.0.sid);
+            }
+        }
+    }
+
+    /// Ends a draining session: its queue went out (or the grace period ran out).
+    pub(crate) fn finish(&self) {
+        let was = {
+            let mut state = self.state();
+            std::mem::replace(&mut state.phase, Phase::Closed)
+        };
+        if was != Phase::Closed {
+            self.wake_transports();
+            self.0.heartbeat.notify_one();
+        }
+        if let Some(host) = self.0.host.upgrade() {
+            host.session_finished(self.0.sid);
+        }
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock can only come from a bug in this module; the state is
+        // still consistent (every mutation is a single step), so carry on with it.
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn wake_transports(&self) {
+        self.0.poll_waker.wake();
+        self.0.ws_waker.wake();
+    }
+
+    pub(crate) fn is_v3(&self) -> bool {
+        self.0.protocol == ProtocolVersion::V3
+    }
+}
+
+impl State {
+    /// Takes everything queued.
+    pub(crate) fn drain_outbox(&mut self) -> Vec<Frame> {
+        self.outbox_bytes = 0;
+        self.outbox.drain(..).collect()
+    }
+
+    /// Takes the next queued packet.
+    pub(crate) fn pop_outbox(&mut self) -> Option<Frame> {
+        let frame = self.outbox.pop_front()?;
+        self.outbox_bytes = self.outbox_bytes.saturating_sub(frame.len());
+        Some(frame)
+    }
+
+    pub(crate) fn outbox_is_empty(&self) -> bool {
+        self.outbox.is_empty()
+    }
+
+    /// Queues a control packet of the engine's own (ping, pong, noop) regardless of the bound.
+    pub(crate) fn push_control(&mut self, frame: Frame) {
+        self.outbox.push_back(frame);
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &self.0.sid)
+            .field("protocol", &self.0.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sends pings (v4) or expects them (v3), and closes the session with "ping timeout" when the
+/// client falls silent. It also ends a draining session once its grace period is over.
+pub(crate) async fn heartbeat(session: Session) {
+    let config = session.0.config.clone();
+    let interval = config.ping_interval;
+    let timeout = config.ping_timeout;
+    loop {
+        if session.is_v3() {
+            // v3: the client pings; it must do so within interval + timeout.
+            let deadline = tokio::time::sleep(interval + timeout);
+            tokio::select! {
+                _ = deadline => {
+                    session.close(CloseReason::PingTimeout);
+                    return;
+                }
+                _ = session.0.heartbeat.notified() => {}
+            }
+        } else {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = session.0.heartbeat.notified() => {
+                    // A stray pong or a close: only a close ends the wait early.
+                    if !session.is_open() { break; }
+                    continue;
+                }
+            }
+            {
+                let mut state = session.state();
+                if state.phase != Phase::Open {
+                    break;
+                }
+                state.push_control(Frame::ping());
+            }
+            session.wake_transports();
+            tokio::select! {
+                _ = tokio::time::sleep(timeout) => {
+                    session.close(CloseReason::PingTimeout);
+                    return;
+                }
+                _ = session.0.heartbeat.notified() => {}
+            }
+        }
+        if !session.is_open() {
+            break;
+        }
+    }
+    // Closing: give a draining session a bounded time to flush, then forget it.
+    if session.state().phase == Phase::Draining {
+        let grace = timeout.max(std::time::Duration::from_secs(1));
+        let _ = tokio::time::timeout(grace, async {
+            while session.state().phase == Phase::Draining {
+                session.0.heartbeat.notified().await;
+            }
+        })
+        .await;
+    }
+    session.finish();
+}

@@ -1,0 +1,375 @@
+//! The WebSocket transport: the hyper upgrade, the probe of a polling session's upgrade, and
+//! one task per connection that both reads and writes.
+//!
+//! Reading and writing share one task and one `poll` so a client that stops reading never
+//! stops us from reading its pongs, and a client that floods us never starves its own replies.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::{Sink, Stream};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+
+use super::error::{CloseReason, RequestError};
+use super::packet::{Frame, FrameKind, Packet, Text};
+use super::query::TransportKind;
+use super::session::{Phase, Upgrade};
+use super::{Engine, EngineHandler, Entry, Flow, ProtocolVersion, v3};
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Whether the request asks to switch to the WebSocket protocol.
+pub(crate) fn is_upgrade_request<B>(req: &Request<B>) -> bool {
+    req.method() == Method::GET
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Checks the WebSocket handshake headers and prepares the `101 Switching Protocols` answer.
+pub(crate) fn accept<B>(
+    req: &mut Request<B>,
+) -> Result<(Response<Full<Bytes>>, OnUpgrade), RequestError> {
+    let key = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or(RequestError::BadRequest)?;
+    let version_ok = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    if !version_ok {
+        return Err(RequestError::BadRequest);
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = req
+        .extensions_mut()
+        .remove::<OnUpgrade>()
+        .ok_or(RequestError::BadRequest)?;
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = res.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(value) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    Ok((res, on_upgrade))
+}
+
+/// A polling session asks to upgrade: accept the WebSocket and start probing it.
+pub(crate) fn upgrade<H: EngineHandler, B>(
+    engine: Arc<Engine<H>>,
+    entry: Arc<Entry<H::State>>,
+    mut req: Request<B>,
+) -> Result<Response<Full<Bytes>>, RequestError> {
+    {
+        let state = entry.session.state();
+        if state.transport != TransportKind::Polling
+            || state.upgrade != Upgrade::None
+            || state.phase != Phase::Open
+        {
+            return Err(RequestError::BadRequest);
+        }
+    }
+    let (res, on_upgrade) = accept(&mut req)?;
+    {
+        let mut state = entry.session.state();
+        if state.upgrade != Upgrade::None {
+            return Err(RequestError::BadRequest);
+        }
+        state.upgrade = Upgrade::Probing;
+    }
+    spawn(engine, entry, on_upgrade, true);
+    Ok(res)
+}
+
+/// Runs the WebSocket once hyper hands the connection over.
+pub(crate) fn spawn<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    entry: Arc<Entry<H::State>>,
+    on_upgrade: OnUpgrade,
+    probing: bool,
+) {
+    tokio::spawn(async move {
+        let io = match on_upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(err) => {
+                tracing::debug!(sid = %entry.session.sid(), %err, "WebSocket upgrade failed");
+                if probing {
+                    abandon_probe(&entry);
+                } else {
+                    entry.session.close(CloseReason::TransportError);
+                }
+                return;
+            }
+        };
+        let config = &engine.config;
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(config.ws_read_buffer_size)
+            .write_buffer_size(0)
+            .max_message_size(Some(config.max_http_buffer_size))
+            .max_frame_size(Some(config.max_http_buffer_size));
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
+        let upgrade_deadline =
+            probing.then(|| Box::pin(tokio::time::sleep(config.upgrade_timeout)));
+        let conn = Connection {
+            engine,
+            entry,
+            ws,
+            active: !probing,
+            direct: None,
+            pending: None,
+            needs_flush: false,
+            upgrade_deadline,
+        };
+        conn.run().await;
+    });
+}
+
+fn abandon_probe<S>(entry: &Entry<S>) {
+    let mut state = entry.session.state();
+    if state.upgrade != Upgrade::None && state.transport == TransportKind::Polling {
+        state.upgrade = Upgrade::None;
+    }
+    drop(state);
+    entry.session.wake_transports();
+}
+
+/// How a WebSocket connection ended.
+#[derive(Debug)]
+enum End {
+    /// The peer closed the WebSocket or the TCP connection.
+    PeerClosed,
+    /// The peer broke the protocol; close with this code.
+    Violation(CloseCode),
+    /// The connection failed under us.
+    Io,
+    /// The session closed (and, if it was draining, its queue went out).
+    SessionClosed,
+    /// The probe failed or timed out: only this WebSocket goes, the session stays on polling.
+    ProbeFailed,
+}
+
+struct Connection<H: EngineHandler> {
+    engine: Arc<Engine<H>>,
+    entry: Arc<Entry<H::State>>,
+    ws: Ws,
+    /// Whether this WebSocket carries the session (false while it is only being probed).
+    active: bool,
+    /// A message for this WebSocket alone (`3probe`), written before the session's queue.
+    direct: Option<WsMessage>,
+    /// A message taken from the queue that the sink has not accepted yet.
+    pending: Option<WsMessage>,
+    needs_flush: bool,
+    upgrade_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<H: EngineHandler> Connection<H> {
+    async fn run(mut self) {
+        let end = poll_fn(|cx| self.poll_io(cx)).await;
+        let session = self.entry.session.clone();
+        tracing::debug!(sid = %session.sid(), ?end, active = self.active, "WebSocket ended");
+        let close_frame = match &end {
+            End::Violation(code) => Some(CloseFrame {
+                code: *code,
+                reason: Utf8Bytes::from_static(""),
+            }),
+            _ => None,
+        };
+        if !self.active {
+            abandon_probe(&self.entry);
+        } else {
+            match end {
+                End::PeerClosed => session.close(CloseReason::TransportClose),
+                End::Violation(_) | End::Io => session.close(CloseReason::TransportError),
+                End::SessionClosed => session.finish(),
+                End::ProbeFailed => {}
+            }
+        }
+        if !matches!(end, End::Io) {
+            // Bounded: a peer that does not read must not keep this task alive.
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                self.ws.close(close_frame),
+            )
+            .await;
+        }
+    }
+
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        loop {
+            if !self.active {
+                if let Some(deadline) = &mut self.upgrade_deadline {
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(End::ProbeFailed);
+                    }
+                }
+                if !self.entry.session.is_open() {
+                    return Poll::Ready(End::ProbeFailed);
+                }
+            }
+            if let Poll::Ready(end) = self.poll_write(cx) {
+                return Poll::Ready(end);
+            }
+            match Pin::new(&mut self.ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(message))) => {
+                    if let Some(end) = self.on_message(message) {
+                        return Poll::Ready(end);
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => return Poll::Ready(end_for(err)),
+                Poll::Ready(None) => return Poll::Ready(End::PeerClosed),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Writes what is queued; ready only when the connection must end.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        let session = self.entry.session.clone();
+        if self.active {
+            session.0.ws_waker.register(cx.waker());
+        }
+        loop {
+            if self.pending.is_none() {
+                self.pending = self.direct.take();
+            }
+            if self.pending.is_none() && self.active {
+                let frame = session.state().pop_outbox();
+                self.pending = frame.map(|f| self.to_ws_message(f));
+            }
+            if self.pending.is_none() {
+                break;
+            }
+            match Pin::new(&mut self.ws).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => return Poll::Ready(End::Io),
+                Poll::Pending => return Poll::Pending,
+            }
+            if let Some(message) = self.pending.take() {
+                if Pin::new(&mut self.ws).start_send(message).is_err() {
+                    return Poll::Ready(End::Io);
+                }
+                self.needs_flush = true;
+            }
+        }
+        if self.needs_flush {
+            match Pin::new(&mut self.ws).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Err(_)) => return Poll::Ready(End::Io),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if self.active {
+            let state = session.state();
+            let done = match state.phase {
+                Phase::Open => false,
+                Phase::Draining => state.outbox_is_empty(),
+                Phase::Closed => true,
+            };
+            if done {
+                return Poll::Ready(End::SessionClosed);
+            }
+        }
+        Poll::Pending
+    }
+
+    fn to_ws_message(&self, frame: Frame) -> WsMessage {
+        match frame.0 {
+            FrameKind::Text(text) => WsMessage::Text(text),
+            FrameKind::Binary(data) => match self.entry.session.protocol() {
+                ProtocolVersion::V4 => WsMessage::Binary(data),
+                ProtocolVersion::V3 if self.entry.session.0.b64 => {
+                    WsMessage::Text(v3::base64_packet(&data).into())
+                }
+                ProtocolVersion::V3 => {
+                    let mut framed = Vec::with_capacity(data.len() + 1);
+                    framed.push(4);
+                    framed.extend_from_slice(&data);
+                    WsMessage::Binary(framed.into())
+                }
+            },
+        }
+    }
+
+    /// Handles one incoming WebSocket message; `Some` ends the connection.
+    fn on_message(&mut self, message: WsMessage) -> Option<End> {
+        let protocol = self.entry.session.protocol();
+        let decoded = match message {
+            WsMessage::Text(text) => {
+                let text = Text::from(text);
+                match protocol {
+                    ProtocolVersion::V4 => Packet::decode_text(text),
+                    ProtocolVersion::V3 => v3::decode_text_packet(text),
+                }
+            }
+            WsMessage::Binary(data) => Packet::decode_binary(data, protocol),
+            WsMessage::Close(_) => return Some(End::PeerClosed),
+            WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => return None,
+        };
+        if !self.active {
+            return self.on_probe_packet(decoded.ok());
+        }
+        let flow = match decoded {
+            Ok(packet) => self.engine.on_packet(&self.entry, packet),
+            Err(err) => self.engine.on_parse_error(&self.entry.session, err),
+        };
+        (flow == Flow::Stop).then_some(End::SessionClosed)
+    }
+
+    /// The probe: `2probe` is answered `3probe`, then `5` moves the session here.
+    fn on_probe_packet(&mut self, packet: Option<Packet>) -> Option<End> {
+        let session = self.entry.session.clone();
+        let mut state = session.state();
+        match (packet, state.upgrade) {
+            (Some(Packet::Ping { probe: true }), Upgrade::Probing) => {
+                state.upgrade = Upgrade::Upgrading;
+                drop(state);
+                self.direct = Some(WsMessage::Text(Utf8Bytes::from_static("3probe")));
+                // Release the pending GET with a noop so the client can finish the upgrade.
+                session.0.poll_waker.wake();
+                None
+            }
+            (Some(Packet::Upgrade), Upgrade::Upgrading) => {
+                state.upgrade = Upgrade::None;
+                state.transport = TransportKind::WebSocket;
+                drop(state);
+                self.active = true;
+                self.upgrade_deadline = None;
+                tracing::debug!(sid = %session.sid(), "upgraded to WebSocket");
+                session.0.poll_waker.wake();
+                None
+            }
+            _ => Some(End::ProbeFailed),
+        }
+    }
+}
+
+/// The close code a read error calls for.
+fn end_for(err: WsError) -> End {
+    match err {
+        WsError::ConnectionClosed | WsError::AlreadyClosed => End::PeerClosed,
+        WsError::Io(_) => End::Io,
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => End::Violation(CloseCode::Size),
+        WsError::Capacity(_) => End::Violation(CloseCode::Size),
+        WsError::Utf8(_) => End::Violation(CloseCode::Invalid),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::PeerClosed,
+        WsError::Protocol(_) => End::Violation(CloseCode::Protocol),
+        _ => End::Violation(CloseCode::Protocol),
+    }
+}
