@@ -61,6 +61,17 @@ impl RequestError {
         format!(r#"{{"code":{},"message":"{}"}}"#, self.code(), self)
     }
 
+    /// A refused WebSocket upgrade: Node writes the bare message as `text/html`.
+    pub(crate) fn into_upgrade_response(self) -> Response<Full<Bytes>> {
+        let mut res = Response::new(Full::new(Bytes::from(self.to_string())));
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        res
+    }
+
     pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
         let mut res = Response::new(Full::new(Bytes::from(self.body())));
         *res.status_mut() = self.status();

@@ -163,11 +163,16 @@ impl<H: EngineHandler> Engine<H> {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        match self.route(req).await {
+        let is_upgrade = websocket::is_upgrade_request(&req);
+        match self.route(req, is_upgrade).await {
             Ok(res) => res,
             Err(err) => {
                 tracing::debug!(error = %err, "request refused");
-                err.into_response()
+                if is_upgrade {
+                    err.into_upgrade_response()
+                } else {
+                    err.into_response()
+                }
             }
         }
     }
@@ -175,6 +180,7 @@ impl<H: EngineHandler> Engine<H> {
     async fn route<B>(
         self: &Arc<Self>,
         req: Request<B>,
+        is_upgrade: bool,
     ) -> Result<Response<Full<Bytes>>, RequestError>
     where
         B: http_body::Body + Send + 'static,
@@ -189,13 +195,16 @@ impl<H: EngineHandler> Engine<H> {
         if !enabled {
             return Err(RequestError::UnknownTransport);
         }
-        let is_upgrade = websocket::is_upgrade_request(&req);
         match query.sid {
             Some(sid) => {
                 let entry = sid
                     .ok()
                     .and_then(|sid| self.get(&sid))
                     .ok_or(RequestError::UnknownSid)?;
+                // Node counts anything but `EIO=4` as v3, and a session keeps its revision.
+                if query.protocol.unwrap_or(ProtocolVersion::V3) != entry.session.protocol() {
+                    return Err(RequestError::BadRequest);
+                }
                 if is_upgrade {
                     if query.transport != TransportKind::WebSocket || !self.config.allow_upgrades {
                         return Err(RequestError::BadRequest);
@@ -315,7 +324,12 @@ impl<H: EngineHandler> Engine<H> {
     }
 
     /// Acts on one packet from the client, whichever transport carried it.
-    pub(crate) fn on_packet(&self, entry: &Entry<H::State>, packet: Packet) -> Flow {
+    pub(crate) fn on_packet(
+        &self,
+        entry: &Entry<H::State>,
+        packet: Packet,
+        via: TransportKind,
+    ) -> Flow {
         let session = &entry.session;
         if !session.is_open() {
             return Flow::Stop;
@@ -336,10 +350,12 @@ impl<H: EngineHandler> Engine<H> {
                 session.close(CloseReason::TransportError);
                 return Flow::Stop;
             }
-            Packet::Close => {
+            // Node acts on `1` only over polling; a WebSocket client closes the socket instead.
+            Packet::Close if via == TransportKind::Polling => {
                 session.close(CloseReason::TransportClose);
                 return Flow::Stop;
             }
+            Packet::Close => {}
             Packet::Open | Packet::Noop | Packet::Upgrade | Packet::Ping { probe: true } => {}
         }
         Flow::Continue

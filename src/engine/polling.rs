@@ -33,7 +33,10 @@ pub(crate) async fn get<H: EngineHandler>(
         }
         state.get_pending = true;
     }
-    let guard = PendingGet(session);
+    let mut guard = PendingGet {
+        session,
+        answered: false,
+    };
     let frames = poll_fn(|cx| {
         session.0.poll_waker.register(cx.waker());
         let mut state = session.state();
@@ -50,6 +53,7 @@ pub(crate) async fn get<H: EngineHandler>(
         Poll::Pending
     })
     .await;
+    guard.answered = true;
     drop(guard);
     if frames.iter().any(Frame::is_close) {
         session.finish();
@@ -64,11 +68,19 @@ pub(crate) fn drain_now(session: &Session) -> Response<Full<Bytes>> {
     payload_response(session, &frames, &HeaderMap::new())
 }
 
-struct PendingGet<'a>(&'a Session);
+/// Marks the session's GET as pending while it waits. A GET dropped before it was answered
+/// means the client went away: Node ends the session ("poll connection closed prematurely").
+struct PendingGet<'a> {
+    session: &'a Session,
+    answered: bool,
+}
 
 impl Drop for PendingGet<'_> {
     fn drop(&mut self) {
-        self.0.state().get_pending = false;
+        self.session.state().get_pending = false;
+        if !self.answered {
+            self.session.close(CloseReason::TransportError);
+        }
     }
 }
 
@@ -88,6 +100,8 @@ fn payload_response(
     let mut res = Response::new(Full::new(Bytes::new()));
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let body = match session.config().http_compression_threshold {
         Some(threshold) if body.len() >= threshold => match compress(&body, headers) {
             Some((compressed, encoding)) => {
@@ -152,7 +166,10 @@ where
         }
         state.post_pending = true;
     }
-    let _guard = PendingPost(session);
+    let mut guard = PendingPost {
+        session,
+        answered: false,
+    };
     let is_binary = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
         v.as_bytes()
             .eq_ignore_ascii_case(b"application/octet-stream")
@@ -160,6 +177,7 @@ where
     if is_binary && session.protocol() == ProtocolVersion::V4 {
         // v4 clients send binary as base64 text; an octet-stream body is a broken client.
         session.close(CloseReason::TransportError);
+        guard.answered = true;
         return empty_response(StatusCode::BAD_REQUEST);
     }
     let max = session.config().max_http_buffer_size;
@@ -169,11 +187,13 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max as u64) {
+        guard.answered = true;
         return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
     }
     let body = match Limited::new(req.into_body(), max).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            guard.answered = true;
             return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
         }
         Err(_) => {
@@ -181,13 +201,14 @@ where
             return empty_response(StatusCode::BAD_REQUEST);
         }
     };
+    guard.answered = true;
     let packets = match session.protocol() {
         ProtocolVersion::V4 => payload::decode_v4(body),
         ProtocolVersion::V3 => v3::decode_payload(body, is_binary),
     };
     for packet in packets {
         let flow = match packet {
-            Ok(packet) => engine.on_packet(entry, packet),
+            Ok(packet) => engine.on_packet(entry, packet, TransportKind::Polling),
             Err(err) => engine.on_parse_error(session, err),
         };
         if flow == Flow::Stop {
@@ -197,13 +218,23 @@ where
     let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
-struct PendingPost<'a>(&'a Session);
+/// Marks the session's POST as in flight; a POST dropped mid-body ends the session, as in Node
+/// ("data request connection closed prematurely").
+struct PendingPost<'a> {
+    session: &'a Session,
+    answered: bool,
+}
 
 impl Drop for PendingPost<'_> {
     fn drop(&mut self) {
-        self.0.state().post_pending = false;
+        self.session.state().post_pending = false;
+        if !self.answered {
+            self.session.close(CloseReason::TransportError);
+        }
     }
 }

@@ -44,9 +44,10 @@ pub(crate) fn parse(query: Option<&str>) -> Result<EngineQuery, RequestError> {
     let mut b64 = false;
     for (key, value) in pairs(query.unwrap_or("")) {
         match &*key {
-            "transport" if transport.is_none() => transport = Some(value),
-            "sid" if sid.is_none() => sid = Some(value),
-            "EIO" if eio.is_none() => eio = Some(value),
+            // Like URLSearchParams in Node, the last occurrence wins.
+            "transport" => transport = Some(value),
+            "sid" => sid = Some(value),
+            "EIO" => eio = Some(value),
             "b64" => b64 = !value.is_empty() && &*value != "0" && &*value != "false",
             _ => {}
         }

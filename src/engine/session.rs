@@ -241,7 +241,14 @@ impl Session {
                 state.outbox.clear();
                 state.outbox_bytes = 0;
                 if state.transport == TransportKind::Polling && state.get_pending {
-                    state.outbox.push_back(Frame::close());
+                    // The client said goodbye itself: just release its poll.
+                    state
+                        .outbox
+                        .push_back(if reason == CloseReason::TransportClose {
+                            Frame::noop()
+                        } else {
+                            Frame::close()
+                        });
                 }
             }
         }

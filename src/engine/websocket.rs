@@ -326,7 +326,9 @@ impl<H: EngineHandler> Connection<H> {
             return self.on_probe_packet(decoded.ok());
         }
         let flow = match decoded {
-            Ok(packet) => self.engine.on_packet(&self.entry, packet),
+            Ok(packet) => self
+                .engine
+                .on_packet(&self.entry, packet, TransportKind::WebSocket),
             Err(err) => self.engine.on_parse_error(&self.entry.session, err),
         };
         (flow == Flow::Stop).then_some(End::SessionClosed)

@@ -69,7 +69,7 @@ pub fn encode_payload(packets: &[Packet]) -> String {
         .iter()
         .map(Packet::encode)
         .collect::<Vec<_>>()
-        .join("\u{1e}")
+        .join(&SEPARATOR.to_string())
 }
 
 /// Decodes a v4 polling payload.

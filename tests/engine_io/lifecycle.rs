@@ -68,26 +68,26 @@ async fn cors_preflight() {
             b"",
         )
         .await;
-    assert_eq!(res.status, 204);
-    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
-    let methods = res
-        .header("access-control-allow-methods")
-        .expect("allow-methods")
-        .to_ascii_uppercase();
-    for m in ["GET", "POST"] {
-        assert!(
-            methods.split(',').any(|x| x.trim() == m),
-            "{m} not in {methods}"
-        );
-    }
-    let headers = res
-        .header("access-control-allow-headers")
-        .expect("allow-headers")
-        .to_ascii_lowercase();
+    // Node's `cors` package answers 204; any 2xx passes a browser's preflight
+    // (tower-http's CorsLayer answers 200), so only success is required.
     assert!(
-        headers.split(',').any(|x| x.trim() == "content-type"),
-        "{headers}"
+        (200..300).contains(&res.status),
+        "preflight status {}",
+        res.status
     );
+    assert_eq!(res.header("access-control-allow-origin"), Some("*"));
+    // Node lists GET,HEAD,PUT,PATCH,POST,DELETE and reflects the requested
+    // headers; a wildcard allows them as well.
+    let allows = |header: &str, item: &str| {
+        let value = res.header(header).unwrap_or_else(|| panic!("no {header}"));
+        value
+            .split(',')
+            .any(|x| x.trim() == "*" || x.trim().eq_ignore_ascii_case(item))
+    };
+    for m in ["GET", "POST"] {
+        assert!(allows("access-control-allow-methods", m), "{m} not allowed");
+    }
+    assert!(allows("access-control-allow-headers", "content-type"));
     assert_still_serves(&ep).await;
 }
 
