@@ -2,8 +2,12 @@
 //!
 //! Binds `127.0.0.1:$PORT` (default 3000), prints `listening` once bound, and serves:
 //! - at `/engine.io/`, a plain Engine.IO server that echoes every message back to its sender;
+//! - at `/socket.io/`, a Socket.IO server (connectTimeout 1000 ms) where namespace `/` emits
+//!   `auth` with the handshake's auth at connection, answers `message` with `message-back` and
+//!   the same arguments (binary included), and acks `message-with-ack` with the same arguments;
+//!   namespace `/custom` emits `auth` at connection;
 //!
-//! with pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1 000 000 and CORS origin `*`.
+//! both with pingInterval 300 ms, pingTimeout 200 ms, maxPayload 1 000 000 and CORS origin `*`.
 //!
 //! ```text
 //! PORT=3000 cargo run --example conformance
@@ -12,10 +16,13 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
 use tower_http::cors::CorsLayer;
 use tower_socketio::engine::{
     CloseReason, EngineConfig, EngineHandler, EngineIoLayer, Message, Session,
 };
+use tower_socketio::extract::{AckSender, Args, Bin, Data, SocketRef};
+use tower_socketio::{SocketIo, SocketIoLayer};
 
 /// Echoes every Engine.IO message back to its sender.
 pub struct Echo;
@@ -35,6 +42,32 @@ impl EngineHandler for Echo {
     fn on_close(&self, _: &(), _session: &Session, _reason: CloseReason) {}
 }
 
+/// The Socket.IO half.
+pub fn socket_io() -> SocketIo {
+    let io = SocketIo::builder()
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(200))
+        .max_http_buffer_size(1_000_000)
+        .connect_timeout(Duration::from_millis(1000))
+        .build();
+    io.ns("/", |socket: SocketRef, Data(auth): Data<Value>| {
+        socket.emit("auth", &auth).ok();
+        socket.on("message", |socket: SocketRef, args: Args, Bin(bin): Bin| {
+            socket.bin(bin).emit("message-back", &args).ok();
+        });
+        socket.on(
+            "message-with-ack",
+            |args: Args, Bin(bin): Bin, ack: AckSender| {
+                ack.bin(bin).send(&args).ok();
+            },
+        );
+    });
+    io.ns("/custom", |socket: SocketRef, Data(auth): Data<Value>| {
+        socket.emit("auth", &auth).ok();
+    });
+    io
+}
+
 /// The conformance application: every endpoint above, behind permissive CORS.
 pub fn app() -> axum::Router {
     let engine = EngineConfig::default()
@@ -44,6 +77,7 @@ pub fn app() -> axum::Router {
         .max_http_buffer_size(1_000_000);
     axum::Router::new()
         .layer(EngineIoLayer::new(Echo, engine))
+        .layer(SocketIoLayer::new(socket_io()))
         .layer(CorsLayer::permissive())
 }
 

@@ -1,16 +1,28 @@
-//! # tower-socketio
-//!
-//! A Socket.IO v4 server for Rust, shipped as a [tower] middleware layer: put it in front of an
-//! axum `Router` (or any tower service served by hyper) and requests under `/socket.io/` are
-//! handled by it while everything else passes through untouched.
-//!
-//! The crate is layered the way the protocol is:
-//!
-//! - [`engine`]: Engine.IO, the transports (long-polling, WebSocket, the upgrade between them)
-//!   and the heartbeat. Usable on its own.
-//!
-//! [tower]: https://docs.rs/tower
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod adapter;
 pub mod engine;
+pub mod extract;
+pub mod handler;
+pub mod operators;
+pub mod parser;
+
+mod ack;
+mod client;
+mod config;
+mod errors;
+mod io;
+mod layer;
+mod namespace;
+mod socket;
+
+pub use ack::{AckFuture, AckResponse, BroadcastAckFuture};
+pub use config::SocketIoConfig;
+pub use errors::{AckError, AdapterError, ConnectError, EmitError};
+pub use io::{SocketIo, SocketIoBuilder};
+pub use layer::{SocketIoLayer, SocketIoService};
+pub use namespace::NamespaceBuilder;
+pub use parser::placeholder;
+pub use socket::{DisconnectReason, Emitter, Handshake, Socket, SocketRef};

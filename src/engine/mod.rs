@@ -58,6 +58,8 @@ pub use service::{EngineIoLayer, EngineIoService, ResponseBody, ResponseFuture};
 pub use session::Session;
 pub use sid::{InvalidSid, Sid};
 
+pub(crate) use query::pairs as query_pairs;
+
 use error::empty_response;
 use packet::Packet;
 use session::SessionHost;

@@ -291,6 +291,14 @@ impl Frame {
         self.len() == 0
     }
 
+    /// The packet's text, type character first, if it is a text packet.
+    pub fn as_text(&self) -> Option<&str> {
+        match &self.0 {
+            FrameKind::Text(t) => Some(t.as_str()),
+            FrameKind::Binary(_) => None,
+        }
+    }
+
     pub(crate) fn is_close(&self) -> bool {
         matches!(&self.0, FrameKind::Text(t) if t.as_str() == "1")
     }

@@ -59,6 +59,10 @@ impl<H: EngineHandler> EngineIoLayer<H> {
         }
     }
 
+    pub(crate) fn from_engine(engine: Arc<Engine<H>>) -> Self {
+        EngineIoLayer { engine }
+    }
+
     /// The handler given to [`EngineIoLayer::new`].
     pub fn handler(&self) -> &H {
         &self.engine.handler

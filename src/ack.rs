@@ -1,0 +1,146 @@
+//! Acknowledgements: answers to emits, in both directions.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::engine::Sid;
+use crate::errors::AckError;
+use crate::socket::{SocketRef, lock};
+
+/// A client's answer to an emit with ack.
+///
+/// ```
+/// use tower_socketio::AckResponse;
+///
+/// let answer = AckResponse { args: vec![serde_json::json!(42)], attachments: vec![] };
+/// assert_eq!(answer.data::<u32>().unwrap(), 42);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct AckResponse {
+    /// The arguments the client answered with.
+    pub args: Vec<Value>,
+    /// Its binary attachments.
+    pub attachments: Vec<Bytes>,
+}
+
+impl AckResponse {
+    /// Deserializes the answer: the argument itself when there is one, else the array of all.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        crate::extract::deserialize_args(&self.args)
+    }
+}
+
+/// Acks waiting for an answer, by id.
+#[derive(Debug, Default)]
+pub(crate) struct PendingAcks(Mutex<HashMap<u64, oneshot::Sender<AckResponse>>>);
+
+impl PendingAcks {
+    pub(crate) fn insert(&self, id: u64, tx: oneshot::Sender<AckResponse>) {
+        lock(&self.0).insert(id, tx);
+    }
+
+    pub(crate) fn remove(&self, id: u64) {
+        lock(&self.0).remove(&id);
+    }
+
+    /// Delivers an answer; an unknown id is ignored, as Node ignores it.
+    pub(crate) fn resolve(&self, id: u64, response: AckResponse) {
+        let tx = lock(&self.0).remove(&id);
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(response);
+            }
+            None => tracing::debug!(id, "ack for an unknown id"),
+        }
+    }
+
+    /// The socket is gone: every waiter learns it.
+    pub(crate) fn fail_all(&self) {
+        lock(&self.0).clear();
+    }
+}
+
+/// Resolves to the client's answer, or to an [`AckError`] on timeout or disconnection.
+///
+/// ```no_run
+/// # async fn f(socket: tower_socketio::SocketRef) -> Result<(), Box<dyn std::error::Error>> {
+/// let answer = socket.emit_with_ack("question", &"ready?")?.await?;
+/// let ready: bool = answer.data()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct AckFuture {
+    rx: oneshot::Receiver<AckResponse>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    socket: SocketRef,
+    id: u64,
+    done: bool,
+}
+
+impl AckFuture {
+    pub(crate) fn new(
+        rx: oneshot::Receiver<AckResponse>,
+        timeout: Duration,
+        socket: SocketRef,
+        id: u64,
+    ) -> Self {
+        AckFuture {
+            rx,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            socket,
+            id,
+            done: false,
+        }
+    }
+
+    /// The id of the socket asked.
+    pub fn socket_id(&self) -> Sid {
+        self.socket.id()
+    }
+}
+
+impl Future for AckFuture {
+    type Output = Result<AckResponse, AckError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Poll::Ready(result) = Pin::new(&mut self.rx).poll(cx) {
+            self.done = true;
+            return Poll::Ready(result.map_err(|_| AckError::Disconnected));
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.done = true;
+            self.socket.acks.remove(self.id);
+            return Poll::Ready(Err(AckError::Timeout));
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for AckFuture {
+    fn drop(&mut self) {
+        if !self.done {
+            self.socket.acks.remove(self.id);
+        }
+    }
+}
+
+/// Every receiver's answer to a broadcast with ack, once all answered or the timeout ran out.
+pub type BroadcastAckFuture =
+    Pin<Box<dyn Future<Output = Vec<(Sid, Result<AckResponse, AckError>)>> + Send>>;
+
+pub(crate) fn collect_acks(futures: Vec<AckFuture>) -> BroadcastAckFuture {
+    Box::pin(async move {
+        let ids: Vec<Sid> = futures.iter().map(AckFuture::socket_id).collect();
+        let results = futures_util::future::join_all(futures).await;
+        ids.into_iter().zip(results).collect()
+    })
+}

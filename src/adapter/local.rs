@@ -1,0 +1,239 @@
+//! Room bookkeeping and delivery to this node's sockets: where a broadcast fans out.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::{BroadcastOptions, BroadcastPacket, NamespaceHandle, RemoteSocket, Room};
+use crate::ack::{AckFuture, BroadcastAckFuture, collect_acks};
+use crate::engine::Sid;
+use crate::socket::{SocketRef, read, write};
+
+#[derive(Debug, Default)]
+struct Rooms {
+    /// Room → its members.
+    rooms: HashMap<Room, HashSet<Sid>>,
+    /// Socket → its rooms.
+    sids: HashMap<Sid, HashSet<Room>>,
+}
+
+/// The rooms of one namespace on this node, and delivery to its sockets. Every adapter uses it
+/// for the local half of its work.
+///
+/// ```
+/// use tower_socketio::adapter::{BroadcastOptions, LocalAdapter, NamespaceHandle};
+/// # fn f(ns: NamespaceHandle, a: tower_socketio::engine::Sid, b: tower_socketio::engine::Sid) {
+/// let local = LocalAdapter::new(ns);
+/// local.add_all(a, vec!["red".into()]);
+/// local.add_all(b, vec!["blue".into()]);
+/// let opts = BroadcastOptions { rooms: vec!["red".into()], ..Default::default() };
+/// assert_eq!(local.targets(&opts), vec![a]);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct LocalAdapter {
+    ns: NamespaceHandle,
+    state: RwLock<Rooms>,
+}
+
+impl LocalAdapter {
+    /// An empty adapter for this namespace.
+    pub fn new(ns: NamespaceHandle) -> Self {
+        LocalAdapter {
+            ns,
+            state: RwLock::new(Rooms::default()),
+        }
+    }
+
+    /// The namespace this adapter serves.
+    pub fn namespace(&self) -> &NamespaceHandle {
+        &self.ns
+    }
+
+    /// Puts a socket in rooms.
+    pub fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
+        let mut state = write(&self.state);
+        for room in rooms {
+            state.rooms.entry(room.clone()).or_default().insert(sid);
+            state.sids.entry(sid).or_default().insert(room);
+        }
+    }
+
+    /// Takes a socket out of a room.
+    pub fn del(&self, sid: Sid, room: &Room) {
+        let mut state = write(&self.state);
+        if let Some(rooms) = state.sids.get_mut(&sid) {
+            rooms.remove(room);
+        }
+        remove_member(&mut state.rooms, room, sid);
+    }
+
+    /// Takes a socket out of every room.
+    pub fn del_all(&self, sid: Sid) {
+        let mut state = write(&self.state);
+        if let Some(rooms) = state.sids.remove(&sid) {
+            for room in &rooms {
+                remove_member(&mut state.rooms, room, sid);
+            }
+        }
+    }
+
+    /// The rooms of a socket.
+    pub fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
+        read(&self.state)
+            .sids
+            .get(&sid)
+            .map(|rooms| rooms.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every room with at least one member.
+    pub fn rooms(&self) -> Vec<Room> {
+        read(&self.state).rooms.keys().cloned().collect()
+    }
+
+    /// The ids of the local sockets an operation targets.
+    pub fn targets(&self, opts: &BroadcastOptions) -> Vec<Sid> {
+        let state = read(&self.state);
+        let excluded = |sid: &Sid| {
+            opts.except.iter().any(|room| {
+                state
+                    .rooms
+                    .get(room)
+                    .is_some_and(|members| members.contains(sid))
+            })
+        };
+        if opts.rooms.is_empty() {
+            return state
+                .sids
+                .keys()
+                .filter(|sid| !excluded(sid))
+                .copied()
+                .collect();
+        }
+        let mut seen = HashSet::new();
+        opts.rooms
+            .iter()
+            .filter_map(|room| state.rooms.get(room))
+            .flatten()
+            .filter(|sid| !excluded(sid) && seen.insert(**sid))
+            .copied()
+            .collect()
+    }
+
+    fn target_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
+        self.targets(opts)
+            .into_iter()
+            .filter_map(|sid| self.ns.socket(sid))
+            .collect()
+    }
+
+    /// Delivers a packet to the targeted local sockets, sharing its frames.
+    pub fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+        for socket in self.target_sockets(opts) {
+            if opts.volatile {
+                let mut frames = packet.frames.iter().cloned();
+                if let Some(first) = frames.next() {
+                    if socket.session.send_volatile(first) {
+                        let _ = socket.session.send_frames(frames);
+                    }
+                }
+            } else {
+                // A full queue closes that receiver as a slow consumer; the others carry on.
+                let _ = socket.send_frames(packet.frames.iter().cloned());
+            }
+        }
+    }
+
+    /// Delivers a packet carrying an ack id and returns every receiver's answer.
+    pub fn broadcast_with_ack(
+        &self,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+        timeout: Duration,
+    ) -> BroadcastAckFuture {
+        let id = packet.id.unwrap_or_default();
+        let mut waiting = Vec::new();
+        for socket in self.target_sockets(opts) {
+            let (tx, rx) = oneshot::channel();
+            socket.acks.insert(id, tx);
+            if socket.send_frames(packet.frames.iter().cloned()).is_ok() {
+                waiting.push(AckFuture::new(rx, timeout, socket, id));
+            } else {
+                socket.acks.remove(id);
+            }
+        }
+        collect_acks(waiting)
+    }
+
+    /// The targeted local sockets.
+    pub fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
+        self.target_sockets(opts)
+            .into_iter()
+            .map(|socket| RemoteSocket {
+                id: socket.id(),
+                rooms: self.socket_rooms(socket.id()),
+                handshake: handshake_json(&socket),
+                local: Some(socket),
+            })
+            .collect()
+    }
+
+    /// Makes the targeted local sockets join rooms.
+    pub fn add_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for sid in self.targets(opts) {
+            self.add_all(sid, rooms.to_vec());
+        }
+    }
+
+    /// Makes the targeted local sockets leave rooms.
+    pub fn del_sockets(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for sid in self.targets(opts) {
+            for room in rooms {
+                self.del(sid, room);
+            }
+        }
+    }
+
+    /// Disconnects the targeted local sockets.
+    pub fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
+        for socket in self.target_sockets(opts) {
+            socket.disconnect(close);
+        }
+    }
+}
+
+fn remove_member(rooms: &mut HashMap<Room, HashSet<Sid>>, room: &Room, sid: Sid) {
+    if let Some(members) = rooms.get_mut(room) {
+        members.remove(&sid);
+        if members.is_empty() {
+            rooms.remove(room);
+        }
+    }
+}
+
+/// The handshake as Node's adapters exchange it.
+pub(crate) fn handshake_json(socket: &SocketRef) -> serde_json::Value {
+    let hs = socket.handshake();
+    let headers: serde_json::Map<String, serde_json::Value> = hs
+        .headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
+        .collect();
+    let issued = hs
+        .issued
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    serde_json::json!({
+        "headers": headers,
+        "query": hs.query,
+        "auth": hs.auth,
+        "address": hs.address.map(|a| a.ip().to_string()),
+        "url": hs.url,
+        "issued": issued,
+        "secure": hs.secure,
+    })
+}

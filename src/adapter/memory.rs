@@ -1,0 +1,115 @@
+//! The default adapter: one node, rooms in memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{
+    Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
+    RemoteSocket, Room,
+};
+use crate::ack::BroadcastAckFuture;
+use crate::engine::Sid;
+
+/// The in-memory adapter: everything is on this node, so every operation completes at once.
+///
+/// ```
+/// use tower_socketio::SocketIo;
+///
+/// // The default; spelled out:
+/// let io = SocketIo::builder().adapter(tower_socketio::adapter::MemoryAdapter::builder()).build();
+/// # let _ = io;
+/// ```
+#[derive(Debug)]
+pub struct MemoryAdapter {
+    local: LocalAdapter,
+}
+
+impl MemoryAdapter {
+    /// An adapter for one namespace.
+    pub fn new(ns: NamespaceHandle) -> Self {
+        MemoryAdapter {
+            local: LocalAdapter::new(ns),
+        }
+    }
+
+    /// The builder to hand to [`SocketIoBuilder::adapter`](crate::SocketIoBuilder::adapter).
+    pub fn builder() -> impl Fn(NamespaceHandle) -> Arc<dyn Adapter> + Send + Sync + 'static {
+        |ns| Arc::new(MemoryAdapter::new(ns)) as Arc<dyn Adapter>
+    }
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> AdapterFuture<'a, T> {
+    Box::pin(std::future::ready(Ok(value)))
+}
+
+impl Adapter for MemoryAdapter {
+    fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
+        self.local.add_all(sid, rooms);
+    }
+
+    fn del(&self, sid: Sid, room: &Room) {
+        self.local.del(sid, room);
+    }
+
+    fn del_all(&self, sid: Sid) {
+        self.local.del_all(sid);
+    }
+
+    fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
+        self.local.socket_rooms(sid)
+    }
+
+    fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()> {
+        self.local.broadcast(&packet, &opts);
+        ready(())
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+        timeout: Duration,
+    ) -> AdapterFuture<'_, BroadcastAckFuture> {
+        ready(self.local.broadcast_with_ack(&packet, &opts, timeout))
+    }
+
+    fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>> {
+        ready(self.local.fetch_sockets(&opts))
+    }
+
+    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+        self.local.add_sockets(&opts, &rooms);
+        ready(())
+    }
+
+    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+        self.local.del_sockets(&opts, &rooms);
+        ready(())
+    }
+
+    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> AdapterFuture<'_, ()> {
+        self.local.disconnect_sockets(&opts, close);
+        ready(())
+    }
+
+    fn server_side_emit(
+        &self,
+        _event: String,
+        _args: Vec<Value>,
+        _want_ack: bool,
+        _timeout: Duration,
+    ) -> AdapterFuture<'_, Vec<Value>> {
+        // No other node to hear it.
+        ready(Vec::new())
+    }
+
+    fn all_rooms(&self) -> AdapterFuture<'_, Vec<Room>> {
+        ready(self.local.rooms())
+    }
+
+    fn server_count(&self) -> AdapterFuture<'_, usize> {
+        ready(1)
+    }
+}

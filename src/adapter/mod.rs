@@ -1,0 +1,193 @@
+//! Adapters: who is in which room, and how broadcasts and cluster queries reach every node.
+//!
+//! Every namespace owns one [`Adapter`]. The default, [`MemoryAdapter`], serves a single node:
+//! rooms live in memory and a broadcast goes straight to the local sockets. A multi-node
+//! adapter implements the same trait and additionally forwards each operation to the other
+//! nodes.
+//!
+//! ## Why the trait looks like this
+//!
+//! - **Room membership is local and synchronous** (`add_all`, `del`, `del_all`,
+//!   `socket_rooms`): a node only ever knows the rooms of its own sockets, exactly as in Node,
+//!   where remote joins travel as requests. Joining never waits on the network.
+//! - **Everything that may span nodes is asynchronous and returns a typed [`AdapterError`]**:
+//!   broadcast (with or without acks), fetching sockets, remote join/leave/disconnect,
+//!   server-side emit, all rooms, server count. The Redis adapter (wire-compatible with Node's
+//!   `@socket.io/redis-adapter`) publishes the operation, then does the local part with
+//!   [`LocalAdapter`]; requests carry a timeout and fail with [`AdapterError::Timeout`].
+//! - **A broadcast arrives as a [`BroadcastPacket`]: the logical packet (event, JSON
+//!   arguments, attachments) for other nodes, which re-encode it in their own format
+//!   (msgpack on Redis), and the frames encoded once for local receivers**, shared by all of
+//!   them (`Bytes`), never re-encoded per socket.
+//! - **Connection state recovery** fits behind `persist_session` / `restore_session`: the
+//!   in-memory adapter keeps sessions and a bounded log of packets with their offsets; the
+//!   Redis Streams adapter keeps sessions as expiring keys and the log in a stream. The
+//!   broadcast path is where an adapter records a packet and its offset, since every event to a
+//!   recoverable socket passes through it.
+//!
+//! [`LocalAdapter`] is public so other adapters reuse the same room bookkeeping and local
+//! delivery rather than rewriting them.
+
+mod local;
+mod memory;
+
+pub use local::LocalAdapter;
+pub use memory::MemoryAdapter;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::ack::BroadcastAckFuture;
+use crate::engine::{Frame, Sid};
+use crate::errors::AdapterError;
+use crate::namespace::Namespace;
+use crate::socket::SocketRef;
+
+/// A room name. Every socket is in the room named after its own id.
+pub type Room = Cow<'static, str>;
+
+/// What an adapter operation returns.
+pub type AdapterFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AdapterError>> + Send + 'a>>;
+
+/// Which sockets an operation targets and how.
+///
+/// ```
+/// use tower_socketio::adapter::BroadcastOptions;
+///
+/// let opts = BroadcastOptions::default();
+/// assert!(opts.rooms.is_empty()); // no rooms: the whole namespace
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BroadcastOptions {
+    /// Target the sockets in any of these rooms; empty means every socket.
+    pub rooms: Vec<Room>,
+    /// Leave out the sockets in any of these rooms.
+    pub except: Vec<Room>,
+    /// Only this node's sockets.
+    pub local: bool,
+    /// Drop the packet for receivers that cannot take it right now.
+    pub volatile: bool,
+    /// Whether the sender asked for compression (Node's `compress` flag).
+    pub compress: bool,
+}
+
+/// A packet to broadcast: the logical packet, for other nodes, and its frames, encoded once for
+/// this node's receivers.
+#[derive(Debug, Clone)]
+pub struct BroadcastPacket {
+    /// The event name.
+    pub event: String,
+    /// The arguments as JSON, comma-separated without the surrounding brackets (binary
+    /// attachments appear as placeholders); other nodes parse it when they need it.
+    pub args_json: String,
+    /// The binary attachments.
+    pub attachments: Vec<Bytes>,
+    /// The ack id, for a broadcast with ack.
+    pub id: Option<u64>,
+    /// The encoded frames, shared by every local receiver.
+    pub frames: Vec<Frame>,
+}
+
+/// A socket found by [`Adapter::fetch_sockets`], on this node or another.
+#[derive(Debug, Clone)]
+pub struct RemoteSocket {
+    /// The socket id.
+    pub id: Sid,
+    /// Its rooms.
+    pub rooms: Vec<Room>,
+    /// Its handshake, as the other node reported it.
+    pub handshake: Value,
+    /// The socket itself when it lives on this node.
+    pub local: Option<SocketRef>,
+}
+
+/// Holds rooms and carries broadcasts and cluster queries for one namespace. See the
+/// [module docs](self) for why it is shaped this way.
+pub trait Adapter: Send + Sync + 'static {
+    /// Puts a socket in rooms.
+    fn add_all(&self, sid: Sid, rooms: Vec<Room>);
+    /// Takes a socket out of a room.
+    fn del(&self, sid: Sid, room: &Room);
+    /// Takes a socket out of every room.
+    fn del_all(&self, sid: Sid);
+    /// The rooms of a local socket.
+    fn socket_rooms(&self, sid: Sid) -> Vec<Room>;
+
+    /// Sends a packet to the targeted sockets.
+    ///
+    /// Contract: by the time this returns, the local delivery is done and anything for other
+    /// nodes is queued in order (emits are synchronous for users, as in Node); the future only
+    /// reports how the remote part went, and may be dropped unpolled.
+    fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()>;
+    /// Sends a packet with an ack id and collects each receiver's answer within `timeout`.
+    fn broadcast_with_ack(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+        timeout: Duration,
+    ) -> AdapterFuture<'_, BroadcastAckFuture>;
+    /// The targeted sockets.
+    fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>>;
+    /// Makes the targeted sockets join rooms.
+    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()>;
+    /// Makes the targeted sockets leave rooms.
+    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()>;
+    /// Disconnects the targeted sockets (closing their connections with `close`).
+    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> AdapterFuture<'_, ()>;
+    /// Emits an event to the other nodes' `server_side_emit` handlers; resolves to their
+    /// answers when an ack is wanted.
+    fn server_side_emit(
+        &self,
+        event: String,
+        args: Vec<Value>,
+        want_ack: bool,
+        timeout: Duration,
+    ) -> AdapterFuture<'_, Vec<Value>>;
+    /// Every room with at least one socket, on every node.
+    fn all_rooms(&self) -> AdapterFuture<'_, Vec<Room>>;
+    /// How many nodes share this namespace (1 for the memory adapter).
+    fn server_count(&self) -> AdapterFuture<'_, usize>;
+}
+
+/// Builds a namespace's adapter; the namespace is handed over (weakly) so the adapter can reach
+/// its sockets.
+pub trait AdapterBuilder: Send + Sync + 'static {
+    /// Builds the adapter of one namespace.
+    fn build(&self, ns: NamespaceHandle) -> Arc<dyn Adapter>;
+}
+
+impl<F> AdapterBuilder for F
+where
+    F: Fn(NamespaceHandle) -> Arc<dyn Adapter> + Send + Sync + 'static,
+{
+    fn build(&self, ns: NamespaceHandle) -> Arc<dyn Adapter> {
+        self(ns)
+    }
+}
+
+/// A weak handle on a namespace, for its adapter.
+#[derive(Debug, Clone)]
+pub struct NamespaceHandle(pub(crate) Weak<Namespace>);
+
+impl NamespaceHandle {
+    /// The namespace's name, if it still exists.
+    pub fn name(&self) -> Option<String> {
+        self.0.upgrade().map(|ns| ns.name.clone())
+    }
+
+    /// A local socket by id.
+    pub fn socket(&self, sid: Sid) -> Option<SocketRef> {
+        self.0.upgrade()?.get_socket(sid)
+    }
+
+    /// Every local socket.
+    pub fn sockets(&self) -> Vec<SocketRef> {
+        self.0.upgrade().map(|ns| ns.sockets()).unwrap_or_default()
+    }
+}

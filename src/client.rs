@@ -1,0 +1,246 @@
+//! One client connection (one Engine.IO session) and the namespaces it joined: where an
+//! Engine.IO message becomes a Socket.IO packet and reaches its namespace.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use serde_json::Value;
+
+use crate::engine::{CloseReason, EngineHandler, Message, Session};
+use crate::errors::ConnectError;
+use crate::io::ServerCore;
+use crate::namespace::Namespace;
+use crate::parser::{self, Decoder, EncodedArgs, Packet, PacketType};
+use crate::socket::{DisconnectReason, Socket, SocketRef, lock};
+
+/// The Engine.IO handler of a Socket.IO server.
+pub(crate) struct SioHandler {
+    pub(crate) core: Arc<ServerCore>,
+}
+
+impl EngineHandler for SioHandler {
+    type State = Arc<Client>;
+
+    fn on_open(&self, session: &Session) -> Arc<Client> {
+        let client = Arc::new_cyclic(|this| Client {
+            core: self.core.clone(),
+            session: session.clone(),
+            decoder: Mutex::new(Decoder::new(self.core.config.max_attachments)),
+            namespaces: Mutex::new(Vec::new()),
+            connect_timer: Mutex::new(None),
+            this: this.clone(),
+        });
+        client.start_connect_timer();
+        client
+    }
+
+    fn on_message(&self, client: &Arc<Client>, _session: &Session, message: Message) {
+        client.on_message(message);
+    }
+
+    fn on_close(&self, client: &Arc<Client>, _session: &Session, reason: CloseReason) {
+        client.on_close(reason.into());
+    }
+}
+
+enum Slot {
+    /// Its connect middlewares are running.
+    Connecting,
+    Connected(SocketRef),
+}
+
+/// A client connection and the sockets it has in each namespace.
+pub(crate) struct Client {
+    core: Arc<ServerCore>,
+    session: Session,
+    decoder: Mutex<Decoder>,
+    namespaces: Mutex<Vec<(String, Slot)>>,
+    connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
+    this: Weak<Client>,
+}
+
+impl Client {
+    /// Node closes a client that joins no namespace within `connect_timeout`.
+    fn start_connect_timer(&self) {
+        let this = self.this.clone();
+        let timeout = self.core.config.connect_timeout;
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(client) = this.upgrade() {
+                if lock(&client.namespaces).is_empty() {
+                    tracing::debug!(sid = %client.session.sid(), "no namespace joined in time");
+                    client.close_all(DisconnectReason::ForcedServerClose);
+                }
+            }
+        });
+        *lock(&self.connect_timer) = Some(timer.abort_handle());
+    }
+
+    fn on_message(&self, message: Message) {
+        let decoded = {
+            let mut decoder = lock(&self.decoder);
+            match message {
+                Message::Text(text) => decoder.decode_text(&text),
+                Message::Binary(data) => decoder.decode_binary(data),
+            }
+        };
+        match decoded {
+            Ok(Some(packet)) => self.route(packet),
+            Ok(None) => {}
+            Err(error) => {
+                // Node: the decoder throws, the client closes its connection ("forced close").
+                tracing::warn!(sid = %self.session.sid(), %error, "invalid Socket.IO packet");
+                self.session.close_gracefully();
+            }
+        }
+    }
+
+    fn slot(&self, ns: &str) -> Option<Option<SocketRef>> {
+        lock(&self.namespaces)
+            .iter()
+            .find(|(name, _)| name == ns)
+            .map(|(_, slot)| match slot {
+                Slot::Connected(socket) => Some(socket.clone()),
+                Slot::Connecting => None,
+            })
+    }
+
+    fn route(&self, packet: Packet) {
+        tracing::trace!(sid = %self.session.sid(), ns = %packet.ns, kind = ?packet.kind, "packet in");
+        match (packet.kind, self.slot(&packet.ns)) {
+            (PacketType::Connect, None) => self.connect(packet.ns, packet.data),
+            (PacketType::Connect | PacketType::ConnectError, Some(_)) => {
+                self.close_all(DisconnectReason::ForcedServerClose)
+            }
+            (_, Some(Some(socket))) => socket.on_packet(packet),
+            // An event for a namespace not (yet) joined breaks the protocol: Node closes.
+            _ => self.close_all(DisconnectReason::ForcedServerClose),
+        }
+    }
+
+    fn connect(&self, name: String, auth: Option<Value>) {
+        let Some(ns) = self.core.resolve_namespace(&name) else {
+            self.refuse(&name, &ConnectError::new("Invalid namespace"));
+            return;
+        };
+        {
+            let mut namespaces = lock(&self.namespaces);
+            if namespaces.len() >= self.core.config.max_namespaces_per_client {
+                drop(namespaces);
+                self.refuse(&name, &ConnectError::new("Too many namespaces"));
+                return;
+            }
+            namespaces.push((name, Slot::Connecting));
+        }
+        let socket = Socket::new(
+            ns.clone(),
+            self.session.clone(),
+            auth.clone(),
+            self.this.clone(),
+        );
+        if !ns.handlers.has_middlewares() {
+            self.finish_connect(&ns, socket, auth);
+            return;
+        }
+        let this = self.this.clone();
+        tokio::spawn(async move {
+            let result = ns.handlers.run_middlewares(&socket, &auth).await;
+            let Some(client) = this.upgrade() else {
+                return;
+            };
+            match result {
+                Ok(()) => client.finish_connect(&ns, socket, auth),
+                Err(error) => {
+                    client.remove_socket(&ns.name);
+                    client.refuse(&ns.name, &error);
+                }
+            }
+        });
+    }
+
+    fn finish_connect(&self, ns: &Arc<Namespace>, socket: SocketRef, auth: Option<Value>) {
+        if !self.session.is_open() {
+            self.remove_socket(&ns.name);
+            return;
+        }
+        ns.insert_socket(socket.clone());
+        socket.join(socket.id());
+        socket.set_connected();
+        if let Some((_, slot)) = lock(&self.namespaces)
+            .iter_mut()
+            .find(|(name, _)| *name == ns.name)
+        {
+            *slot = Slot::Connected(socket.clone());
+        }
+        if let Some(timer) = lock(&self.connect_timer).take() {
+            timer.abort();
+        }
+        let reply = EncodedArgs {
+            json: format!(r#"{{"sid":"{}"}}"#, socket.id()),
+            attachments: Vec::new(),
+        };
+        let _ = self.session.send_frames(parser::encode(
+            PacketType::Connect,
+            &ns.name,
+            None,
+            None,
+            &reply,
+        ));
+        tracing::debug!(sid = %self.session.sid(), socket = %socket.id(), ns = %ns.name, "socket connected");
+        ns.handlers.call_connect(socket, auth);
+    }
+
+    fn refuse(&self, ns: &str, error: &ConnectError) {
+        let payload = EncodedArgs {
+            json: error.to_json(),
+            attachments: Vec::new(),
+        };
+        let _ = self.session.send_frames(parser::encode(
+            PacketType::ConnectError,
+            ns,
+            None,
+            None,
+            &payload,
+        ));
+    }
+
+    pub(crate) fn remove_socket(&self, ns: &str) {
+        lock(&self.namespaces).retain(|(name, _)| name != ns);
+    }
+
+    fn connected_sockets(&self) -> Vec<SocketRef> {
+        lock(&self.namespaces)
+            .iter()
+            .filter_map(|(_, slot)| match slot {
+                Slot::Connected(socket) => Some(socket.clone()),
+                Slot::Connecting => None,
+            })
+            .collect()
+    }
+
+    /// Ends every socket for `reason` and closes the connection (Node's `client.close()`).
+    pub(crate) fn close_all(&self, reason: DisconnectReason) {
+        for socket in self.connected_sockets() {
+            socket.on_close(reason);
+        }
+        self.session.close_gracefully();
+    }
+
+    /// Each socket is told it was disconnected, then the connection closes (Node's
+    /// `socket.disconnect(true)`).
+    pub(crate) fn disconnect_all(&self) {
+        for socket in self.connected_sockets() {
+            socket.disconnect(false);
+        }
+        self.session.close_gracefully();
+    }
+
+    fn on_close(&self, reason: DisconnectReason) {
+        if let Some(timer) = lock(&self.connect_timer).take() {
+            timer.abort();
+        }
+        for socket in self.connected_sockets() {
+            socket.on_close(reason);
+        }
+        lock(&self.namespaces).clear();
+    }
+}

@@ -1,0 +1,118 @@
+//! The errors of the Socket.IO layer.
+
+use serde_json::Value;
+
+use crate::engine::SendError;
+
+/// A refusal to let a socket join a namespace, sent to the client as a CONNECT_ERROR packet
+/// (`connect_error` on the client, with `err.message` and `err.data`).
+///
+/// ```
+/// use tower_socketio::ConnectError;
+///
+/// let err = ConnectError::new("not authorized").with_data(serde_json::json!({"code": 401}));
+/// assert_eq!(err.message(), "not authorized");
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectError {
+    message: String,
+    data: Option<Value>,
+}
+
+impl ConnectError {
+    /// A refusal with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConnectError {
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds the `data` the client sees on the error.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The data, if any.
+    pub fn data(&self) -> Option<&Value> {
+        self.data.as_ref()
+    }
+
+    /// The CONNECT_ERROR payload: `{"message":...,"data":...}`.
+    pub(crate) fn to_json(&self) -> String {
+        let mut map = serde_json::Map::new();
+        map.insert("message".into(), Value::String(self.message.clone()));
+        if let Some(data) = &self.data {
+            map.insert("data".into(), data.clone());
+        }
+        Value::Object(map).to_string()
+    }
+}
+
+impl From<&str> for ConnectError {
+    fn from(message: &str) -> Self {
+        ConnectError::new(message)
+    }
+}
+
+impl From<String> for ConnectError {
+    fn from(message: String) -> Self {
+        ConnectError::new(message)
+    }
+}
+
+/// An emit could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    /// The data could not be serialized to JSON.
+    #[error("could not serialize the data: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The socket is disconnected.
+    #[error("the socket is disconnected")]
+    Disconnected,
+    /// The client does not read fast enough: its queue is full, and its connection is closed
+    /// as a slow consumer.
+    #[error("the client's outbound queue is full")]
+    QueueFull,
+    /// The adapter failed to carry the broadcast.
+    #[error("adapter error: {0}")]
+    Adapter(#[from] AdapterError),
+}
+
+impl From<SendError> for EmitError {
+    fn from(err: SendError) -> Self {
+        match err {
+            SendError::Closed => EmitError::Disconnected,
+            SendError::Full => EmitError::QueueFull,
+        }
+    }
+}
+
+/// No acknowledgement came.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AckError {
+    /// The timeout ran out first.
+    #[error("operation has timed out")]
+    Timeout,
+    /// The socket disconnected before it answered.
+    #[error("the socket disconnected")]
+    Disconnected,
+}
+
+/// An adapter failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdapterError {
+    /// The other nodes did not all answer in time.
+    #[error("the request to other nodes timed out")]
+    Timeout,
+    /// The transport between nodes failed.
+    #[error("adapter transport: {0}")]
+    Transport(String),
+}

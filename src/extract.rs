@@ -1,0 +1,382 @@
+//! Extractors: the arguments handlers ask for.
+//!
+//! | extractor | connection | event | disconnect |
+//! | --- | --- | --- | --- |
+//! | [`SocketRef`] | ✓ | ✓ | ✓ |
+//! | [`Data<T>`] / [`TryData<T>`] (the auth payload, or the event's arguments) | ✓ | ✓ | |
+//! | [`Args`] (every argument, as JSON) | | ✓ | |
+//! | [`Bin`] (binary attachments) | | ✓ | |
+//! | [`AckSender`] | | ✓ | |
+//! | [`Event`] (the event name) | | ✓ | |
+//! | [`DisconnectReason`] | | | ✓ |
+//! | [`State<T>`], [`Extension<T>`], [`SocketIo`](crate::SocketIo), [`HandshakeRef`] | ✓ | ✓ | ✓ |
+
+use std::convert::Infallible;
+use std::ops::Deref;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Serialize, Serializer, ser::SerializeTuple};
+use serde_json::Value;
+
+use crate::errors::EmitError;
+use crate::handler::{FromConnectParts, FromDisconnectParts, FromMessageParts, MessageParts};
+use crate::parser::{self, PacketType};
+pub use crate::socket::{DisconnectReason, SocketRef};
+
+/// Deserializes event arguments: the argument itself when there is exactly one, otherwise the
+/// array of all of them (so `Data<(A, B)>` reads two arguments).
+pub(crate) fn deserialize_args<T: DeserializeOwned>(
+    args: &[Value],
+) -> Result<T, serde_json::Error> {
+    match args {
+        [one] => T::deserialize(one),
+        many => T::deserialize(Value::Array(many.to_vec())),
+    }
+}
+
+/// Implements the three extractor traits for a type that never fails and draws only from the
+/// socket.
+macro_rules! from_socket_everywhere {
+    ($ty:ty, |$socket:ident| $body:expr) => {
+        impl FromConnectParts for $ty {
+            type Rejection = Infallible;
+            fn from_connect_parts(
+                $socket: &SocketRef,
+                _: &Option<Value>,
+            ) -> Result<Self, Infallible> {
+                Ok($body)
+            }
+        }
+        impl FromMessageParts for $ty {
+            type Rejection = Infallible;
+            fn from_message_parts(
+                $socket: &SocketRef,
+                _: &mut MessageParts,
+            ) -> Result<Self, Infallible> {
+                Ok($body)
+            }
+        }
+        impl FromDisconnectParts for $ty {
+            type Rejection = Infallible;
+            fn from_disconnect_parts(
+                $socket: &SocketRef,
+                _: DisconnectReason,
+            ) -> Result<Self, Infallible> {
+                Ok($body)
+            }
+        }
+    };
+}
+
+from_socket_everywhere!(SocketRef, |socket| socket.clone());
+from_socket_everywhere!(HandshakeRef, |socket| HandshakeRef(socket.clone()));
+
+/// The handshake of the socket (headers, query, auth, address, ...).
+///
+/// ```
+/// use tower_socketio::extract::{HandshakeRef, SocketRef};
+///
+/// fn on_connect(socket: SocketRef, handshake: HandshakeRef) {
+///     let agent = handshake.headers.get("user-agent");
+///     # let _ = (socket, agent);
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct HandshakeRef(SocketRef);
+
+impl Deref for HandshakeRef {
+    type Target = crate::Handshake;
+    fn deref(&self) -> &crate::Handshake {
+        self.0.handshake()
+    }
+}
+
+/// Deserialized data: the CONNECT auth payload in a connection handler, the event's arguments
+/// in an event handler. When it does not deserialize, the handler is not called.
+///
+/// ```
+/// use serde::Deserialize;
+/// use tower_socketio::extract::{Data, SocketRef};
+///
+/// #[derive(Deserialize)]
+/// struct Move { x: i32, y: i32 }
+///
+/// fn register(socket: &SocketRef) {
+///     socket.on("move", |Data(m): Data<Move>| { let _ = (m.x, m.y); });
+///     socket.on("pair", |Data((a, b)): Data<(String, u8)>| { let _ = (a, b); });
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Data<T>(pub T);
+
+/// Like [`Data`], but hands the deserialization error to the handler instead of skipping it.
+///
+/// ```
+/// use tower_socketio::extract::{SocketRef, TryData};
+///
+/// fn register(socket: &SocketRef) {
+///     socket.on("n", |socket: SocketRef, TryData(n): TryData<u32>| {
+///         if let Err(e) = n {
+///             socket.emit("bad-input", &e.to_string()).ok();
+///         }
+///     });
+/// }
+/// ```
+#[derive(Debug)]
+pub struct TryData<T>(pub Result<T, serde_json::Error>);
+
+fn auth_value(auth: &Option<Value>) -> Value {
+    auth.clone()
+        .unwrap_or_else(|| Value::Object(Default::default()))
+}
+
+impl<T: DeserializeOwned> FromConnectParts for Data<T> {
+    type Rejection = serde_json::Error;
+    fn from_connect_parts(_: &SocketRef, auth: &Option<Value>) -> Result<Self, Self::Rejection> {
+        T::deserialize(auth_value(auth)).map(Data)
+    }
+}
+
+impl<T: DeserializeOwned> FromMessageParts for Data<T> {
+    type Rejection = serde_json::Error;
+    fn from_message_parts(
+        _: &SocketRef,
+        parts: &mut MessageParts,
+    ) -> Result<Self, Self::Rejection> {
+        deserialize_args(&parts.args).map(Data)
+    }
+}
+
+impl<T: DeserializeOwned> FromConnectParts for TryData<T> {
+    type Rejection = Infallible;
+    fn from_connect_parts(_: &SocketRef, auth: &Option<Value>) -> Result<Self, Infallible> {
+        Ok(TryData(T::deserialize(auth_value(auth))))
+    }
+}
+
+impl<T: DeserializeOwned> FromMessageParts for TryData<T> {
+    type Rejection = Infallible;
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Infallible> {
+        Ok(TryData(deserialize_args(&parts.args)))
+    }
+}
+
+/// Every argument of the event as JSON, binary attachments as placeholders. Emitting an `Args`
+/// sends the same arguments back (it spreads like a tuple).
+///
+/// ```
+/// use tower_socketio::extract::{Args, Bin, SocketRef};
+///
+/// fn register(socket: &SocketRef) {
+///     // An echo that keeps every argument, binary included.
+///     socket.on("echo", |socket: SocketRef, args: Args, Bin(bin): Bin| {
+///         socket.bin(bin).emit("echo", &args).ok();
+///     });
+/// }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Args(pub Vec<Value>);
+
+impl FromMessageParts for Args {
+    type Rejection = Infallible;
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Infallible> {
+        Ok(Args(std::mem::take(&mut parts.args)))
+    }
+}
+
+impl Serialize for Args {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut tuple = serializer.serialize_tuple(self.0.len())?;
+        for arg in &self.0 {
+            tuple.serialize_element(arg)?;
+        }
+        tuple.end()
+    }
+}
+
+/// The event's binary attachments, in placeholder order.
+#[derive(Debug, Clone, Default)]
+pub struct Bin(pub Vec<Bytes>);
+
+impl FromMessageParts for Bin {
+    type Rejection = Infallible;
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Infallible> {
+        Ok(Bin(std::mem::take(&mut parts.attachments)))
+    }
+}
+
+/// The event name (useful in a handler shared by several events).
+#[derive(Debug, Clone)]
+pub struct Event(pub String);
+
+impl FromMessageParts for Event {
+    type Rejection = Infallible;
+    fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Infallible> {
+        Ok(Event(parts.event.clone()))
+    }
+}
+
+impl FromDisconnectParts for DisconnectReason {
+    type Rejection = Infallible;
+    fn from_disconnect_parts(_: &SocketRef, reason: DisconnectReason) -> Result<Self, Infallible> {
+        Ok(reason)
+    }
+}
+
+/// Answers the client's acknowledgement request, at most once (sending consumes it). When the
+/// client asked for none, sending does nothing.
+///
+/// ```
+/// use tower_socketio::extract::{AckSender, Data};
+///
+/// fn register(socket: &tower_socketio::SocketRef) {
+///     socket.on("double", |Data(n): Data<i64>, ack: AckSender| {
+///         ack.send(&(n * 2)).ok();
+///     });
+/// }
+/// ```
+#[derive(Debug)]
+pub struct AckSender {
+    socket: SocketRef,
+    id: Option<u64>,
+    attachments: Vec<Bytes>,
+}
+
+impl AckSender {
+    /// Whether the client asked for an acknowledgement.
+    pub fn is_requested(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// Attaches binary data to the answer.
+    pub fn bin(mut self, attachments: impl IntoIterator<Item = impl Into<Bytes>>) -> Self {
+        self.attachments
+            .extend(attachments.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sends the answer (a tuple spreads into several arguments).
+    pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+        let Some(id) = self.id else {
+            return Ok(());
+        };
+        let args = parser::encode_args(data, self.attachments)?;
+        let frames = parser::encode(PacketType::Ack, &self.socket.ns.name, Some(id), None, &args);
+        self.socket.send_frames(frames)
+    }
+}
+
+impl FromMessageParts for AckSender {
+    type Rejection = Infallible;
+    fn from_message_parts(
+        socket: &SocketRef,
+        parts: &mut MessageParts,
+    ) -> Result<Self, Infallible> {
+        Ok(AckSender {
+            socket: socket.clone(),
+            id: parts.ack_id.take(),
+            attachments: Vec::new(),
+        })
+    }
+}
+
+/// Shared application state, added with [`SocketIo::insert_state`](crate::SocketIo::insert_state).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use tower_socketio::extract::{SocketRef, State};
+/// use tower_socketio::SocketIo;
+///
+/// #[derive(Clone, Default)]
+/// struct Counter(Arc<AtomicUsize>);
+///
+/// let io = SocketIo::new();
+/// io.insert_state(Counter::default());
+/// io.ns("/", |State(counter): State<Counter>| {
+///     counter.0.fetch_add(1, Ordering::Relaxed);
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct State<T>(pub T);
+
+/// The state was never added.
+#[derive(Debug, thiserror::Error)]
+#[error("no state of type {0} was added to the server")]
+pub struct MissingState(&'static str);
+
+/// A value stored on the socket (by a connect middleware, say) with
+/// [`Socket::insert_extension`](crate::Socket::insert_extension).
+#[derive(Debug, Clone)]
+pub struct Extension<T>(pub T);
+
+/// The extension was never stored on the socket.
+#[derive(Debug, thiserror::Error)]
+#[error("no extension of type {0} on the socket")]
+pub struct MissingExtension(&'static str);
+
+macro_rules! from_socket_fallible {
+    ($ty:ident, $rejection:ident, |$socket:ident| $body:expr) => {
+        impl<T: Clone + Send + Sync + 'static> FromConnectParts for $ty<T> {
+            type Rejection = $rejection;
+            fn from_connect_parts(
+                $socket: &SocketRef,
+                _: &Option<Value>,
+            ) -> Result<Self, $rejection> {
+                $body.map($ty).ok_or($rejection(std::any::type_name::<T>()))
+            }
+        }
+        impl<T: Clone + Send + Sync + 'static> FromMessageParts for $ty<T> {
+            type Rejection = $rejection;
+            fn from_message_parts(
+                $socket: &SocketRef,
+                _: &mut MessageParts,
+            ) -> Result<Self, $rejection> {
+                $body.map($ty).ok_or($rejection(std::any::type_name::<T>()))
+            }
+        }
+        impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for $ty<T> {
+            type Rejection = $rejection;
+            fn from_disconnect_parts(
+                $socket: &SocketRef,
+                _: DisconnectReason,
+            ) -> Result<Self, $rejection> {
+                $body.map($ty).ok_or($rejection(std::any::type_name::<T>()))
+            }
+        }
+    };
+}
+
+from_socket_fallible!(State, MissingState, |socket| socket
+    .ns
+    .io()
+    .and_then(|io| io.state::<T>()));
+from_socket_fallible!(Extension, MissingExtension, |socket| socket
+    .extension::<T>());
+
+/// The server went away while the socket was still handled.
+#[derive(Debug, thiserror::Error)]
+#[error("the server is gone")]
+pub struct ServerGone;
+
+impl FromConnectParts for crate::SocketIo {
+    type Rejection = ServerGone;
+    fn from_connect_parts(socket: &SocketRef, _: &Option<Value>) -> Result<Self, ServerGone> {
+        socket.ns.io().ok_or(ServerGone)
+    }
+}
+
+impl FromMessageParts for crate::SocketIo {
+    type Rejection = ServerGone;
+    fn from_message_parts(socket: &SocketRef, _: &mut MessageParts) -> Result<Self, ServerGone> {
+        socket.ns.io().ok_or(ServerGone)
+    }
+}
+
+impl FromDisconnectParts for crate::SocketIo {
+    type Rejection = ServerGone;
+    fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, ServerGone> {
+        socket.ns.io().ok_or(ServerGone)
+    }
+}

@@ -1,0 +1,396 @@
+//! The server handle: namespaces, shared state, and operations on the whole server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::adapter::{AdapterBuilder, MemoryAdapter, RemoteSocket, Room};
+use crate::client::SioHandler;
+use crate::config::SocketIoConfig;
+use crate::engine::Engine;
+use crate::errors::{AdapterError, EmitError};
+use crate::handler::ConnectHandler;
+use crate::namespace::{Namespace, NamespaceBuilder, NamespaceHandlers};
+use crate::operators::{BroadcastOperators, IntoRooms};
+use crate::socket::{read, write};
+
+type NamespaceMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// What the server shares among its namespaces and connections.
+pub(crate) struct ServerCore {
+    pub(crate) config: SocketIoConfig,
+    pub(crate) adapter_builder: Box<dyn AdapterBuilder>,
+    namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
+    dynamic: RwLock<Vec<(NamespaceMatcher, Arc<NamespaceHandlers>)>>,
+    state: RwLock<http::Extensions>,
+    engine: OnceLock<Weak<Engine<SioHandler>>>,
+}
+
+impl ServerCore {
+    /// The namespace a CONNECT names: a static one, or a new child of the first dynamic
+    /// pattern that matches.
+    pub(crate) fn resolve_namespace(self: &Arc<Self>, name: &str) -> Option<Arc<Namespace>> {
+        if let Some(ns) = read(&self.namespaces).get(name) {
+            return Some(ns.clone());
+        }
+        let handlers = read(&self.dynamic)
+            .iter()
+            .find(|(matches, _)| matches(name))
+            .map(|(_, handlers)| handlers.clone())?;
+        let mut namespaces = write(&self.namespaces);
+        let ns = namespaces
+            .entry(name.to_owned())
+            .or_insert_with(|| Namespace::new(name.to_owned(), handlers, self, true));
+        Some(ns.clone())
+    }
+
+    pub(crate) fn remove_dynamic_namespace(&self, name: &str) {
+        let mut namespaces = write(&self.namespaces);
+        let empty = namespaces
+            .get(name)
+            .is_some_and(|ns| ns.dynamic && ns.sockets().is_empty());
+        if empty {
+            namespaces.remove(name);
+        }
+    }
+
+    pub(crate) fn engine(self: &Arc<Self>) -> Arc<Engine<SioHandler>> {
+        if let Some(engine) = self.engine.get().and_then(Weak::upgrade) {
+            return engine;
+        }
+        let engine = Engine::new(
+            SioHandler { core: self.clone() },
+            self.config.engine.clone(),
+        );
+        // A second layer built from the same server shares the first engine when it still
+        // lives; otherwise the new one takes its place.
+        let _ = self.engine.set(Arc::downgrade(&engine));
+        engine
+    }
+}
+
+/// A Socket.IO server: register namespaces and handlers on it, then serve it with
+/// [`SocketIoLayer`](crate::SocketIoLayer). Cheap to clone; every clone is the same server.
+///
+/// ```
+/// use serde_json::Value;
+/// use tower_socketio::extract::{AckSender, Data, SocketRef};
+/// use tower_socketio::{SocketIo, SocketIoLayer};
+///
+/// let io = SocketIo::new();
+/// io.ns("/", |socket: SocketRef| {
+///     socket.on("message", |socket: SocketRef, Data(msg): Data<Value>| {
+///         socket.broadcast().emit("message", &msg).ok();
+///     });
+///     socket.on("ping", |ack: AckSender| {
+///         ack.send(&"pong").ok();
+///     });
+/// });
+/// let app: axum::Router = axum::Router::new().layer(SocketIoLayer::new(io));
+/// ```
+#[derive(Clone)]
+pub struct SocketIo(pub(crate) Arc<ServerCore>);
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIo")
+            .field("config", &self.0.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SocketIo {
+    fn default() -> Self {
+        SocketIo::new()
+    }
+}
+
+impl SocketIo {
+    /// A server with the default options and the in-memory adapter.
+    pub fn new() -> Self {
+        SocketIo::builder().build()
+    }
+
+    /// A server with options.
+    pub fn builder() -> SocketIoBuilder {
+        SocketIoBuilder {
+            config: SocketIoConfig::default(),
+            adapter: Box::new(MemoryAdapter::builder()),
+        }
+    }
+
+    pub(crate) fn from_core(core: Arc<ServerCore>) -> Self {
+        SocketIo(core)
+    }
+
+    /// The server's options.
+    pub fn config(&self) -> &SocketIoConfig {
+        &self.0.config
+    }
+
+    /// Registers a namespace and its connection handler (Node's `io.of(name).on("connection")`).
+    pub fn ns<H: ConnectHandler<T>, T: 'static>(
+        &self,
+        name: impl Into<String>,
+        handler: H,
+    ) -> NamespaceBuilder {
+        let mut name = name.into();
+        if !name.starts_with('/') {
+            name.insert(0, '/');
+        }
+        let handlers = NamespaceHandlers::with_handler(handler);
+        let ns = Namespace::new(name.clone(), handlers.clone(), &self.0, false);
+        write(&self.0.namespaces).insert(name, ns);
+        NamespaceBuilder { handlers }
+    }
+
+    /// Registers dynamic namespaces: any name `matches` accepts at connect time gets a
+    /// namespace of its own, all sharing this handler and these middlewares (Node's
+    /// `io.of(regex | function)`). Empty ones are removed again.
+    ///
+    /// ```
+    /// use tower_socketio::extract::SocketRef;
+    /// use tower_socketio::SocketIo;
+    ///
+    /// let io = SocketIo::new();
+    /// io.dyn_ns(|name| name.starts_with("/team-"), |socket: SocketRef| {
+    ///     println!("joined {}", socket.ns());
+    /// });
+    /// ```
+    pub fn dyn_ns<H: ConnectHandler<T>, T: 'static>(
+        &self,
+        matches: impl Fn(&str) -> bool + Send + Sync + 'static,
+        handler: H,
+    ) -> NamespaceBuilder {
+        let handlers = NamespaceHandlers::with_handler(handler);
+        write(&self.0.dynamic).push((Arc::new(matches), handlers.clone()));
+        NamespaceBuilder { handlers }
+    }
+
+    /// Operators on a namespace, if it exists.
+    pub fn of(&self, name: &str) -> Option<BroadcastOperators> {
+        read(&self.0.namespaces)
+            .get(name)
+            .map(|ns| BroadcastOperators::new(ns.clone()))
+    }
+
+    fn main(&self) -> BroadcastOperators {
+        let ns = self.0.resolve_namespace("/").unwrap_or_else(|| {
+            let handlers = Arc::new(NamespaceHandlers::default());
+            let ns = Namespace::new("/".into(), handlers, &self.0, false);
+            write(&self.0.namespaces).insert("/".into(), ns.clone());
+            ns
+        });
+        BroadcastOperators::new(ns)
+    }
+
+    /// Targets rooms of the main namespace.
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.main().to(rooms)
+    }
+
+    /// Targets rooms of the main namespace (Node's `io.in`).
+    pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.main().within(rooms)
+    }
+
+    /// Everyone in the main namespace but these rooms.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.main().except(rooms)
+    }
+
+    /// Only this node's sockets of the main namespace.
+    pub fn local(&self) -> BroadcastOperators {
+        self.main().local()
+    }
+
+    /// A broadcast that may be dropped for receivers that cannot take it now.
+    pub fn volatile(&self) -> BroadcastOperators {
+        self.main().volatile()
+    }
+
+    /// Sets the timeout of a broadcast with ack.
+    pub fn timeout(&self, timeout: Duration) -> BroadcastOperators {
+        self.main().timeout(timeout)
+    }
+
+    /// Attaches binary data to a broadcast.
+    pub fn bin(
+        &self,
+        attachments: impl IntoIterator<Item = impl Into<Bytes>>,
+    ) -> BroadcastOperators {
+        self.main().bin(attachments)
+    }
+
+    /// Emits to every socket of the main namespace.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.main().emit(event, data)
+    }
+
+    /// Every socket of the main namespace, on every node.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, AdapterError> {
+        self.main().fetch_sockets().await
+    }
+
+    /// Makes every socket of the main namespace join rooms (Node's `io.socketsJoin`).
+    pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.main().join(rooms).await
+    }
+
+    /// Makes every socket of the main namespace leave rooms (Node's `io.socketsLeave`).
+    pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.main().leave(rooms).await
+    }
+
+    /// Disconnects every socket of the main namespace (Node's `io.disconnectSockets`).
+    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
+        self.main().disconnect(close).await
+    }
+
+    /// Emits to the other server nodes (Node's `io.serverSideEmit`); with the in-memory
+    /// adapter there are none and the answer list is empty.
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<Vec<serde_json::Value>, EmitError> {
+        let args = crate::parser::encode_args(data, Vec::new())?;
+        let args: Vec<serde_json::Value> = serde_json::from_str(&format!("[{}]", args.json))?;
+        let ns = self.main();
+        Ok(ns.server_side_emit(event.to_owned(), args).await?)
+    }
+
+    /// Every room of the main namespace, on every node.
+    pub async fn all_rooms(&self) -> Result<Vec<Room>, AdapterError> {
+        self.main().all_rooms().await
+    }
+
+    /// How many server nodes share the main namespace.
+    pub async fn server_count(&self) -> Result<usize, AdapterError> {
+        self.main().server_count().await
+    }
+
+    /// Adds shared state for the [`State`](crate::extract::State) extractor.
+    pub fn insert_state<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        write(&self.0.state).insert(value);
+    }
+
+    /// The shared state of this type, if any was added.
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        read(&self.0.state).get::<T>().cloned()
+    }
+
+    /// How many clients are connected.
+    pub fn client_count(&self) -> usize {
+        self.0
+            .engine
+            .get()
+            .and_then(Weak::upgrade)
+            .map_or(0, |engine| engine.len())
+    }
+
+    /// Disconnects every client with "server shutting down" after flushing what is queued to
+    /// them, and refuses new connections. Call it on graceful shutdown (see the crate docs).
+    pub fn shutdown(&self) {
+        if let Some(engine) = self.0.engine.get().and_then(Weak::upgrade) {
+            engine.shutdown();
+        }
+    }
+}
+
+/// Options for a [`SocketIo`] server, named after Node's.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_socketio::SocketIo;
+///
+/// let io = SocketIo::builder()
+///     .ping_interval(Duration::from_secs(10))
+///     .connect_timeout(Duration::from_secs(5))
+///     .build();
+/// # let _ = io;
+/// ```
+#[must_use]
+pub struct SocketIoBuilder {
+    config: SocketIoConfig,
+    adapter: Box<dyn AdapterBuilder>,
+}
+
+impl std::fmt::Debug for SocketIoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketIoBuilder {
+    /// Replaces all options.
+    pub fn config(mut self, config: SocketIoConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The path (default `/socket.io/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.config.engine = self.config.engine.path(path);
+        self
+    }
+
+    /// How often the server pings (default 25 s).
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.config.engine = self.config.engine.ping_interval(interval);
+        self
+    }
+
+    /// How long a pong may take (default 20 s).
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.config.engine = self.config.engine.ping_timeout(timeout);
+        self
+    }
+
+    /// The largest message accepted, in bytes (default 1 000 000).
+    pub fn max_http_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.engine = self.config.engine.max_http_buffer_size(bytes);
+        self
+    }
+
+    /// Accept Socket.IO v2 clients over Engine.IO v3 (off by default).
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.config.engine = self.config.engine.allow_eio3(allow);
+        self
+    }
+
+    /// How long a client may stay without joining a namespace (default 45 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.connect_timeout(timeout);
+        self
+    }
+
+    /// The default ack timeout (default 5 s).
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.ack_timeout(timeout);
+        self
+    }
+
+    /// The adapter of every namespace (default: in memory).
+    pub fn adapter(mut self, builder: impl AdapterBuilder) -> Self {
+        self.adapter = Box::new(builder);
+        self
+    }
+
+    /// Builds the server.
+    pub fn build(self) -> SocketIo {
+        SocketIo(Arc::new(ServerCore {
+            config: self.config,
+            adapter_builder: self.adapter,
+            namespaces: RwLock::new(HashMap::new()),
+            dynamic: RwLock::new(Vec::new()),
+            state: RwLock::new(http::Extensions::new()),
+            engine: OnceLock::new(),
+        }))
+    }
+}

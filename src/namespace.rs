@@ -1,0 +1,165 @@
+//! Namespaces: separate channels multiplexed over one connection, each with its connection
+//! handler, its connect middlewares, its sockets and its adapter.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+
+use serde_json::Value;
+
+use crate::adapter::{Adapter, NamespaceHandle};
+use crate::engine::Sid;
+use crate::errors::ConnectError;
+use crate::handler::{
+    BoxedConnectHandler, BoxedConnectMiddleware, ConnectHandler, ConnectMiddleware,
+};
+use crate::io::ServerCore;
+use crate::socket::{SocketRef, read, write};
+
+/// What runs when a socket joins: middlewares, then the connection handler. Dynamic namespaces
+/// matched by one pattern share one set (Node's parent namespace).
+#[derive(Default)]
+pub(crate) struct NamespaceHandlers {
+    connect: RwLock<Option<BoxedConnectHandler>>,
+    middlewares: RwLock<Vec<BoxedConnectMiddleware>>,
+}
+
+impl NamespaceHandlers {
+    pub(crate) fn with_handler<H: ConnectHandler<T>, T: 'static>(handler: H) -> Arc<Self> {
+        let handlers = NamespaceHandlers::default();
+        *write(&handlers.connect) = Some(crate::handler::connect::boxed(handler));
+        Arc::new(handlers)
+    }
+
+    pub(crate) fn has_middlewares(&self) -> bool {
+        !read(&self.middlewares).is_empty()
+    }
+
+    /// Runs the middlewares in order; the first refusal wins.
+    pub(crate) async fn run_middlewares(
+        &self,
+        socket: &SocketRef,
+        auth: &Option<Value>,
+    ) -> Result<(), ConnectError> {
+        let middlewares = read(&self.middlewares).clone();
+        for middleware in middlewares {
+            middleware.call(socket.clone(), auth.clone()).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn call_connect(&self, socket: SocketRef, auth: Option<Value>) {
+        let handler = read(&self.connect).clone();
+        if let Some(handler) = handler {
+            handler.call(socket, auth);
+        }
+    }
+}
+
+/// One namespace.
+pub(crate) struct Namespace {
+    pub(crate) name: String,
+    pub(crate) handlers: Arc<NamespaceHandlers>,
+    pub(crate) adapter: Arc<dyn Adapter>,
+    sockets: RwLock<HashMap<Sid, SocketRef>>,
+    ack_ids: AtomicU64,
+    pub(crate) ack_timeout: std::time::Duration,
+    core: Weak<ServerCore>,
+    /// Created on demand for a dynamic pattern; removed again once empty.
+    pub(crate) dynamic: bool,
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Namespace {
+    pub(crate) fn new(
+        name: String,
+        handlers: Arc<NamespaceHandlers>,
+        core: &Arc<ServerCore>,
+        dynamic: bool,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|weak| Namespace {
+            name,
+            handlers,
+            adapter: core.adapter_builder.build(NamespaceHandle(weak.clone())),
+            sockets: RwLock::new(HashMap::new()),
+            ack_ids: AtomicU64::new(0),
+            ack_timeout: core.config.ack_timeout,
+            core: Arc::downgrade(core),
+            dynamic,
+        })
+    }
+
+    pub(crate) fn get_socket(&self, sid: Sid) -> Option<SocketRef> {
+        read(&self.sockets).get(&sid).cloned()
+    }
+
+    pub(crate) fn sockets(&self) -> Vec<SocketRef> {
+        read(&self.sockets).values().cloned().collect()
+    }
+
+    pub(crate) fn insert_socket(&self, socket: SocketRef) {
+        write(&self.sockets).insert(socket.id(), socket);
+    }
+
+    pub(crate) fn remove_socket(&self, sid: Sid) {
+        let empty = {
+            let mut sockets = write(&self.sockets);
+            sockets.remove(&sid);
+            sockets.is_empty()
+        };
+        if empty && self.dynamic {
+            if let Some(core) = self.core.upgrade() {
+                core.remove_dynamic_namespace(&self.name);
+            }
+        }
+    }
+
+    /// Ack ids are per namespace, shared by emits to one socket and broadcasts, as in Node.
+    pub(crate) fn next_ack_id(&self) -> u64 {
+        self.ack_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The server, while it exists.
+    pub(crate) fn io(&self) -> Option<crate::SocketIo> {
+        self.core.upgrade().map(crate::SocketIo::from_core)
+    }
+}
+
+/// A namespace being set up: add connect middlewares with [`with`](Self::with).
+///
+/// ```
+/// use tower_socketio::extract::SocketRef;
+/// use tower_socketio::SocketIo;
+///
+/// let io = SocketIo::new();
+/// io.ns("/admin", |socket: SocketRef| { let _ = socket; })
+///     .with(|socket: SocketRef| -> Result<(), &'static str> {
+///         socket.handshake().headers.get("x-admin").map(|_| ()).ok_or("admins only")
+///     });
+/// ```
+#[derive(Clone)]
+pub struct NamespaceBuilder {
+    pub(crate) handlers: Arc<NamespaceHandlers>,
+}
+
+impl NamespaceBuilder {
+    /// Adds a connect middleware (Node's `namespace.use`); they run in the order added.
+    pub fn with<M: ConnectMiddleware<T>, T: 'static>(self, middleware: M) -> Self {
+        write(&self.handlers.middlewares)
+            .push(crate::handler::connect::boxed_middleware(middleware));
+        self
+    }
+}
+
+impl std::fmt::Debug for NamespaceBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceBuilder").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,256 @@
+//! Broadcast operators: who a broadcast goes to (`to`, `within`, `except`), how (`local`,
+//! `volatile`, `compress`, `timeout`, `bin`), and the cluster-wide operations on that
+//! selection (emit, emit with ack, fetch, join, leave, disconnect).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::ack::BroadcastAckFuture;
+use crate::adapter::{AdapterFuture, BroadcastOptions, BroadcastPacket, RemoteSocket, Room};
+use crate::engine::Sid;
+use crate::errors::{AdapterError, EmitError};
+use crate::namespace::Namespace;
+use crate::parser::{self, PacketType};
+
+/// Room names, one or many.
+///
+/// ```
+/// use tower_socketio::operators::IntoRooms;
+///
+/// assert_eq!("a".into_rooms().len(), 1);
+/// assert_eq!(["a", "b"].into_rooms().len(), 2);
+/// assert_eq!(vec![String::from("a")].into_rooms().len(), 1);
+/// ```
+pub trait IntoRooms {
+    /// The rooms.
+    fn into_rooms(self) -> Vec<Room>;
+}
+
+impl IntoRooms for &'static str {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![Room::Borrowed(self)]
+    }
+}
+
+impl IntoRooms for String {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![Room::Owned(self)]
+    }
+}
+
+impl IntoRooms for Room {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![self]
+    }
+}
+
+impl IntoRooms for Sid {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![Room::Owned(self.to_string())]
+    }
+}
+
+impl<T: IntoRooms> IntoRooms for Vec<T> {
+    fn into_rooms(self) -> Vec<Room> {
+        self.into_iter().flat_map(IntoRooms::into_rooms).collect()
+    }
+}
+
+impl<T: IntoRooms, const N: usize> IntoRooms for [T; N] {
+    fn into_rooms(self) -> Vec<Room> {
+        self.into_iter().flat_map(IntoRooms::into_rooms).collect()
+    }
+}
+
+/// A selection of sockets in a namespace, and what to do with them.
+///
+/// ```
+/// use tower_socketio::extract::SocketRef;
+///
+/// fn on_message(socket: SocketRef) {
+///     // Everyone in "room1" or "room2" but this socket and those in "muted":
+///     socket.to(["room1", "room2"]).except("muted").emit("news", &"hello").ok();
+/// }
+/// ```
+#[must_use = "operators do nothing until an operation (emit, fetch_sockets, ...) is called"]
+#[derive(Debug)]
+pub struct BroadcastOperators {
+    ns: Arc<Namespace>,
+    opts: BroadcastOptions,
+    attachments: Vec<Bytes>,
+    timeout: Option<Duration>,
+}
+
+impl BroadcastOperators {
+    pub(crate) fn new(ns: Arc<Namespace>) -> Self {
+        BroadcastOperators {
+            ns,
+            opts: BroadcastOptions::default(),
+            attachments: Vec::new(),
+            timeout: None,
+        }
+    }
+
+    /// Targets the sockets in these rooms (Node's `to`).
+    pub fn to(mut self, rooms: impl IntoRooms) -> Self {
+        self.opts.rooms.extend(rooms.into_rooms());
+        self
+    }
+
+    /// The same as [`to`](Self::to) (Node's `in`).
+    pub fn within(self, rooms: impl IntoRooms) -> Self {
+        self.to(rooms)
+    }
+
+    /// Leaves out the sockets in these rooms.
+    pub fn except(mut self, rooms: impl IntoRooms) -> Self {
+        self.opts.except.extend(rooms.into_rooms());
+        self
+    }
+
+    pub(crate) fn except_socket(self, sid: Sid) -> Self {
+        self.except(sid)
+    }
+
+    /// Only this node's sockets.
+    pub fn local(mut self) -> Self {
+        self.opts.local = true;
+        self
+    }
+
+    /// Drops the packet for receivers that cannot take it right now.
+    pub fn volatile(mut self) -> Self {
+        self.opts.volatile = true;
+        self
+    }
+
+    /// Asks for compression (kept for parity with Node; polling responses are compressed by
+    /// size anyway, and WebSocket compression is off).
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.opts.compress = compress;
+        self
+    }
+
+    /// How long [`emit_with_ack`](Self::emit_with_ack) waits for the answers.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Attaches binary data; the JSON refers to it with [`placeholder`](crate::placeholder)s.
+    pub fn bin(mut self, attachments: impl IntoIterator<Item = impl Into<Bytes>>) -> Self {
+        self.attachments
+            .extend(attachments.into_iter().map(Into::into));
+        self
+    }
+
+    fn packet<T: Serialize + ?Sized>(
+        &mut self,
+        event: &str,
+        data: &T,
+        id: Option<u64>,
+    ) -> Result<BroadcastPacket, EmitError> {
+        let args = parser::encode_args(data, std::mem::take(&mut self.attachments))?;
+        let frames = parser::encode(PacketType::Event, &self.ns.name, id, Some(event), &args);
+        Ok(BroadcastPacket {
+            event: event.to_owned(),
+            args_json: args.json,
+            attachments: args.attachments,
+            id,
+            frames,
+        })
+    }
+
+    /// Emits to the selection. The packet is encoded once; local receivers share the bytes.
+    ///
+    /// Local delivery happens before this returns; with a multi-node adapter, what goes to other
+    /// nodes is handed to the adapter in order and carried on in the background.
+    pub fn emit<T: Serialize + ?Sized>(mut self, event: &str, data: &T) -> Result<(), EmitError> {
+        let packet = self.packet(event, data, None)?;
+        let future = self.ns.adapter.broadcast(packet, self.opts);
+        drive(future)
+    }
+
+    /// Emits to the selection and collects every receiver's answer within the timeout (Node's
+    /// `io.timeout(ms).emit(..., callback)`).
+    pub async fn emit_with_ack<T: Serialize + ?Sized>(
+        mut self,
+        event: &str,
+        data: &T,
+    ) -> Result<BroadcastAckFuture, EmitError> {
+        let id = self.ns.next_ack_id();
+        let packet = self.packet(event, data, Some(id))?;
+        let timeout = self.timeout.unwrap_or(self.ns.ack_timeout);
+        Ok(self
+            .ns
+            .adapter
+            .broadcast_with_ack(packet, self.opts, timeout)
+            .await?)
+    }
+
+    /// The selected sockets, on every node.
+    pub async fn fetch_sockets(self) -> Result<Vec<RemoteSocket>, AdapterError> {
+        self.ns.adapter.fetch_sockets(self.opts).await
+    }
+
+    /// Makes the selected sockets join rooms.
+    pub async fn join(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.ns
+            .adapter
+            .add_sockets(self.opts, rooms.into_rooms())
+            .await
+    }
+
+    /// Makes the selected sockets leave rooms.
+    pub async fn leave(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.ns
+            .adapter
+            .del_sockets(self.opts, rooms.into_rooms())
+            .await
+    }
+
+    /// Emits to the other server nodes' `server_side_emit` listeners.
+    pub(crate) async fn server_side_emit(
+        self,
+        event: String,
+        args: Vec<serde_json::Value>,
+    ) -> Result<Vec<serde_json::Value>, AdapterError> {
+        let timeout = self.timeout.unwrap_or(self.ns.ack_timeout);
+        self.ns
+            .adapter
+            .server_side_emit(event, args, true, timeout)
+            .await
+    }
+
+    /// Every room of the namespace, on every node.
+    pub async fn all_rooms(self) -> Result<Vec<Room>, AdapterError> {
+        self.ns.adapter.all_rooms().await
+    }
+
+    /// How many server nodes share the namespace.
+    pub async fn server_count(self) -> Result<usize, AdapterError> {
+        self.ns.adapter.server_count().await
+    }
+
+    /// Disconnects the selected sockets ("server namespace disconnect"), or closes their whole
+    /// connections with `close`.
+    pub async fn disconnect(self, close: bool) -> Result<(), AdapterError> {
+        self.ns.adapter.disconnect_sockets(self.opts, close).await
+    }
+}
+
+/// Polls an adapter operation once; what is not done yet carries on as a task.
+fn drive(mut future: AdapterFuture<'_, ()>) -> Result<(), EmitError> {
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(result) => result.map_err(EmitError::from),
+        // By the contract of `Adapter::broadcast`, the work is already handed over (local
+        // delivery done, remote publication queued in order); the future only reports how the
+        // remote part went, which an adapter logs itself.
+        Poll::Pending => Ok(()),
+    }
+}

@@ -1,0 +1,342 @@
+//! Where a Socket.IO packet is parsed, and its binary attachments reassembled.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::{Packet, PacketType};
+
+/// Event names a client may not use: they mean something to the server itself.
+pub(crate) const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// Why a client's packet was refused. Any of these ends the client's connection, as in Node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The packet was empty or its type is not `0`–`6`.
+    #[error("unknown packet type")]
+    InvalidType,
+    /// The attachment count of a binary packet is not a number followed by `-`.
+    #[error("illegal attachments")]
+    IllegalAttachments,
+    /// More attachments than `max_attachments` were announced.
+    #[error("too many attachments")]
+    TooManyAttachments,
+    /// The ack id is not a number that fits in 53 bits.
+    #[error("invalid ack id")]
+    InvalidAckId,
+    /// The payload is not valid JSON, is nested too deeply, or does not fit the packet type
+    /// (an event whose name is not a string or is reserved, an ack that is not an array, a
+    /// connect payload that is not an object, ...).
+    #[error("invalid payload")]
+    InvalidPayload,
+    /// A placeholder points to no attachment.
+    #[error("illegal attachments: bad placeholder")]
+    IllegalPlaceholder,
+    /// Binary data arrived when no binary packet was waiting for it.
+    #[error("got binary data when not reconstructing a packet")]
+    UnexpectedBinary,
+    /// A text packet arrived while attachments were still expected.
+    #[error("got plaintext data when reconstructing a packet")]
+    UnexpectedText,
+}
+
+/// Ack ids are JavaScript numbers: past 2^53 they stop being exact.
+const MAX_ACK_ID: u64 = (1 << 53) - 1;
+
+/// Decodes the packets of one client: text packets, and the attachments that follow binary ones.
+///
+/// ```
+/// use tower_socketio::parser::{Decoder, PacketType};
+///
+/// let mut decoder = Decoder::new(10);
+/// let packet = decoder.decode_text(r#"2/chat,7["message","hi"]"#).unwrap().unwrap();
+/// assert_eq!(packet.kind, PacketType::Event);
+/// assert_eq!(packet.ns, "/chat");
+/// assert_eq!(packet.id, Some(7));
+///
+/// // A binary event waits for its attachment.
+/// assert!(decoder.decode_text(r#"51-["file",{"_placeholder":true,"num":0}]"#).unwrap().is_none());
+/// let packet = decoder.decode_binary(vec![1u8, 2].into()).unwrap().unwrap();
+/// assert_eq!(packet.attachments.len(), 1);
+/// ```
+#[derive(Debug)]
+pub struct Decoder {
+    max_attachments: usize,
+    pending: Option<(Packet, usize)>,
+}
+
+impl Decoder {
+    /// A decoder that refuses binary packets announcing more than `max_attachments` attachments.
+    pub fn new(max_attachments: usize) -> Self {
+        Decoder {
+            max_attachments,
+            pending: None,
+        }
+    }
+
+    /// Decodes a text packet; `None` when it is a binary packet waiting for attachments.
+    pub fn decode_text(&mut self, text: &str) -> Result<Option<Packet>, ParseError> {
+        if self.pending.is_some() {
+            return Err(ParseError::UnexpectedText);
+        }
+        let (packet, attachments) = parse(text, self.max_attachments)?;
+        if attachments == 0 {
+            // Like Node, placeholders are only resolved in packets that carry attachments.
+            return Ok(Some(packet));
+        }
+        self.pending = Some((packet, attachments));
+        Ok(None)
+    }
+
+    /// Adds an attachment; returns the packet once the last one arrived.
+    pub fn decode_binary(&mut self, data: Bytes) -> Result<Option<Packet>, ParseError> {
+        let (mut packet, expected) = self.pending.take().ok_or(ParseError::UnexpectedBinary)?;
+        packet.attachments.push(data);
+        if packet.attachments.len() < expected {
+            self.pending = Some((packet, expected));
+            return Ok(None);
+        }
+        check_placeholders(&packet)?;
+        Ok(Some(packet))
+    }
+
+    /// Whether a binary packet is waiting for attachments.
+    pub fn is_reconstructing(&self) -> bool {
+        self.pending.is_some()
+    }
+}
+
+/// Parses `<type>[<n>-][/nsp,][id][json]`, returning the packet and its attachment count.
+fn parse(text: &str, max_attachments: usize) -> Result<(Packet, usize), ParseError> {
+    let bytes = text.as_bytes();
+    let kind = bytes
+        .first()
+        .and_then(|b| PacketType::from_digit(*b))
+        .ok_or(ParseError::InvalidType)?;
+    let mut i = 1;
+
+    let mut attachments = 0usize;
+    if matches!(kind, PacketType::BinaryEvent | PacketType::BinaryAck) {
+        let digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || bytes.get(i + digits) != Some(&b'-') {
+            return Err(ParseError::IllegalAttachments);
+        }
+        if digits > 6 {
+            return Err(ParseError::TooManyAttachments);
+        }
+        attachments = text[i..i + digits]
+            .parse()
+            .map_err(|_| ParseError::IllegalAttachments)?;
+        if attachments > max_attachments {
+            return Err(ParseError::TooManyAttachments);
+        }
+        i += digits + 1;
+    }
+
+    let ns = if bytes.get(i) == Some(&b'/') {
+        let end = text[i..].find(',').map_or(text.len(), |at| i + at);
+        let ns = text[i..end].to_owned();
+        i = (end + 1).min(text.len());
+        ns
+    } else {
+        "/".to_owned()
+    };
+
+    let digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let id = if digits > 0 {
+        let id: u64 = text[i..i + digits]
+            .parse()
+            .map_err(|_| ParseError::InvalidAckId)?;
+        if id > MAX_ACK_ID {
+            return Err(ParseError::InvalidAckId);
+        }
+        i += digits;
+        Some(id)
+    } else {
+        None
+    };
+
+    let data = if i < text.len() {
+        let value: Value =
+            serde_json::from_str(&text[i..]).map_err(|_| ParseError::InvalidPayload)?;
+        Some(value)
+    } else {
+        None
+    };
+    if !payload_fits(kind, data.as_ref()) {
+        return Err(ParseError::InvalidPayload);
+    }
+    if matches!(kind, PacketType::Ack | PacketType::BinaryAck) && id.is_none() {
+        return Err(ParseError::InvalidAckId);
+    }
+    Ok((
+        Packet {
+            kind,
+            ns,
+            id,
+            data,
+            attachments: Vec::new(),
+        },
+        attachments,
+    ))
+}
+
+/// The payload checks of Node's parser (`isPayloadValid`), with event names required to be
+/// strings.
+fn payload_fits(kind: PacketType, data: Option<&Value>) -> bool {
+    match (kind, data) {
+        (PacketType::Connect, None) => true,
+        (PacketType::Connect, Some(v)) => v.is_object(),
+        (PacketType::Disconnect, data) => data.is_none(),
+        (PacketType::ConnectError, Some(v)) => v.is_string() || v.is_object(),
+        (PacketType::Event | PacketType::BinaryEvent, Some(Value::Array(args))) => {
+            matches!(args.first(), Some(Value::String(name)) if !RESERVED_EVENTS.contains(&name.as_str()))
+        }
+        (PacketType::Ack | PacketType::BinaryAck, Some(v)) => v.is_array(),
+        _ => false,
+    }
+}
+
+/// Every placeholder must point to an attachment, as Node's reconstruction requires.
+fn check_placeholders(packet: &Packet) -> Result<(), ParseError> {
+    let Some(data) = &packet.data else {
+        return Ok(());
+    };
+    // serde_json bounds nesting at 128 levels, so this recursion is bounded too.
+    fn walk(value: &Value, count: usize) -> Result<(), ParseError> {
+        match value {
+            Value::Object(map) => {
+                if map.get("_placeholder") == Some(&Value::Bool(true)) {
+                    let ok = map
+                        .get("num")
+                        .and_then(Value::as_u64)
+                        .is_some_and(|n| (n as usize) < count);
+                    return if ok {
+                        Ok(())
+                    } else {
+                        Err(ParseError::IllegalPlaceholder)
+                    };
+                }
+                map.values().try_for_each(|v| walk(v, count))
+            }
+            Value::Array(items) => items.iter().try_for_each(|v| walk(v, count)),
+            _ => Ok(()),
+        }
+    }
+    walk(data, packet.attachments.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decode(text: &str) -> Result<Option<Packet>, ParseError> {
+        Decoder::new(10).decode_text(text)
+    }
+
+    #[test]
+    fn parses_connect_variants() {
+        let p = decode("0").unwrap().unwrap();
+        assert_eq!(
+            (p.kind, p.ns.as_str(), p.data),
+            (PacketType::Connect, "/", None)
+        );
+        let p = decode("0/admin,").unwrap().unwrap();
+        assert_eq!((p.ns.as_str(), p.data), ("/admin", None));
+        let p = decode(r#"0/admin,{"token":"x"}"#).unwrap().unwrap();
+        assert_eq!(p.data, Some(json!({"token": "x"})));
+        assert_eq!(decode(r#"0"x""#), Err(ParseError::InvalidPayload));
+        assert_eq!(decode("0[]"), Err(ParseError::InvalidPayload));
+    }
+
+    #[test]
+    fn parses_events_and_acks() {
+        let p = decode(r#"212["a",1]"#).unwrap().unwrap();
+        assert_eq!((p.kind, p.id), (PacketType::Event, Some(12)));
+        let p = decode(r#"3/x,5[]"#).unwrap().unwrap();
+        assert_eq!(
+            (p.kind, p.ns.as_str(), p.id),
+            (PacketType::Ack, "/x", Some(5))
+        );
+        assert_eq!(decode(r#"3{}"#), Err(ParseError::InvalidPayload));
+        assert_eq!(decode(r#"3[]"#), Err(ParseError::InvalidAckId));
+    }
+
+    #[test]
+    fn refuses_bad_events() {
+        for bad in [
+            r#"2[1]"#,
+            r#"2[{}]"#,
+            r#"2[]"#,
+            r#"2{}"#,
+            r#"2"#,
+            r#"2["connect"]"#,
+            r#"2["disconnecting"]"#,
+            r#"2["removeListener"]"#,
+            r#"2["a""#,
+            "7",
+            "",
+            r#"299999999999999999999["a"]"#,
+        ] {
+            assert!(decode(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_deep_nesting_without_overflow() {
+        let deep = format!(r#"2["a",{}{}]"#, "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(decode(&deep), Err(ParseError::InvalidPayload));
+    }
+
+    #[test]
+    fn reassembles_attachments_and_checks_placeholders() {
+        let mut d = Decoder::new(10);
+        assert!(
+            d.decode_text(
+                r#"52-["a",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]"#
+            )
+            .unwrap()
+            .is_none()
+        );
+        assert!(d.decode_binary(Bytes::from_static(b"x")).unwrap().is_none());
+        let p = d.decode_binary(Bytes::from_static(b"y")).unwrap().unwrap();
+        assert_eq!(p.attachments.len(), 2);
+
+        let mut d = Decoder::new(10);
+        d.decode_text(r#"51-["a",{"_placeholder":true,"num":1}]"#)
+            .unwrap();
+        assert_eq!(
+            d.decode_binary(Bytes::new()),
+            Err(ParseError::IllegalPlaceholder)
+        );
+        let mut d = Decoder::new(10);
+        assert_eq!(
+            d.decode_text(r#"52-["a",{"_placeholder":true,"num":0}]"#)
+                .map(|_| ()),
+            Ok(())
+        );
+        assert_eq!(d.decode_text("2[\"a\"]"), Err(ParseError::UnexpectedText));
+        assert_eq!(
+            Decoder::new(10).decode_binary(Bytes::new()),
+            Err(ParseError::UnexpectedBinary)
+        );
+    }
+
+    #[test]
+    fn caps_attachment_counts() {
+        assert_eq!(decode(r#"511-["a"]"#), Err(ParseError::TooManyAttachments));
+        assert_eq!(
+            decode(r#"5999999999-["a"]"#),
+            Err(ParseError::TooManyAttachments)
+        );
+        assert_eq!(decode(r#"5-["a"]"#), Err(ParseError::IllegalAttachments));
+        assert_eq!(decode(r#"5x-["a"]"#), Err(ParseError::IllegalAttachments));
+    }
+}

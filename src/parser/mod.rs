@@ -1,0 +1,103 @@
+//! The Socket.IO packet format (protocol v5) with serde_json: where a packet is parsed and
+//! where it is encoded.
+//!
+//! A packet is `<type>[<attachments>-][<namespace>,][<ack id>][<JSON>]`; binary packets
+//! (`5`, `6`) announce how many binary attachments follow as separate Engine.IO messages, and
+//! their JSON holds `{"_placeholder":true,"num":N}` where each attachment goes.
+//!
+//! Decoding is bounded: serde_json refuses nesting deeper than 128 levels, the attachment count
+//! is capped ([`crate::SocketIoConfig::max_attachments`]), and every check Node's parser makes is
+//! made here too. Encoding happens once per emit or broadcast into [`Frame`]s that all receivers
+//! share.
+
+mod decode;
+mod encode;
+
+pub use decode::{Decoder, ParseError};
+pub(crate) use encode::{EncodedArgs, encode, encode_args};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+/// The type of a Socket.IO packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PacketType {
+    /// `0`: join a namespace (client) or accept the join (server).
+    Connect,
+    /// `1`: leave a namespace.
+    Disconnect,
+    /// `2`: an event.
+    Event,
+    /// `3`: an acknowledgement.
+    Ack,
+    /// `4`: a refused namespace join.
+    ConnectError,
+    /// `5`: an event with binary attachments.
+    BinaryEvent,
+    /// `6`: an acknowledgement with binary attachments.
+    BinaryAck,
+}
+
+impl PacketType {
+    pub(crate) fn from_digit(b: u8) -> Option<PacketType> {
+        Some(match b {
+            b'0' => PacketType::Connect,
+            b'1' => PacketType::Disconnect,
+            b'2' => PacketType::Event,
+            b'3' => PacketType::Ack,
+            b'4' => PacketType::ConnectError,
+            b'5' => PacketType::BinaryEvent,
+            b'6' => PacketType::BinaryAck,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn digit(self) -> u8 {
+        match self {
+            PacketType::Connect => b'0',
+            PacketType::Disconnect => b'1',
+            PacketType::Event => b'2',
+            PacketType::Ack => b'3',
+            PacketType::ConnectError => b'4',
+            PacketType::BinaryEvent => b'5',
+            PacketType::BinaryAck => b'6',
+        }
+    }
+}
+
+/// A decoded packet from a client, with its attachments reassembled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    /// What kind of packet.
+    pub kind: PacketType,
+    /// The namespace (`/` when the packet names none).
+    pub ns: String,
+    /// The ack id, if the sender wants an acknowledgement (or this is one).
+    pub id: Option<u64>,
+    /// The JSON payload: the CONNECT auth object, or the event/ack argument array.
+    pub data: Option<Value>,
+    /// Binary attachments, in placeholder order.
+    pub attachments: Vec<Bytes>,
+}
+
+/// The event name and its arguments, split out of an EVENT packet.
+pub(crate) fn split_event(data: Option<Value>) -> Option<(String, Vec<Value>)> {
+    match data {
+        Some(Value::Array(mut args)) if !args.is_empty() => match args.remove(0) {
+            Value::String(name) => Some((name, args)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A `{"_placeholder":true,"num":n}` object, where attachment `n` goes in emitted JSON.
+///
+/// ```
+/// use tower_socketio::placeholder;
+///
+/// assert_eq!(placeholder(0), serde_json::json!({"_placeholder": true, "num": 0}));
+/// ```
+pub fn placeholder(num: usize) -> Value {
+    serde_json::json!({ "_placeholder": true, "num": num })
+}

@@ -1,0 +1,631 @@
+//! One socket: a client's presence in one namespace, with its handlers, acks and rooms.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use crate::ack::{AckFuture, AckResponse, PendingAcks};
+use crate::adapter::Room;
+use crate::engine::{Frame, Session, Sid};
+use crate::errors::EmitError;
+use crate::handler::{
+    BoxedDisconnectHandler, BoxedMessageHandler, DisconnectHandler, MessageHandler, MessageParts,
+};
+use crate::namespace::Namespace;
+use crate::operators::{BroadcastOperators, IntoRooms};
+use crate::parser::{self, EncodedArgs, Packet, PacketType};
+
+/// Why a socket left its namespace, with the reason strings Node's `socket.io` gives.
+///
+/// ```
+/// use tower_socketio::DisconnectReason;
+///
+/// assert_eq!(DisconnectReason::ClientNamespaceDisconnect.as_str(), "client namespace disconnect");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DisconnectReason {
+    /// The connection was closed (the client went away).
+    TransportClose,
+    /// The connection failed.
+    TransportError,
+    /// The client missed its heartbeat.
+    PingTimeout,
+    /// The client sent an Engine.IO packet that could not be decoded.
+    ParseError,
+    /// The connection was closed by the server at the Engine.IO level (including for a
+    /// malformed Socket.IO packet, as Node does).
+    ForcedClose,
+    /// The server closed the client's whole connection (`disconnect(true)`, or a packet that
+    /// breaks the protocol's rules).
+    ForcedServerClose,
+    /// The server is shutting down.
+    ServerShuttingDown,
+    /// The server disconnected the socket from this namespace.
+    ServerNamespaceDisconnect,
+    /// The client left the namespace.
+    ClientNamespaceDisconnect,
+    /// The client could not keep up with what was sent to it and was disconnected.
+    SlowConsumer,
+}
+
+impl DisconnectReason {
+    /// The reason as Node names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::TransportClose => "transport close",
+            DisconnectReason::TransportError => "transport error",
+            DisconnectReason::PingTimeout => "ping timeout",
+            DisconnectReason::ParseError => "parse error",
+            DisconnectReason::ForcedClose => "forced close",
+            DisconnectReason::ForcedServerClose => "forced server close",
+            DisconnectReason::ServerShuttingDown => "server shutting down",
+            DisconnectReason::ServerNamespaceDisconnect => "server namespace disconnect",
+            DisconnectReason::ClientNamespaceDisconnect => "client namespace disconnect",
+            DisconnectReason::SlowConsumer => "slow consumer",
+        }
+    }
+
+    /// Whether a socket that left for this reason may recover its session on reconnection
+    /// (the client did not leave on purpose).
+    pub fn is_recoverable(self) -> bool {
+        !matches!(
+            self,
+            DisconnectReason::ClientNamespaceDisconnect
+                | DisconnectReason::ServerNamespaceDisconnect
+                | DisconnectReason::ForcedServerClose
+                | DisconnectReason::ServerShuttingDown
+        )
+    }
+}
+
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<crate::engine::CloseReason> for DisconnectReason {
+    fn from(reason: crate::engine::CloseReason) -> Self {
+        use crate::engine::CloseReason as C;
+        match reason {
+            C::TransportClose => DisconnectReason::TransportClose,
+            C::TransportError => DisconnectReason::TransportError,
+            C::PingTimeout => DisconnectReason::PingTimeout,
+            C::ForcedClose => DisconnectReason::ForcedClose,
+            C::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
+            C::ParseError => DisconnectReason::ParseError,
+            C::SlowConsumer => DisconnectReason::SlowConsumer,
+        }
+    }
+}
+
+/// What the client said about itself when it connected: Node's `socket.handshake`.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// The headers of the first HTTP request.
+    pub headers: http::HeaderMap,
+    /// The query string of the first request, percent-decoded.
+    pub query: HashMap<String, String>,
+    /// The auth payload of the CONNECT packet (`{}` when the client sent none).
+    pub auth: Value,
+    /// The client's address, when the server knows it (axum's `ConnectInfo`).
+    pub address: Option<SocketAddr>,
+    /// The URL of the first request.
+    pub url: String,
+    /// When the connection was made.
+    pub issued: SystemTime,
+    /// Whether the connection came over TLS, as far as the URI tells.
+    pub secure: bool,
+}
+
+impl Handshake {
+    pub(crate) fn new(session: &Session, auth: Option<Value>) -> Self {
+        let request = session.request();
+        let query = request
+            .uri
+            .query()
+            .map(|q| {
+                crate::engine::query_pairs(q)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let address = request
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        Handshake {
+            headers: request.headers.clone(),
+            query,
+            auth: auth.unwrap_or_else(|| Value::Object(Default::default())),
+            address,
+            url: request.uri.to_string(),
+            issued: SystemTime::now(),
+            secure: request.uri.scheme_str() == Some("https"),
+        }
+    }
+}
+
+type AnyHandler = Arc<dyn Fn(&SocketRef, &str, &[Value]) + Send + Sync>;
+type PacketMiddleware = Arc<dyn Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync>;
+
+/// A socket in a namespace. Handlers receive it as [`SocketRef`].
+///
+/// ```
+/// use tower_socketio::extract::{Data, SocketRef};
+/// use tower_socketio::SocketIo;
+///
+/// let io = SocketIo::new();
+/// io.ns("/", |socket: SocketRef| {
+///     socket.join("lobby");
+///     socket.on("chat", |socket: SocketRef, Data(text): Data<String>| {
+///         socket.to("lobby").emit("chat", &text).ok();
+///     });
+/// });
+/// ```
+pub struct Socket {
+    id: Sid,
+    pub(crate) ns: Arc<Namespace>,
+    pub(crate) session: Session,
+    handshake: Handshake,
+    connected: AtomicBool,
+    handlers: RwLock<HashMap<String, BoxedMessageHandler>>,
+    any: RwLock<Vec<AnyHandler>>,
+    any_outgoing: RwLock<Vec<AnyHandler>>,
+    middlewares: RwLock<Vec<PacketMiddleware>>,
+    on_disconnect: RwLock<Option<BoxedDisconnectHandler>>,
+    on_disconnecting: RwLock<Option<BoxedDisconnectHandler>>,
+    pub(crate) acks: PendingAcks,
+    extensions: RwLock<http::Extensions>,
+    /// The client connection this socket belongs to, to leave or close it.
+    pub(crate) client: std::sync::Weak<crate::client::Client>,
+}
+
+/// A handle on a [`Socket`], cheap to clone; this is what handlers extract.
+pub type SocketRef = Arc<Socket>;
+
+impl Socket {
+    pub(crate) fn new(
+        ns: Arc<Namespace>,
+        session: Session,
+        auth: Option<Value>,
+        client: std::sync::Weak<crate::client::Client>,
+    ) -> SocketRef {
+        let handshake = Handshake::new(&session, auth);
+        Arc::new(Socket {
+            id: Sid::new(),
+            ns,
+            session,
+            handshake,
+            connected: AtomicBool::new(false),
+            handlers: RwLock::new(HashMap::new()),
+            any: RwLock::new(Vec::new()),
+            any_outgoing: RwLock::new(Vec::new()),
+            middlewares: RwLock::new(Vec::new()),
+            on_disconnect: RwLock::new(None),
+            on_disconnecting: RwLock::new(None),
+            acks: PendingAcks::default(),
+            extensions: RwLock::new(http::Extensions::new()),
+            client,
+        })
+    }
+
+    /// The socket id: random, per namespace connection, never the Engine.IO session id.
+    pub fn id(&self) -> Sid {
+        self.id
+    }
+
+    /// The namespace's name.
+    pub fn ns(&self) -> &str {
+        &self.ns.name
+    }
+
+    /// What the client said when it connected.
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// The Engine.IO session under this socket.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Whether the socket is still in its namespace.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_connected(&self) {
+        self.connected.store(true, Ordering::Release);
+    }
+
+    /// Registers the handler of an event, replacing any earlier one.
+    pub fn on<H, T>(&self, event: impl Into<String>, handler: H)
+    where
+        H: MessageHandler<T>,
+        T: 'static,
+    {
+        write(&self.handlers).insert(event.into(), crate::handler::message::boxed(handler));
+    }
+
+    /// Removes the handler of an event.
+    pub fn off(&self, event: &str) {
+        write(&self.handlers).remove(event);
+    }
+
+    /// Registers a catch-all listener, called with the event name and arguments of every
+    /// incoming event before its own handler (Node's `socket.onAny`).
+    pub fn on_any(&self, listener: impl Fn(&SocketRef, &str, &[Value]) + Send + Sync + 'static) {
+        write(&self.any).push(Arc::new(listener));
+    }
+
+    /// Registers a catch-all listener for every event this socket emits (Node's
+    /// `socket.onAnyOutgoing`).
+    pub fn on_any_outgoing(
+        &self,
+        listener: impl Fn(&SocketRef, &str, &[Value]) + Send + Sync + 'static,
+    ) {
+        write(&self.any_outgoing).push(Arc::new(listener));
+    }
+
+    /// Adds a packet middleware (Node's `socket.use`): it sees every incoming event before any
+    /// handler and may refuse it with an error message, in which case no handler runs and the
+    /// socket's `error` handler (an event handler registered as `"error"`) is called with it.
+    pub fn use_middleware(
+        &self,
+        middleware: impl Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        write(&self.middlewares).push(Arc::new(middleware));
+    }
+
+    /// Registers the disconnect handler.
+    pub fn on_disconnect<H: DisconnectHandler<T>, T: 'static>(&self, handler: H) {
+        *write(&self.on_disconnect) = Some(crate::handler::disconnect::boxed(handler));
+    }
+
+    /// Registers the `disconnecting` handler: it runs before the socket leaves its rooms.
+    pub fn on_disconnecting<H: DisconnectHandler<T>, T: 'static>(&self, handler: H) {
+        *write(&self.on_disconnecting) = Some(crate::handler::disconnect::boxed(handler));
+    }
+
+    /// Emits an event to this client. A tuple spreads into several arguments, `()` sends none,
+    /// anything else is one argument.
+    pub fn emit<T: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        self.emitter().emit(event, data)
+    }
+
+    /// Emits an event and waits for the client's acknowledgement (default timeout:
+    /// [`SocketIoConfig::ack_timeout`](crate::SocketIoConfig::ack_timeout)).
+    pub fn emit_with_ack<T: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        event: &str,
+        data: &T,
+    ) -> Result<AckFuture, EmitError> {
+        self.emitter().emit_with_ack(event, data)
+    }
+
+    /// Attaches binary data to the next emit; the JSON refers to it with
+    /// [`placeholder`](crate::placeholder)s.
+    pub fn bin(
+        self: &Arc<Self>,
+        attachments: impl IntoIterator<Item = impl Into<Bytes>>,
+    ) -> Emitter {
+        self.emitter().bin(attachments)
+    }
+
+    /// Sets the ack timeout of the next emit.
+    pub fn timeout(self: &Arc<Self>, timeout: Duration) -> Emitter {
+        self.emitter().timeout(timeout)
+    }
+
+    fn emitter(self: &Arc<Self>) -> Emitter {
+        Emitter {
+            socket: self.clone(),
+            attachments: Vec::new(),
+            timeout: None,
+        }
+    }
+
+    /// Joins rooms.
+    pub fn join(&self, rooms: impl IntoRooms) {
+        self.ns.adapter.add_all(self.id, rooms.into_rooms());
+    }
+
+    /// Leaves rooms.
+    pub fn leave(&self, rooms: impl IntoRooms) {
+        for room in rooms.into_rooms() {
+            self.ns.adapter.del(self.id, &room);
+        }
+    }
+
+    /// Leaves every room (including its own).
+    pub fn leave_all(&self) {
+        self.ns.adapter.del_all(self.id);
+    }
+
+    /// The rooms the socket is in.
+    pub fn rooms(&self) -> Vec<Room> {
+        self.ns.adapter.socket_rooms(self.id)
+    }
+
+    /// Broadcasts to these rooms, except this socket.
+    pub fn to(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.broadcast().to(rooms)
+    }
+
+    /// Broadcasts to these rooms, this socket included if it is in them.
+    pub fn within(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
+        BroadcastOperators::new(self.ns.clone()).within(rooms)
+    }
+
+    /// Broadcasts to everyone in the namespace except these rooms and this socket.
+    pub fn except(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
+        self.broadcast().except(rooms)
+    }
+
+    /// Broadcasts to everyone in the namespace but this socket.
+    pub fn broadcast(self: &Arc<Self>) -> BroadcastOperators {
+        BroadcastOperators::new(self.ns.clone()).except_socket(self.id)
+    }
+
+    /// Broadcasts only to sockets on this node (with a multi-node adapter).
+    pub fn local(self: &Arc<Self>) -> BroadcastOperators {
+        self.broadcast().local()
+    }
+
+    /// Broadcasts what may be dropped if a receiver cannot take it right now.
+    pub fn volatile(self: &Arc<Self>) -> BroadcastOperators {
+        self.broadcast().volatile()
+    }
+
+    /// Disconnects the socket from its namespace ("server namespace disconnect"); with
+    /// `close`, closes the client's whole connection instead.
+    pub fn disconnect(self: &Arc<Self>, close: bool) {
+        if !self.connected() {
+            return;
+        }
+        if close {
+            if let Some(client) = self.client.upgrade() {
+                client.disconnect_all();
+            }
+            return;
+        }
+        let frames = parser::encode(
+            PacketType::Disconnect,
+            &self.ns.name,
+            None,
+            None,
+            &EncodedArgs::default(),
+        );
+        let _ = self.session.send_frames(frames);
+        self.on_close(DisconnectReason::ServerNamespaceDisconnect);
+    }
+
+    /// A value stored on the socket (by a connect middleware, for instance).
+    pub fn extension<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        read(&self.extensions).get::<T>().cloned()
+    }
+
+    /// Stores a value on the socket (Node's `socket.data`), returning the previous one.
+    pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        write(&self.extensions).insert(value)
+    }
+
+    /// Queues frames for this client.
+    pub(crate) fn send_frames(
+        &self,
+        frames: impl IntoIterator<Item = Frame>,
+    ) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        self.session.send_frames(frames).map_err(EmitError::from)
+    }
+
+    pub(crate) fn notify_outgoing(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
+        let listeners = read(&self.any_outgoing).clone();
+        if listeners.is_empty() {
+            return;
+        }
+        let values: Vec<Value> =
+            serde_json::from_str(&format!("[{}]", args.json)).unwrap_or_default();
+        for listener in listeners {
+            listener(self, event, &values);
+        }
+    }
+
+    /// Handles a packet the client sent to this namespace.
+    pub(crate) fn on_packet(self: &Arc<Self>, packet: Packet) {
+        match packet.kind {
+            PacketType::Event | PacketType::BinaryEvent => {
+                if let Some((event, args)) = parser::split_event(packet.data) {
+                    self.on_event(MessageParts {
+                        event,
+                        args,
+                        attachments: packet.attachments,
+                        ack_id: packet.id,
+                    });
+                }
+            }
+            PacketType::Ack | PacketType::BinaryAck => {
+                if let Some(id) = packet.id {
+                    let args = match packet.data {
+                        Some(Value::Array(args)) => args,
+                        _ => Vec::new(),
+                    };
+                    self.acks.resolve(
+                        id,
+                        AckResponse {
+                            args,
+                            attachments: packet.attachments,
+                        },
+                    );
+                }
+            }
+            PacketType::Disconnect => self.on_close(DisconnectReason::ClientNamespaceDisconnect),
+            // The client routes these elsewhere; they never reach a connected socket.
+            PacketType::Connect | PacketType::ConnectError => {}
+        }
+    }
+
+    fn on_event(self: &Arc<Self>, parts: MessageParts) {
+        tracing::trace!(socket = %self.id, ns = %self.ns.name, event = %parts.event, "event in");
+        let middlewares = read(&self.middlewares).clone();
+        for middleware in middlewares {
+            if let Err(message) = middleware(self, &parts.event, &parts.args) {
+                let handler = read(&self.handlers).get("error").cloned();
+                if let Some(handler) = handler {
+                    handler.call(
+                        self.clone(),
+                        MessageParts {
+                            event: "error".into(),
+                            args: vec![Value::String(message)],
+                            ..MessageParts::default()
+                        },
+                    );
+                }
+                return;
+            }
+        }
+        let any = read(&self.any).clone();
+        for listener in any {
+            listener(self, &parts.event, &parts.args);
+        }
+        let handler = read(&self.handlers).get(&parts.event).cloned();
+        match handler {
+            Some(handler) => handler.call(self.clone(), parts),
+            None => tracing::debug!(event = %parts.event, "no handler"),
+        }
+    }
+
+    /// Leaves the namespace: `disconnecting`, rooms, registry, then `disconnect`.
+    pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
+        if !self.connected.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        tracing::debug!(socket = %self.id, ns = %self.ns.name, %reason, "socket disconnected");
+        // `disconnecting` still sees the rooms, so it runs while the socket counts as connected.
+        let disconnecting = write(&self.on_disconnecting).take();
+        if let Some(handler) = disconnecting {
+            handler.call(self.clone(), reason);
+        }
+        self.ns.adapter.del_all(self.id);
+        self.ns.remove_socket(self.id);
+        if let Some(client) = self.client.upgrade() {
+            client.remove_socket(&self.ns.name);
+        }
+        self.acks.fail_all();
+        let disconnect = write(&self.on_disconnect).take();
+        if let Some(handler) = disconnect {
+            handler.call(self.clone(), reason);
+        }
+        write(&self.handlers).clear();
+    }
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("ns", &self.ns.name)
+            .field("connected", &self.connected())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One emit to one socket, configured: binary attachments and an ack timeout.
+///
+/// ```no_run
+/// # fn f(socket: tower_socketio::SocketRef) {
+/// use tower_socketio::placeholder;
+///
+/// socket
+///     .bin(vec![bytes::Bytes::from_static(b"\x01\x02")])
+///     .emit("file", &serde_json::json!({ "name": "a.bin", "content": placeholder(0) }))
+///     .ok();
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Emitter {
+    socket: SocketRef,
+    attachments: Vec<Bytes>,
+    timeout: Option<Duration>,
+}
+
+impl Emitter {
+    /// Attaches binary data.
+    pub fn bin(mut self, attachments: impl IntoIterator<Item = impl Into<Bytes>>) -> Self {
+        self.attachments
+            .extend(attachments.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the ack timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Emits the event.
+    pub fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
+        let args = parser::encode_args(data, self.attachments)?;
+        self.socket.notify_outgoing(event, &args);
+        let frames = parser::encode(
+            PacketType::Event,
+            &self.socket.ns.name,
+            None,
+            Some(event),
+            &args,
+        );
+        self.socket.send_frames(frames)
+    }
+
+    /// Emits the event and waits for the acknowledgement.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(
+        self,
+        event: &str,
+        data: &T,
+    ) -> Result<AckFuture, EmitError> {
+        let args = parser::encode_args(data, self.attachments)?;
+        self.socket.notify_outgoing(event, &args);
+        let id = self.socket.ns.next_ack_id();
+        let (tx, rx) = oneshot::channel();
+        self.socket.acks.insert(id, tx);
+        let frames = parser::encode(
+            PacketType::Event,
+            &self.socket.ns.name,
+            Some(id),
+            Some(event),
+            &args,
+        );
+        if let Err(err) = self.socket.send_frames(frames) {
+            self.socket.acks.remove(id);
+            return Err(err);
+        }
+        let timeout = self.timeout.unwrap_or(self.socket.ns.ack_timeout);
+        Ok(AckFuture::new(rx, timeout, self.socket.clone(), id))
+    }
+}
+
+pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|p| p.into_inner())
+}
