@@ -24,7 +24,10 @@ impl EngineHandler for SioHandler {
         let client = Arc::new_cyclic(|this| Client {
             core: self.core.clone(),
             session: session.clone(),
-            decoder: Mutex::new(Decoder::new(self.core.config.max_attachments)),
+            decoder: Mutex::new(Decoder::with_max_depth(
+                self.core.config.max_attachments,
+                self.core.config.max_json_depth,
+            )),
             namespaces: Mutex::new(Vec::new()),
             connect_timer: Mutex::new(None),
             this: this.clone(),
@@ -65,11 +68,13 @@ impl Client {
         let timeout = self.core.config.connect_timeout;
         let timer = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            if let Some(client) = this.upgrade() {
-                if lock(&client.namespaces).is_empty() {
-                    tracing::debug!(sid = %client.session.sid(), "no namespace joined in time");
-                    client.close_all(DisconnectReason::ForcedServerClose);
-                }
+            let Some(client) = this.upgrade() else {
+                return;
+            };
+            let joined_none = lock(&client.namespaces).is_empty();
+            if joined_none {
+                tracing::debug!(sid = %client.session.sid(), "no namespace joined in time");
+                client.close_all(DisconnectReason::ForcedServerClose);
             }
         });
         *lock(&self.connect_timer) = Some(timer.abort_handle());
@@ -109,11 +114,12 @@ impl Client {
         match (packet.kind, self.slot(&packet.ns)) {
             (PacketType::Connect, None) => self.connect(packet.ns, packet.data),
             (PacketType::Connect | PacketType::ConnectError, Some(_)) => {
-                self.close_all(DisconnectReason::ForcedServerClose)
+                self.close_all(DisconnectReason::ForcedClose)
             }
             (_, Some(Some(socket))) => socket.on_packet(packet),
-            // An event for a namespace not (yet) joined breaks the protocol: Node closes.
-            _ => self.close_all(DisconnectReason::ForcedServerClose),
+            // A packet for a namespace not (yet) joined breaks the protocol: Node closes the
+            // connection, and its sockets see "forced close".
+            _ => self.close_all(DisconnectReason::ForcedClose),
         }
     }
 

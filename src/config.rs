@@ -23,6 +23,7 @@ pub struct SocketIoConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) ack_timeout: Duration,
     pub(crate) max_attachments: usize,
+    pub(crate) max_json_depth: usize,
     pub(crate) max_namespaces_per_client: usize,
 }
 
@@ -33,6 +34,7 @@ impl Default for SocketIoConfig {
             connect_timeout: Duration::from_secs(45),
             ack_timeout: Duration::from_secs(5),
             max_attachments: 10,
+            max_json_depth: crate::parser::DEFAULT_MAX_DEPTH,
             max_namespaces_per_client: 64,
         }
     }
@@ -55,6 +57,14 @@ impl SocketIoConfig {
     /// more ends the client's connection.
     pub fn max_attachments(mut self, max: usize) -> Self {
         self.max_attachments = max;
+        self
+    }
+
+    /// How deep the JSON of a packet may nest (default 1 024 levels); a deeper packet ends the
+    /// client's connection. The limit keeps parsing and dropping the value well inside the
+    /// stack.
+    pub fn max_json_depth(mut self, depth: usize) -> Self {
+        self.max_json_depth = depth;
         self
     }
 

@@ -16,7 +16,7 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use serde::{Serialize, Serializer, ser::SerializeTuple};
+use serde::{Serialize, Serializer, ser::SerializeTupleStruct};
 use serde_json::Value;
 
 use crate::errors::EmitError;
@@ -187,9 +187,11 @@ impl FromMessageParts for Args {
 
 impl Serialize for Args {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut tuple = serializer.serialize_tuple(self.0.len())?;
+        // A tuple struct with a marker name: `emit` spreads it into arguments.
+        let mut tuple =
+            serializer.serialize_tuple_struct(crate::parser::SPREAD_MARKER, self.0.len())?;
         for arg in &self.0 {
-            tuple.serialize_element(arg)?;
+            tuple.serialize_field(arg)?;
         }
         tuple.end()
     }

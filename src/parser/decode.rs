@@ -41,6 +41,9 @@ pub enum ParseError {
     /// Binary data arrived when no binary packet was waiting for it.
     #[error("got binary data when not reconstructing a packet")]
     UnexpectedBinary,
+    /// The JSON nests deeper than the configured limit.
+    #[error("payload nested too deeply")]
+    TooDeep,
     /// A text packet arrived while attachments were still expected.
     #[error("got plaintext data when reconstructing a packet")]
     UnexpectedText,
@@ -68,14 +71,26 @@ const MAX_ACK_ID: u64 = (1 << 53) - 1;
 #[derive(Debug)]
 pub struct Decoder {
     max_attachments: usize,
+    max_depth: usize,
     pending: Option<(Packet, usize)>,
 }
 
+/// How deep JSON may nest by default: deep enough for any real document, shallow enough that
+/// parsing it stays far from the stack's end.
+pub const DEFAULT_MAX_DEPTH: usize = 1024;
+
 impl Decoder {
-    /// A decoder that refuses binary packets announcing more than `max_attachments` attachments.
+    /// A decoder that refuses binary packets announcing more than `max_attachments` attachments
+    /// and JSON nested deeper than [`DEFAULT_MAX_DEPTH`].
     pub fn new(max_attachments: usize) -> Self {
+        Decoder::with_max_depth(max_attachments, DEFAULT_MAX_DEPTH)
+    }
+
+    /// A decoder with an explicit nesting limit.
+    pub fn with_max_depth(max_attachments: usize, max_depth: usize) -> Self {
         Decoder {
             max_attachments,
+            max_depth,
             pending: None,
         }
     }
@@ -85,7 +100,7 @@ impl Decoder {
         if self.pending.is_some() {
             return Err(ParseError::UnexpectedText);
         }
-        let (packet, attachments) = parse(text, self.max_attachments)?;
+        let (packet, attachments) = parse(text, self.max_attachments, self.max_depth)?;
         if attachments == 0 {
             // Like Node, placeholders are only resolved in packets that carry attachments.
             return Ok(Some(packet));
@@ -113,7 +128,11 @@ impl Decoder {
 }
 
 /// Parses `<type>[<n>-][/nsp,][id][json]`, returning the packet and its attachment count.
-fn parse(text: &str, max_attachments: usize) -> Result<(Packet, usize), ParseError> {
+fn parse(
+    text: &str,
+    max_attachments: usize,
+    max_depth: usize,
+) -> Result<(Packet, usize), ParseError> {
     let bytes = text.as_bytes();
     let kind = bytes
         .first()
@@ -133,6 +152,10 @@ fn parse(text: &str, max_attachments: usize) -> Result<(Packet, usize), ParseErr
         attachments = text[i..i + digits]
             .parse()
             .map_err(|_| ParseError::IllegalAttachments)?;
+        if attachments == 0 {
+            // Node's reconstructor refuses a binary packet without attachments.
+            return Err(ParseError::IllegalAttachments);
+        }
         if attachments > max_attachments {
             return Err(ParseError::TooManyAttachments);
         }
@@ -163,17 +186,12 @@ fn parse(text: &str, max_attachments: usize) -> Result<(Packet, usize), ParseErr
     };
 
     let data = if i < text.len() {
-        let value: Value =
-            serde_json::from_str(&text[i..]).map_err(|_| ParseError::InvalidPayload)?;
-        Some(value)
+        Some(parse_json(&text[i..], max_depth)?)
     } else {
         None
     };
     if !payload_fits(kind, data.as_ref()) {
         return Err(ParseError::InvalidPayload);
-    }
-    if matches!(kind, PacketType::Ack | PacketType::BinaryAck) && id.is_none() {
-        return Err(ParseError::InvalidAckId);
     }
     Ok((
         Packet {
@@ -187,20 +205,71 @@ fn parse(text: &str, max_attachments: usize) -> Result<(Packet, usize), ParseErr
     ))
 }
 
-/// The payload checks of Node's parser (`isPayloadValid`), with event names required to be
-/// strings.
+/// The payload checks of Node's parser (`isPayloadValid`). A packet with no payload at all is
+/// let through, as Node lets it through: an event without a name or an ack without arguments
+/// reaches nobody and is ignored later.
 fn payload_fits(kind: PacketType, data: Option<&Value>) -> bool {
     match (kind, data) {
-        (PacketType::Connect, None) => true,
-        (PacketType::Connect, Some(v)) => v.is_object(),
         (PacketType::Disconnect, data) => data.is_none(),
+        (_, None) => true,
+        (PacketType::Connect, Some(v)) => v.is_object(),
         (PacketType::ConnectError, Some(v)) => v.is_string() || v.is_object(),
         (PacketType::Event | PacketType::BinaryEvent, Some(Value::Array(args))) => {
-            matches!(args.first(), Some(Value::String(name)) if !RESERVED_EVENTS.contains(&name.as_str()))
+            match args.first() {
+                Some(Value::String(name)) => !RESERVED_EVENTS.contains(&name.as_str()),
+                Some(Value::Number(_)) => true,
+                _ => false,
+            }
         }
         (PacketType::Ack | PacketType::BinaryAck, Some(v)) => v.is_array(),
         _ => false,
     }
+}
+
+/// Parses JSON nested at most `max_depth` levels. The depth is checked by a scan before
+/// parsing, so neither the parser nor the value's drop can recurse deeper than the limit.
+fn parse_json(text: &str, max_depth: usize) -> Result<Value, ParseError> {
+    if exceeds_depth(text.as_bytes(), max_depth) {
+        return Err(ParseError::TooDeep);
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    // serde_json recurses once per level; serde_stacker grows the stack when it runs low, so
+    // the limit above, not the thread's stack size, is what bounds the depth.
+    let value = serde::Deserialize::deserialize(serde_stacker::Deserializer::new(&mut de))
+        .map_err(|_| ParseError::InvalidPayload)?;
+    de.end().map_err(|_| ParseError::InvalidPayload)?;
+    Ok(value)
+}
+
+/// Whether brackets outside strings nest deeper than `max`.
+fn exceeds_depth(json: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Every placeholder must point to an attachment, as Node's reconstruction requires.
@@ -266,17 +335,19 @@ mod tests {
             (PacketType::Ack, "/x", Some(5))
         );
         assert_eq!(decode(r#"3{}"#), Err(ParseError::InvalidPayload));
-        assert_eq!(decode(r#"3[]"#), Err(ParseError::InvalidAckId));
+        // Like Node, payload-less events and acks pass the parser and are ignored later.
+        assert!(decode("31").is_ok());
+        assert!(decode("2").is_ok());
+        assert!(decode(r#"2[1.5,"x"]"#).is_ok());
     }
 
     #[test]
     fn refuses_bad_events() {
         for bad in [
-            r#"2[1]"#,
             r#"2[{}]"#,
             r#"2[]"#,
             r#"2{}"#,
-            r#"2"#,
+            r#"2[null]"#,
             r#"2["connect"]"#,
             r#"2["disconnecting"]"#,
             r#"2["removeListener"]"#,
@@ -292,7 +363,12 @@ mod tests {
     #[test]
     fn refuses_deep_nesting_without_overflow() {
         let deep = format!(r#"2["a",{}{}]"#, "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(decode(&deep), Err(ParseError::InvalidPayload));
+        assert_eq!(decode(&deep), Err(ParseError::TooDeep));
+        let ok = format!(r#"2["a",{}{}]"#, "[".repeat(1_000), "]".repeat(1_000));
+        assert!(decode(&ok).is_ok());
+        // Brackets inside strings do not count.
+        let quoted = format!(r#"2["a","{}\"{}"]"#, "[".repeat(5_000), "{".repeat(5_000));
+        assert!(decode(&quoted).is_ok());
     }
 
     #[test]
@@ -337,6 +413,7 @@ mod tests {
             Err(ParseError::TooManyAttachments)
         );
         assert_eq!(decode(r#"5-["a"]"#), Err(ParseError::IllegalAttachments));
+        assert_eq!(decode(r#"50-["a"]"#), Err(ParseError::IllegalAttachments));
         assert_eq!(decode(r#"5x-["a"]"#), Err(ParseError::IllegalAttachments));
     }
 }

@@ -18,15 +18,23 @@ pub(crate) struct EncodedArgs {
     pub attachments: Vec<Bytes>,
 }
 
+/// The name under which [`Args`](crate::extract::Args) serializes, so it spreads like a tuple.
+pub(crate) const SPREAD_MARKER: &str = "__tower_socketio_args";
+
 /// Serializes emit data as arguments: a tuple spreads into several arguments, `()` is none, and
-/// anything else is a single argument.
+/// anything else (arrays included) is a single argument.
 pub(crate) fn encode_args<T: Serialize + ?Sized>(
     data: &T,
     attachments: Vec<Bytes>,
 ) -> Result<EncodedArgs, serde_json::Error> {
-    let json = match data.serialize(ShapeProbe) {
-        Ok(Shape::Unit) => String::new(),
-        Err(NotProbed { tuple: true }) => {
+    let spread = match data.serialize(ShapeProbe) {
+        Ok(Shape::Unit) => Some(false),
+        Err(NotProbed { spread }) => Some(spread && is_tuple_or_args::<T>()),
+        Ok(Shape::Other) => None,
+    };
+    let json = match spread {
+        Some(false) if matches!(data.serialize(ShapeProbe), Ok(Shape::Unit)) => String::new(),
+        Some(true) => {
             let mut s = serde_json::to_string(data)?;
             // `[a,b]` → `a,b`
             s.pop();
@@ -35,7 +43,69 @@ pub(crate) fn encode_args<T: Serialize + ?Sized>(
         }
         _ => serde_json::to_string(data)?,
     };
-    Ok(EncodedArgs { json, attachments })
+    if attachments.is_empty() {
+        return Ok(EncodedArgs { json, attachments });
+    }
+    Ok(renumber_placeholders(json, attachments))
+}
+
+/// Serde serializes tuples and fixed-size arrays alike (`serialize_tuple`); only tuples spread,
+/// which the type's name tells apart.
+fn is_tuple_or_args<T: ?Sized>() -> bool {
+    let name = std::any::type_name::<T>().trim_start_matches('&');
+    name.starts_with('(') || name.ends_with("::Args")
+}
+
+/// Renumbers placeholders in the order they appear and keeps only the attachments they point
+/// to, as Node's `deconstructPacket` does: the receiver sees exactly Node's numbering.
+fn renumber_placeholders(json: String, attachments: Vec<Bytes>) -> EncodedArgs {
+    let Ok(mut args) = serde_json::from_str::<serde_json::Value>(&format!("[{json}]")) else {
+        return EncodedArgs { json, attachments };
+    };
+    let mut kept = Vec::new();
+    let mut identity = true;
+    fn walk(
+        value: &mut serde_json::Value,
+        attachments: &[Bytes],
+        kept: &mut Vec<Bytes>,
+        identity: &mut bool,
+    ) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.get("_placeholder") == Some(&serde_json::Value::Bool(true)) {
+                    let num = map.get("num").and_then(serde_json::Value::as_u64);
+                    if let Some(data) = num.and_then(|n| attachments.get(n as usize)) {
+                        if num != Some(kept.len() as u64) {
+                            *identity = false;
+                            map.insert("num".into(), kept.len().into());
+                        }
+                        kept.push(data.clone());
+                    }
+                    return;
+                }
+                for v in map.values_mut() {
+                    walk(v, attachments, kept, identity);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for v in items {
+                    walk(v, attachments, kept, identity);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&mut args, &attachments, &mut kept, &mut identity);
+    if identity && kept.len() == attachments.len() {
+        return EncodedArgs { json, attachments };
+    }
+    let mut json = args.to_string();
+    json.pop();
+    json.remove(0);
+    EncodedArgs {
+        json,
+        attachments: kept,
+    }
 }
 
 /// Encodes a packet into its text frame followed by one binary frame per attachment.
@@ -101,10 +171,11 @@ enum Shape {
     Other,
 }
 
-/// Ends the probe of a compound value early; `tuple` says whether it was a tuple.
+/// Ends the probe of a compound value early; `spread` says whether it may spread (a tuple, or
+/// [`Args`](crate::extract::Args)).
 #[derive(Debug)]
 struct NotProbed {
-    tuple: bool,
+    spread: bool,
 }
 
 impl std::fmt::Display for NotProbed {
@@ -117,7 +188,7 @@ impl std::error::Error for NotProbed {}
 
 impl ser::Error for NotProbed {
     fn custom<T: std::fmt::Display>(_: T) -> Self {
-        NotProbed { tuple: false }
+        NotProbed { spread: false }
     }
 }
 
@@ -140,7 +211,7 @@ impl ser::Serializer for ShapeProbe {
 
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotProbed> {
         // Answer through the error channel: the tuple itself is never serialized here.
-        Err(NotProbed { tuple: true })
+        Err(NotProbed { spread: true })
     }
     fn serialize_unit(self) -> Probe {
         Ok(Shape::Unit)
@@ -216,10 +287,12 @@ impl ser::Serializer for ShapeProbe {
     }
     fn serialize_tuple_struct(
         self,
-        _: &'static str,
+        name: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleStruct, NotProbed> {
-        Err(ser::Error::custom(""))
+        Err(NotProbed {
+            spread: name == SPREAD_MARKER,
+        })
     }
     fn serialize_tuple_variant(
         self,
@@ -263,9 +336,30 @@ mod tests {
     fn tuples_spread_and_values_do_not() {
         assert_eq!(encode_args(&(1, "a"), vec![]).unwrap().json, r#"1,"a""#);
         assert_eq!(encode_args(&[1, 2], vec![]).unwrap().json, "[1,2]");
+        assert_eq!(encode_args(&vec![1, 2], vec![]).unwrap().json, "[1,2]");
+        let args = crate::extract::Args(vec![1.into(), "a".into()]);
+        assert_eq!(encode_args(&args, vec![]).unwrap().json, r#"1,"a""#);
         assert_eq!(encode_args(&(), vec![]).unwrap().json, "");
         assert_eq!(encode_args(&"x", vec![]).unwrap().json, r#""x""#);
         assert_eq!(encode_args(&((1, 2),), vec![]).unwrap().json, "[1,2]");
+    }
+
+    #[test]
+    fn placeholders_are_renumbered_and_unused_attachments_dropped() {
+        let data = serde_json::json!([{"_placeholder": true, "num": 1}, {"b": {"_placeholder": true, "num": 1}}]);
+        let args = encode_args(
+            &data,
+            vec![Bytes::from_static(b"zero"), Bytes::from_static(b"one")],
+        )
+        .unwrap();
+        assert_eq!(
+            args.json,
+            r#"[{"_placeholder":true,"num":0},{"b":{"_placeholder":true,"num":1}}]"#
+        );
+        assert_eq!(
+            args.attachments,
+            vec![Bytes::from_static(b"one"), Bytes::from_static(b"one")]
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@
 mod decode;
 mod encode;
 
-pub use decode::{Decoder, ParseError};
-pub(crate) use encode::{EncodedArgs, encode, encode_args};
+pub use decode::{DEFAULT_MAX_DEPTH, Decoder, ParseError};
+pub(crate) use encode::{EncodedArgs, SPREAD_MARKER, encode, encode_args};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -81,10 +81,14 @@ pub struct Packet {
 }
 
 /// The event name and its arguments, split out of an EVENT packet.
+///
+/// A numeric name is accepted, as Node accepts it, under its decimal text (Node's listeners are
+/// keyed by string).
 pub(crate) fn split_event(data: Option<Value>) -> Option<(String, Vec<Value>)> {
     match data {
         Some(Value::Array(mut args)) if !args.is_empty() => match args.remove(0) {
             Value::String(name) => Some((name, args)),
+            Value::Number(n) => Some((n.to_string(), args)),
             _ => None,
         },
         _ => None,
