@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use serde_json::Value;
 use tower_http::cors::CorsLayer;
 use tower_socketio::engine::{
@@ -52,9 +53,24 @@ pub fn socket_io() -> SocketIo {
         .build();
     io.ns("/", |socket: SocketRef, Data(auth): Data<Value>| {
         socket.emit("auth", &auth).ok();
-        socket.on("message", |socket: SocketRef, args: Args, Bin(bin): Bin| {
-            socket.bin(bin).emit("message-back", &args).ok();
-        });
+        socket.on(
+            "message",
+            |socket: SocketRef, args: Args, Bin(bin): Bin, ack: AckSender| async move {
+                if !ack.is_requested() {
+                    socket.bin(bin).emit("message-back", &args).ok();
+                    return;
+                }
+                // Node's handler spreads its arguments, ack callback included, into
+                // `message-back`: that emit then asks for an ack, and the client's answer
+                // becomes the answer to `message`.
+                let Ok(answer) = socket.bin(bin).emit_with_ack("message-back", &args) else {
+                    return;
+                };
+                if let Ok(answer) = answer.await {
+                    ack.bin(answer.attachments).send(&Args(answer.args)).ok();
+                }
+            },
+        );
         socket.on(
             "message-with-ack",
             |args: Args, Bin(bin): Bin, ack: AckSender| {
@@ -87,7 +103,11 @@ async fn main() -> std::io::Result<()> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await?
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     println!("listening");
     axum::serve(listener, app()).await
 }

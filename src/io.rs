@@ -47,6 +47,24 @@ impl ServerCore {
         Some(ns.clone())
     }
 
+    /// The namespace of this name, created without a handler when missing.
+    pub(crate) fn resolve_or_create(self: &Arc<Self>, name: &str) -> Arc<Namespace> {
+        if let Some(ns) = self.resolve_namespace(name) {
+            return ns;
+        }
+        write(&self.namespaces)
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                Namespace::new(
+                    name.to_owned(),
+                    Arc::new(NamespaceHandlers::default()),
+                    self,
+                    false,
+                )
+            })
+            .clone()
+    }
+
     pub(crate) fn remove_dynamic_namespace(&self, name: &str) {
         let mut namespaces = write(&self.namespaces);
         let empty = namespaces
@@ -178,13 +196,7 @@ impl SocketIo {
     }
 
     fn main(&self) -> BroadcastOperators {
-        let ns = self.0.resolve_namespace("/").unwrap_or_else(|| {
-            let handlers = Arc::new(NamespaceHandlers::default());
-            let ns = Namespace::new("/".into(), handlers, &self.0, false);
-            write(&self.0.namespaces).insert("/".into(), ns.clone());
-            ns
-        });
-        BroadcastOperators::new(ns)
+        BroadcastOperators::new(self.0.resolve_or_create("/"))
     }
 
     /// Targets rooms of the main namespace.

@@ -9,6 +9,9 @@ pub mod handler;
 pub mod operators;
 pub mod parser;
 
+#[doc(hidden)]
+pub mod internals;
+
 mod ack;
 mod client;
 mod config;

@@ -114,10 +114,11 @@ impl Namespace {
             sockets.remove(&sid);
             sockets.is_empty()
         };
-        if empty && self.dynamic {
-            if let Some(core) = self.core.upgrade() {
-                core.remove_dynamic_namespace(&self.name);
-            }
+        if empty
+            && self.dynamic
+            && let Some(core) = self.core.upgrade()
+        {
+            core.remove_dynamic_namespace(&self.name);
         }
     }
 

@@ -38,21 +38,38 @@ fn on_connect(socket: SocketRef, State(users): State<Users>, io: SocketIo) {
     let count = users.0.fetch_add(1, Ordering::SeqCst) + 1;
     io.emit("users", &count).ok();
 
-    socket.on("join", |socket: SocketRef, Data(name): Data<String>, ack: AckSender| {
-        let name: String = name.trim().chars().take(32).collect();
-        let name = if name.is_empty() { "anonymous".to_owned() } else { name };
-        socket.insert_extension(Name(name.clone()));
-        ack.send(&name).ok();
-        socket.broadcast().emit("joined", &name).ok();
-    });
+    socket.on(
+        "join",
+        |socket: SocketRef, Data(name): Data<String>, ack: AckSender| {
+            let name: String = name.trim().chars().take(32).collect();
+            let name = if name.is_empty() {
+                "anonymous".to_owned()
+            } else {
+                name
+            };
+            socket.insert_extension(Name(name.clone()));
+            ack.send(&name).ok();
+            socket.broadcast().emit("joined", &name).ok();
+        },
+    );
 
-    socket.on("say", |socket: SocketRef, Data(said): Data<Said>, io: SocketIo| {
-        let name = socket
-            .extension::<Name>()
-            .map_or_else(|| "anonymous".to_owned(), |n| n.0);
-        let text: String = said.text.chars().take(2000).collect();
-        io.emit("said", &Message { from: &name, text: &text }).ok();
-    });
+    socket.on(
+        "say",
+        |socket: SocketRef, Data(said): Data<Said>, io: SocketIo| {
+            let name = socket
+                .extension::<Name>()
+                .map_or_else(|| "anonymous".to_owned(), |n| n.0);
+            let text: String = said.text.chars().take(2000).collect();
+            io.emit(
+                "said",
+                &Message {
+                    from: &name,
+                    text: &text,
+                },
+            )
+            .ok();
+        },
+    );
 
     socket.on("typing", |socket: SocketRef| {
         if let Some(Name(name)) = socket.extension::<Name>() {

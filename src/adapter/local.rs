@@ -135,10 +135,10 @@ impl LocalAdapter {
         for socket in self.target_sockets(opts) {
             if opts.volatile {
                 let mut frames = packet.frames.iter().cloned();
-                if let Some(first) = frames.next() {
-                    if socket.session.send_volatile(first) {
-                        let _ = socket.session.send_frames(frames);
-                    }
+                if let Some(first) = frames.next()
+                    && socket.session.send_volatile(first)
+                {
+                    let _ = socket.session.send_frames(frames);
                 }
             } else {
                 // A full queue closes that receiver as a slow consumer; the others carry on.

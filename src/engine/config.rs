@@ -46,7 +46,6 @@ pub struct EngineConfig {
     pub(crate) allow_eio3: bool,
     pub(crate) cookie: Option<String>,
     pub(crate) http_compression_threshold: Option<usize>,
-    pub(crate) per_message_deflate: bool,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) allow_request: Option<AllowRequest>,
 }
@@ -68,7 +67,6 @@ impl Default for EngineConfig {
             allow_eio3: false,
             cookie: None,
             http_compression_threshold: Some(1024),
-            per_message_deflate: false,
             ws_read_buffer_size: 4096,
             allow_request: None,
         }
@@ -92,7 +90,6 @@ impl std::fmt::Debug for EngineConfig {
                 "http_compression_threshold",
                 &self.http_compression_threshold,
             )
-            .field("per_message_deflate", &self.per_message_deflate)
             .field("allow_request", &self.allow_request.is_some())
             .finish()
     }
@@ -174,14 +171,6 @@ impl EngineConfig {
     /// deflate (default 1024); `None` turns compression off.
     pub fn http_compression(mut self, threshold: Option<usize>) -> Self {
         self.http_compression_threshold = threshold;
-        self
-    }
-
-    /// permessage-deflate on WebSocket connections. Off by default, as in Node; the WebSocket
-    /// implementation used here does not negotiate it, so turning it on only keeps the default
-    /// answer (no extension) and is accepted for configuration parity.
-    pub fn per_message_deflate(mut self, enabled: bool) -> Self {
-        self.per_message_deflate = enabled;
         self
     }
 

@@ -232,10 +232,10 @@ impl<H: EngineHandler> Engine<H> {
                     return Err(RequestError::BadRequest);
                 }
                 let (parts, body) = req.into_parts();
-                if let Some(allow) = &self.config.allow_request {
-                    if !allow(&parts).await {
-                        return Err(RequestError::Forbidden);
-                    }
+                if let Some(allow) = &self.config.allow_request
+                    && !allow(&parts).await
+                {
+                    return Err(RequestError::Forbidden);
                 }
                 let protocol = match query.protocol {
                     Some(ProtocolVersion::V4) => ProtocolVersion::V4,
@@ -381,6 +381,36 @@ impl<H: EngineHandler> SessionHost for Engine<H> {
     fn session_finished(&self, sid: Sid) {
         self.sessions_write().remove(&sid);
     }
+}
+
+/// A session owner that is never there: sessions built for benchmarks without an engine.
+#[doc(hidden)]
+pub struct DetachedHost;
+
+impl SessionHost for DetachedHost {
+    fn session_closed(&self, _: Sid, _: CloseReason) {}
+    fn session_finished(&self, _: Sid) {}
+}
+
+pub(crate) fn decode_packet_for_internals(text: &str) -> bool {
+    Packet::decode_text(Text::from(text)).is_ok()
+}
+
+pub(crate) fn decode_payload_for_internals(body: Bytes, v3: bool, binary: bool) -> usize {
+    let packets = if v3 {
+        v3::decode_payload(body, binary)
+    } else {
+        payload::decode_v4(body)
+    };
+    packets.take_while(Result::is_ok).count()
+}
+
+pub(crate) fn encode_payload_for_internals(frames: &[Frame]) -> Bytes {
+    payload::encode_v4(frames, frames.iter().map(|f| f.len() + 2).sum())
+}
+
+pub(crate) fn parse_query_for_internals(query: &str) -> bool {
+    query::parse(Some(query)).is_ok()
 }
 
 fn set_cookie(res: &mut Response<Full<Bytes>>, name: &str, sid: Sid) {

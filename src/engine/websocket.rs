@@ -121,7 +121,9 @@ pub(crate) fn spawn<H: EngineHandler>(
         let config = &engine.config;
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(config.ws_read_buffer_size)
-            .write_buffer_size(0)
+            // Frames gather until the batch is flushed: one write per batch, so a reply and the
+            // packets right behind it never wait on Nagle's algorithm for the first one's ACK.
+            .write_buffer_size(64 * 1024)
             .max_message_size(Some(config.max_http_buffer_size))
             .max_frame_size(Some(config.max_http_buffer_size));
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
@@ -214,10 +216,10 @@ impl<H: EngineHandler> Connection<H> {
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         loop {
             if !self.active {
-                if let Some(deadline) = &mut self.upgrade_deadline {
-                    if deadline.as_mut().poll(cx).is_ready() {
-                        return Poll::Ready(End::ProbeFailed);
-                    }
+                if let Some(deadline) = &mut self.upgrade_deadline
+                    && deadline.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(End::ProbeFailed);
                 }
                 if !self.entry.session.is_open() {
                     return Poll::Ready(End::ProbeFailed);

@@ -1,0 +1,133 @@
+//! Entry points into internal decoders and the fan-out path, for this crate's benchmarks and
+//! fuzz targets only. Not part of the public API: no stability, no semver.
+
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::adapter::{BroadcastOptions, BroadcastPacket};
+use crate::engine::{self, Frame, ProtocolVersion, Session, Sid, TransportKind};
+use crate::errors::EmitError;
+use crate::namespace::Namespace;
+use crate::parser::{self, PacketType};
+use crate::socket::{Socket, SocketRef};
+use crate::{SocketIo, SocketIoConfig};
+
+/// Decodes one Engine.IO text packet; returns whether it decoded.
+pub fn engine_decode_packet(text: &str) -> bool {
+    engine::decode_packet_for_internals(text)
+}
+
+/// Decodes an Engine.IO polling payload; returns how many packets decoded before an error.
+pub fn engine_decode_payload(body: Bytes, v3: bool, binary: bool) -> usize {
+    engine::decode_payload_for_internals(body, v3, binary)
+}
+
+/// Encodes frames as an Engine.IO v4 polling payload.
+pub fn engine_encode_payload(frames: &[Frame]) -> Bytes {
+    engine::encode_payload_for_internals(frames)
+}
+
+/// Parses a handshake query; returns whether it is acceptable.
+pub fn engine_parse_query(query: &str) -> bool {
+    engine::parse_query_for_internals(query)
+}
+
+/// Encodes an event packet into its frames.
+pub fn encode_event<T: Serialize + ?Sized>(
+    ns: &str,
+    event: &str,
+    data: &T,
+    attachments: Vec<Bytes>,
+    id: Option<u64>,
+) -> Result<Vec<Frame>, EmitError> {
+    let args = parser::encode_args(data, attachments)?;
+    Ok(parser::encode(
+        PacketType::Event,
+        ns,
+        id,
+        Some(event),
+        &args,
+    ))
+}
+
+/// A namespace with sockets that have no connection under them: what a broadcast costs
+/// without any I/O.
+pub struct FanoutFixture {
+    ns: Arc<Namespace>,
+    sockets: Vec<SocketRef>,
+    _io: SocketIo,
+}
+
+impl FanoutFixture {
+    /// `sockets` sockets in namespace `/`, every one in room `all`.
+    pub fn new(sockets: usize) -> Self {
+        let io = SocketIo::builder()
+            .config(SocketIoConfig::default().with_engine(|e| e.max_buffered_bytes(usize::MAX)))
+            .build();
+        let ns = io.0.resolve_or_create("/");
+        let config = Arc::new(io.0.config.engine.clone());
+        let request = Arc::new(http::Request::new(()).into_parts().0);
+        let sockets = (0..sockets)
+            .map(|_| {
+                let host: Weak<crate::engine::DetachedHost> = Weak::new();
+                let session = Session::new(
+                    Sid::new(),
+                    ProtocolVersion::V4,
+                    false,
+                    TransportKind::WebSocket,
+                    config.clone(),
+                    request.clone(),
+                    host,
+                );
+                let socket = Socket::new(ns.clone(), session, None, Weak::new());
+                ns.insert_socket(socket.clone());
+                socket.join(socket.id());
+                socket.join("all");
+                socket.set_connected();
+                socket
+            })
+            .collect();
+        FanoutFixture {
+            ns,
+            sockets,
+            _io: io,
+        }
+    }
+
+    /// Broadcasts one event to every socket in room `all`, encoding it once.
+    pub fn broadcast<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        let args = parser::encode_args(data, Vec::new())?;
+        let frames = parser::encode(PacketType::Event, "/", None, Some(event), &args);
+        let packet = BroadcastPacket {
+            event: event.to_owned(),
+            args_json: args.json,
+            attachments: args.attachments,
+            id: None,
+            frames,
+        };
+        let opts = BroadcastOptions {
+            rooms: vec!["all".into()],
+            ..Default::default()
+        };
+        // The memory adapter delivers before returning; the future only reports completion.
+        drop(self.ns.adapter.broadcast(packet, opts));
+        Ok(())
+    }
+
+    /// Empties every socket's queue, as the transports would; returns the bytes taken.
+    pub fn drain(&self) -> usize {
+        self.sockets
+            .iter()
+            .map(|s| {
+                s.session
+                    .state()
+                    .drain_outbox()
+                    .iter()
+                    .map(Frame::len)
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+}
