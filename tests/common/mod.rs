@@ -10,6 +10,7 @@
 
 pub mod eio;
 pub mod http;
+pub mod sio;
 pub mod ws;
 
 #[path = "../../examples/conformance.rs"]
@@ -47,6 +48,9 @@ pub async fn start() -> Target {
         .await
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr").to_string();
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         axum::serve(listener, conformance::app())
             .await

@@ -55,6 +55,14 @@ impl WsClient {
             .expect("ws send failed");
     }
 
+    /// Sends a message; reports failure (and timeout) instead of panicking.
+    pub async fn try_send(&mut self, msg: Message) -> Result<(), String> {
+        match tokio::time::timeout(RECV_TIMEOUT, self.inner.send(msg)).await {
+            Err(_) => Err("ws send timed out".to_string()),
+            Ok(r) => r.map_err(|e| e.to_string()),
+        }
+    }
+
     /// Next frame, waiting at most `wait`; None on timeout. WebSocket-level
     /// ping/pong frames are skipped.
     pub async fn recv_within(&mut self, wait: Duration) -> Option<WsEvent> {
