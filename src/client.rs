@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::Value;
 
-use crate::engine::{CloseReason, EngineHandler, Message, Session};
+use crate::engine::{CloseReason, EngineHandler, Message, ProtocolVersion, Session};
 use crate::errors::ConnectError;
 use crate::io::ServerCore;
 use crate::namespace::Namespace;
@@ -33,6 +33,10 @@ impl EngineHandler for SioHandler {
             this: this.clone(),
         });
         client.start_connect_timer();
+        if session.protocol() == ProtocolVersion::V3 {
+            // Socket.IO v2 clients are in the main namespace without asking, as in Node.
+            client.connect("/".to_owned(), None);
+        }
         client
     }
 
@@ -112,6 +116,14 @@ impl Client {
     fn route(&self, packet: Packet) {
         tracing::trace!(sid = %self.session.sid(), ns = %packet.ns, kind = ?packet.kind, "packet in");
         match (packet.kind, self.slot(&packet.ns)) {
+            (PacketType::Connect, None) if self.is_v3() => {
+                // v2 clients put their query in the namespace: `/admin?token=abc`.
+                let (ns, auth) = split_v3_namespace(&packet.ns);
+                if self.slot(&ns).is_some() {
+                    return;
+                }
+                self.connect(ns, Some(auth));
+            }
             (PacketType::Connect, None) => self.connect(packet.ns, packet.data),
             (PacketType::Connect | PacketType::ConnectError, Some(_)) => {
                 self.close_all(DisconnectReason::ForcedClose)
@@ -158,6 +170,7 @@ impl Client {
                 Err(error) => {
                     client.remove_socket(&ns.name);
                     client.refuse(&ns.name, &error);
+                    ns.forget_if_unused();
                 }
             }
         });
@@ -180,8 +193,13 @@ impl Client {
         if let Some(timer) = lock(&self.connect_timer).take() {
             timer.abort();
         }
+        // v2 clients (Engine.IO v3) expect a bare CONNECT; later ones learn their id from it.
         let reply = EncodedArgs {
-            json: format!(r#"{{"sid":"{}"}}"#, socket.id()),
+            json: if self.is_v3() {
+                String::new()
+            } else {
+                format!(r#"{{"sid":"{}"}}"#, socket.id())
+            },
             attachments: Vec::new(),
         };
         let _ = self.session.send_frames(parser::encode(
@@ -196,8 +214,14 @@ impl Client {
     }
 
     fn refuse(&self, ns: &str, error: &ConnectError) {
+        // v2 clients get the error's data, or else its message, as the whole payload (Node).
+        let json = match (self.is_v3(), error.data()) {
+            (true, Some(data)) => data.to_string(),
+            (true, None) => Value::String(error.message().to_owned()).to_string(),
+            (false, _) => error.to_json(),
+        };
         let payload = EncodedArgs {
-            json: error.to_json(),
+            json,
             attachments: Vec::new(),
         };
         let _ = self.session.send_frames(parser::encode(
@@ -207,6 +231,10 @@ impl Client {
             None,
             &payload,
         ));
+    }
+
+    fn is_v3(&self) -> bool {
+        self.session.protocol() == ProtocolVersion::V3
     }
 
     pub(crate) fn remove_socket(&self, ns: &str) {
@@ -249,4 +277,13 @@ impl Client {
         }
         lock(&self.namespaces).clear();
     }
+}
+
+/// Splits a v2 client's `/nsp?a=b` into the namespace and its query as an auth object.
+fn split_v3_namespace(raw: &str) -> (String, Value) {
+    let (ns, query) = raw.split_once('?').unwrap_or((raw, ""));
+    let auth: serde_json::Map<String, Value> = crate::engine::query_pairs(query)
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    (ns.to_owned(), Value::Object(auth))
 }

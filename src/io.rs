@@ -262,17 +262,47 @@ impl SocketIo {
         self.main().disconnect(close).await
     }
 
-    /// Emits to the other server nodes (Node's `io.serverSideEmit`); with the in-memory
-    /// adapter there are none and the answer list is empty.
-    pub async fn server_side_emit<T: Serialize + ?Sized>(
+    /// Emits to the other server nodes (Node's `io.serverSideEmit`): their
+    /// [`on_server_side`](Self::on_server_side) listeners receive it. With the in-memory adapter
+    /// there are no other nodes.
+    pub fn server_side_emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        let args = server_side_args(data)?;
+        let ns = self.0.resolve_or_create("/");
+        let future = ns.adapter.server_side_emit(event.to_owned(), args, false, ns.ack_timeout);
+        // As with broadcasts, the adapter has handed the message over before returning.
+        drop(future);
+        Ok(())
+    }
+
+    /// Emits to the other server nodes and collects their answers (Node's
+    /// `io.serverSideEmitWithAck`), within the ack timeout.
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
         &self,
         event: &str,
         data: &T,
     ) -> Result<Vec<serde_json::Value>, EmitError> {
-        let args = crate::parser::encode_args(data, Vec::new())?;
-        let args: Vec<serde_json::Value> = serde_json::from_str(&format!("[{}]", args.json))?;
-        let ns = self.main();
-        Ok(ns.server_side_emit(event.to_owned(), args).await?)
+        let args = server_side_args(data)?;
+        Ok(self.main().server_side_emit(event.to_owned(), args).await?)
+    }
+
+    /// Listens for an event that other server nodes send with
+    /// [`server_side_emit`](Self::server_side_emit); what the listener returns is its answer
+    /// to `server_side_emit_with_ack` (Node's `io.on(event, (...args, ack) => ...)`).
+    ///
+    /// ```
+    /// use tower_socketio::SocketIo;
+    ///
+    /// let io = SocketIo::new();
+    /// io.on_server_side("hello", |args| Some(serde_json::json!({ "got": args.len() })));
+    /// ```
+    pub fn on_server_side(
+        &self,
+        event: impl Into<String>,
+        listener: impl Fn(Vec<serde_json::Value>) -> Option<serde_json::Value> + Send + Sync + 'static,
+    ) {
+        self.0
+            .resolve_or_create("/")
+            .add_server_side_listener(event.into(), Arc::new(listener));
     }
 
     /// Every room of the main namespace, on every node.
@@ -311,6 +341,11 @@ impl SocketIo {
             engine.shutdown();
         }
     }
+}
+
+fn server_side_args<T: Serialize + ?Sized>(data: &T) -> Result<Vec<serde_json::Value>, EmitError> {
+    let args = crate::parser::encode_args(data, Vec::new())?;
+    Ok(serde_json::from_str(&format!("[{}]", args.json))?)
 }
 
 /// Options for a [`SocketIo`] server, named after Node's.

@@ -16,6 +16,9 @@ use crate::handler::{
 use crate::io::ServerCore;
 use crate::socket::{SocketRef, read, write};
 
+/// A listener of events from other server nodes.
+pub(crate) type ServerSideListener = Arc<dyn Fn(Vec<Value>) -> Option<Value> + Send + Sync>;
+
 /// What runs when a socket joins: middlewares, then the connection handler. Dynamic namespaces
 /// matched by one pattern share one set (Node's parent namespace).
 #[derive(Default)]
@@ -65,6 +68,7 @@ pub(crate) struct Namespace {
     ack_ids: AtomicU64,
     pub(crate) ack_timeout: std::time::Duration,
     core: Weak<ServerCore>,
+    server_side: RwLock<HashMap<String, ServerSideListener>>,
     /// Created on demand for a dynamic pattern; removed again once empty.
     pub(crate) dynamic: bool,
 }
@@ -92,6 +96,7 @@ impl Namespace {
             ack_ids: AtomicU64::new(0),
             ack_timeout: core.config.ack_timeout,
             core: Arc::downgrade(core),
+            server_side: RwLock::new(HashMap::new()),
             dynamic,
         })
     }
@@ -109,17 +114,29 @@ impl Namespace {
     }
 
     pub(crate) fn remove_socket(&self, sid: Sid) {
-        let empty = {
-            let mut sockets = write(&self.sockets);
-            sockets.remove(&sid);
-            sockets.is_empty()
-        };
-        if empty
-            && self.dynamic
+        write(&self.sockets).remove(&sid);
+        self.forget_if_unused();
+    }
+
+    /// A dynamic namespace left without sockets (or whose every join was refused) is removed,
+    /// so clients cannot grow the registry by naming namespaces.
+    pub(crate) fn forget_if_unused(&self) {
+        if self.dynamic
+            && read(&self.sockets).is_empty()
             && let Some(core) = self.core.upgrade()
         {
             core.remove_dynamic_namespace(&self.name);
         }
+    }
+
+    pub(crate) fn add_server_side_listener(&self, event: String, listener: ServerSideListener) {
+        write(&self.server_side).insert(event, listener);
+    }
+
+    /// Runs this node's listener of a server-side event; `None` when there is none.
+    pub(crate) fn on_server_side(&self, event: &str, args: Vec<Value>) -> Option<Option<Value>> {
+        let listener = read(&self.server_side).get(event).cloned()?;
+        Some(listener(args))
     }
 
     /// Ack ids are per namespace, shared by emits to one socket and broadcasts, as in Node.

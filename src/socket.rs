@@ -176,6 +176,7 @@ pub struct Socket {
     pub(crate) session: Session,
     handshake: Handshake,
     connected: AtomicBool,
+    closing: AtomicBool,
     handlers: RwLock<HashMap<String, BoxedMessageHandler>>,
     any: RwLock<Vec<AnyHandler>>,
     any_outgoing: RwLock<Vec<AnyHandler>>,
@@ -205,6 +206,7 @@ impl Socket {
             session,
             handshake,
             connected: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             handlers: RwLock::new(HashMap::new()),
             any: RwLock::new(Vec::new()),
             any_outgoing: RwLock::new(Vec::new()),
@@ -334,6 +336,7 @@ impl Socket {
             socket: self.clone(),
             attachments: Vec::new(),
             timeout: None,
+            volatile: false,
         }
     }
 
@@ -364,9 +367,9 @@ impl Socket {
         self.broadcast().to(rooms)
     }
 
-    /// Broadcasts to these rooms, this socket included if it is in them.
+    /// The same as [`to`](Self::to) (Node's `socket.in`): this socket is left out.
     pub fn within(self: &Arc<Self>, rooms: impl IntoRooms) -> BroadcastOperators {
-        BroadcastOperators::new(self.ns.clone()).within(rooms)
+        self.to(rooms)
     }
 
     /// Broadcasts to everyone in the namespace except these rooms and this socket.
@@ -384,9 +387,14 @@ impl Socket {
         self.broadcast().local()
     }
 
-    /// Broadcasts what may be dropped if a receiver cannot take it right now.
-    pub fn volatile(self: &Arc<Self>) -> BroadcastOperators {
-        self.broadcast().volatile()
+    /// Marks the next emit to this client as volatile: dropped if the connection cannot take
+    /// it right now (Node's `socket.volatile.emit`). For a volatile broadcast, use
+    /// `socket.broadcast().volatile()`.
+    pub fn volatile(self: &Arc<Self>) -> Emitter {
+        Emitter {
+            volatile: true,
+            ..self.emitter()
+        }
     }
 
     /// Disconnects the socket from its namespace ("server namespace disconnect"); with
@@ -481,6 +489,11 @@ impl Socket {
 
     fn on_event(self: &Arc<Self>, parts: MessageParts) {
         tracing::trace!(socket = %self.id, ns = %self.ns.name, event = %parts.event, "event in");
+        // Catch-all listeners see every event, refused ones included (Node's order).
+        let any = read(&self.any).clone();
+        for listener in any {
+            listener(self, &parts.event, &parts.args);
+        }
         let middlewares = read(&self.middlewares).clone();
         for middleware in middlewares {
             if let Err(message) = middleware(self, &parts.event, &parts.args) {
@@ -498,10 +511,6 @@ impl Socket {
                 return;
             }
         }
-        let any = read(&self.any).clone();
-        for listener in any {
-            listener(self, &parts.event, &parts.args);
-        }
         let handler = read(&self.handlers).get(&parts.event).cloned();
         match handler {
             Some(handler) => handler.call(self.clone(), parts),
@@ -511,15 +520,17 @@ impl Socket {
 
     /// Leaves the namespace: `disconnecting`, rooms, registry, then `disconnect`.
     pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
-        if !self.connected.swap(false, Ordering::AcqRel) {
+        if !self.connected() || self.closing.swap(true, Ordering::AcqRel) {
             return;
         }
         tracing::debug!(socket = %self.id, ns = %self.ns.name, %reason, "socket disconnected");
-        // `disconnecting` still sees the rooms, so it runs while the socket counts as connected.
+        // `disconnecting` still sees the rooms and may still emit: the socket is connected
+        // until it returns (or first awaits), as in Node.
         let disconnecting = write(&self.on_disconnecting).take();
         if let Some(handler) = disconnecting {
             handler.call(self.clone(), reason);
         }
+        self.connected.store(false, Ordering::Release);
         self.ns.adapter.del_all(self.id);
         self.ns.remove_socket(self.id);
         if let Some(client) = self.client.upgrade() {
@@ -561,6 +572,7 @@ pub struct Emitter {
     socket: SocketRef,
     attachments: Vec<Bytes>,
     timeout: Option<Duration>,
+    volatile: bool,
 }
 
 impl Emitter {
@@ -588,6 +600,16 @@ impl Emitter {
             Some(event),
             &args,
         );
+        if self.volatile {
+            let mut frames = frames.into_iter();
+            if let Some(first) = frames.next()
+                && self.socket.connected()
+                && self.socket.session.send_volatile(first)
+            {
+                self.socket.session.send_frames(frames)?;
+            }
+            return Ok(());
+        }
         self.socket.send_frames(frames)
     }
 

@@ -89,6 +89,11 @@ impl LocalAdapter {
             .unwrap_or_default()
     }
 
+    /// Whether a room has at least one member on this node.
+    pub fn has_room(&self, room: &str) -> bool {
+        read(&self.state).rooms.contains_key(room)
+    }
+
     /// Every room with at least one member.
     pub fn rooms(&self) -> Vec<Room> {
         read(&self.state).rooms.keys().cloned().collect()
@@ -154,6 +159,17 @@ impl LocalAdapter {
         opts: &BroadcastOptions,
         timeout: Duration,
     ) -> BroadcastAckFuture {
+        collect_acks(self.broadcast_with_ack_each(packet, opts, timeout))
+    }
+
+    /// Delivers a packet carrying an ack id and returns one future per receiver, so each
+    /// answer can be handled as it comes (a multi-node adapter forwards them one by one).
+    pub fn broadcast_with_ack_each(
+        &self,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+        timeout: Duration,
+    ) -> Vec<AckFuture> {
         let id = packet.id.unwrap_or_default();
         let mut waiting = Vec::new();
         for socket in self.target_sockets(opts) {
@@ -165,7 +181,7 @@ impl LocalAdapter {
                 socket.acks.remove(id);
             }
         }
-        collect_acks(waiting)
+        waiting
     }
 
     /// The targeted local sockets.

@@ -186,8 +186,21 @@ impl NamespaceHandle {
         self.0.upgrade()?.get_socket(sid)
     }
 
+    /// Hands an event from another node to this node's
+    /// [`on_server_side`](crate::SocketIo::on_server_side) listener; `None` when nobody listens,
+    /// else the listener's answer.
+    pub fn on_server_side(&self, event: &str, args: Vec<Value>) -> Option<Option<Value>> {
+        self.0.upgrade()?.on_server_side(event, args)
+    }
+
     /// Every local socket.
     pub fn sockets(&self) -> Vec<SocketRef> {
         self.0.upgrade().map(|ns| ns.sockets()).unwrap_or_default()
+    }
+
+    /// A fresh ack id from the namespace's counter (shared by emits and broadcasts), for a
+    /// broadcast with ack that another node asked for; `None` once the namespace is gone.
+    pub fn next_ack_id(&self) -> Option<u64> {
+        self.0.upgrade().map(|ns| ns.next_ack_id())
     }
 }

@@ -43,7 +43,7 @@ pub(crate) async fn get<H: EngineHandler>(
         if !state.outbox_is_empty() {
             return Poll::Ready(state.drain_outbox());
         }
-        if state.phase == Phase::Closed {
+        if state.phase != Phase::Open {
             return Poll::Ready(vec![Frame::close()]);
         }
         if state.transport != TransportKind::Polling || state.upgrade == Upgrade::Upgrading {

@@ -231,11 +231,11 @@ impl Session {
                 return;
             }
             if flush {
+                // Polling clients learn of the close from a `1` packet in the response after the
+                // one that empties the queue, as in Node: a client acts on a close at once but
+                // on Socket.IO packets one tick later, so a DISCONNECT sharing a response with
+                // the close would be lost.
                 state.phase = Phase::Draining;
-                // Polling clients learn of the close from a `1` packet after the queue.
-                if state.transport == TransportKind::Polling {
-                    state.outbox.push_back(Frame::close());
-                }
             } else {
                 state.phase = Phase::Closed;
                 state.outbox.clear();

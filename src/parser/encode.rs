@@ -28,13 +28,14 @@ pub(crate) fn encode_args<T: Serialize + ?Sized>(
     attachments: Vec<Bytes>,
 ) -> Result<EncodedArgs, serde_json::Error> {
     let spread = match data.serialize(ShapeProbe) {
-        Ok(Shape::Unit) => Some(false),
-        Err(NotProbed { spread }) => Some(spread && is_tuple_or_args::<T>()),
-        Ok(Shape::Other) => None,
+        // `()` is no argument at all; `null` (which serializes alike) is one.
+        Ok(Shape::Unit) if is_unit_type::<T>() => Spread::Nothing,
+        Err(NotProbed { spread: true }) if is_tuple_or_args::<T>() => Spread::Many,
+        _ => Spread::One,
     };
     let json = match spread {
-        Some(false) if matches!(data.serialize(ShapeProbe), Ok(Shape::Unit)) => String::new(),
-        Some(true) => {
+        Spread::Nothing => String::new(),
+        Spread::Many => {
             let mut s = serde_json::to_string(data)?;
             // `[a,b]` → `a,b`
             s.pop();
@@ -47,6 +48,16 @@ pub(crate) fn encode_args<T: Serialize + ?Sized>(
         return Ok(EncodedArgs { json, attachments });
     }
     Ok(renumber_placeholders(json, attachments))
+}
+
+enum Spread {
+    Nothing,
+    One,
+    Many,
+}
+
+fn is_unit_type<T: ?Sized>() -> bool {
+    std::any::type_name::<T>().trim_start_matches('&') == "()"
 }
 
 /// Serde serializes tuples and fixed-size arrays alike (`serialize_tuple`); only tuples spread,
@@ -340,6 +351,8 @@ mod tests {
         let args = crate::extract::Args(vec![1.into(), "a".into()]);
         assert_eq!(encode_args(&args, vec![]).unwrap().json, r#"1,"a""#);
         assert_eq!(encode_args(&(), vec![]).unwrap().json, "");
+        assert_eq!(encode_args(&serde_json::Value::Null, vec![]).unwrap().json, "null");
+        assert_eq!(encode_args(&None::<u8>, vec![]).unwrap().json, "null");
         assert_eq!(encode_args(&"x", vec![]).unwrap().json, r#""x""#);
         assert_eq!(encode_args(&((1, 2),), vec![]).unwrap().json, "[1,2]");
     }
