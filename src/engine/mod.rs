@@ -251,6 +251,7 @@ impl<H: EngineHandler> Engine<H> {
                     TransportKind::Polling => None,
                 };
                 let (parts, _body) = req.into_parts();
+                let accept_encoding = parts.headers.get(header::ACCEPT_ENCODING).cloned();
                 let entry = self.open(parts, protocol, query.b64, query.transport);
                 match upgrade {
                     Some((response, on_upgrade)) => {
@@ -258,7 +259,7 @@ impl<H: EngineHandler> Engine<H> {
                         Ok(response)
                     }
                     None => {
-                        let mut res = polling::drain_now(&entry.session);
+                        let mut res = polling::drain_now(&entry.session, accept_encoding);
                         if let Some(name) = &self.config.cookie {
                             set_cookie(&mut res, name, entry.session.sid());
                         }

@@ -63,9 +63,16 @@ pub(crate) async fn get<H: EngineHandler>(
 }
 
 /// The handshake response: the open packet and whatever the application queued on open.
-pub(crate) fn drain_now(session: &Session) -> Response<Full<Bytes>> {
+pub(crate) fn drain_now(
+    session: &Session,
+    accept_encoding: Option<HeaderValue>,
+) -> Response<Full<Bytes>> {
     let frames = session.state().drain_outbox();
-    payload_response(session, &frames, &HeaderMap::new())
+    let mut headers = HeaderMap::new();
+    if let Some(value) = accept_encoding {
+        headers.insert(header::ACCEPT_ENCODING, value);
+    }
+    payload_response(session, &frames, &headers)
 }
 
 /// Marks the session's GET as pending while it waits. A GET dropped before it was answered
