@@ -134,6 +134,20 @@ impl Drop for AckFuture {
 }
 
 /// Every receiver's answer to a broadcast with ack, once all answered or the timeout ran out.
+///
+/// ```no_run
+/// # async fn f(io: tower_socketio::SocketIo) -> Result<(), tower_socketio::EmitError> {
+/// use std::time::Duration;
+///
+/// let answers = io.timeout(Duration::from_secs(2)).emit_with_ack("vote", &"a or b?").await?.await;
+/// for (socket, answer) in answers {
+///     match answer {
+///         Ok(answer) => println!("{socket}: {:?}", answer.args),
+///         Err(err) => println!("{socket}: {err}"),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 pub type BroadcastAckFuture =
     Pin<Box<dyn Future<Output = Vec<(Sid, Result<AckResponse, AckError>)>> + Send>>;
 

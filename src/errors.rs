@@ -69,6 +69,18 @@ impl From<String> for ConnectError {
 }
 
 /// An emit could not be carried out.
+///
+/// ```
+/// # fn f(socket: tower_socketio::SocketRef) {
+/// use tower_socketio::EmitError;
+///
+/// match socket.emit("news", &"hello") {
+///     Ok(()) => {}
+///     Err(EmitError::Disconnected) => {}
+///     Err(err) => tracing::warn!(%err, "emit failed"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum EmitError {
     /// The data could not be serialized to JSON.
@@ -96,6 +108,18 @@ impl From<SendError> for EmitError {
 }
 
 /// No acknowledgement came.
+///
+/// ```no_run
+/// # async fn f(socket: tower_socketio::SocketRef) -> Result<(), tower_socketio::EmitError> {
+/// use tower_socketio::AckError;
+///
+/// match socket.emit_with_ack("ready?", &())?.await {
+///     Ok(answer) => println!("{:?}", answer.args),
+///     Err(AckError::Timeout) => println!("no answer in time"),
+///     Err(AckError::Disconnected) => println!("left before answering"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AckError {
     /// The timeout ran out first.
@@ -107,6 +131,12 @@ pub enum AckError {
 }
 
 /// An adapter failed.
+///
+/// ```
+/// use tower_socketio::AdapterError;
+///
+/// assert_eq!(AdapterError::Timeout.to_string(), "the request to other nodes timed out");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdapterError {
     /// The other nodes did not all answer in time.

@@ -198,6 +198,17 @@ impl Serialize for Args {
 }
 
 /// The event's binary attachments, in placeholder order.
+///
+/// ```
+/// use tower_socketio::extract::{Bin, SocketRef};
+///
+/// fn register(socket: &SocketRef) {
+///     socket.on("upload", |Bin(files): Bin| {
+///         let total: usize = files.iter().map(|f| f.len()).sum();
+///         println!("{total} bytes");
+///     });
+/// }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Bin(pub Vec<Bytes>);
 
@@ -209,6 +220,16 @@ impl FromMessageParts for Bin {
 }
 
 /// The event name (useful in a handler shared by several events).
+///
+/// ```
+/// use tower_socketio::extract::{Event, SocketRef};
+///
+/// fn register(socket: &SocketRef) {
+///     for name in ["a", "b"] {
+///         socket.on(name, |Event(event): Event| println!("got {event}"));
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Event(pub String);
 
@@ -304,16 +325,45 @@ impl FromMessageParts for AckSender {
 pub struct State<T>(pub T);
 
 /// The state was never added.
+///
+/// ```
+/// # use tower_socketio::extract::MissingState;
+/// fn log(rejection: &MissingState) { tracing::debug!(%rejection); }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("no state of type {0} was added to the server")]
 pub struct MissingState(&'static str);
 
 /// A value stored on the socket (by a connect middleware, say) with
 /// [`Socket::insert_extension`](crate::Socket::insert_extension).
+///
+/// ```
+/// use tower_socketio::extract::{Extension, SocketRef};
+/// use tower_socketio::SocketIo;
+///
+/// #[derive(Clone)]
+/// struct User(String);
+///
+/// let io = SocketIo::new();
+/// io.ns("/", |socket: SocketRef| {
+///     socket.on("whoami", |socket: SocketRef, Extension(User(name)): Extension<User>| {
+///         socket.emit("you-are", &name).ok();
+///     });
+/// })
+/// .with(|socket: SocketRef| -> Result<(), &'static str> {
+///     socket.insert_extension(User("alice".into()));
+///     Ok(())
+/// });
+/// ```
 #[derive(Debug, Clone)]
 pub struct Extension<T>(pub T);
 
 /// The extension was never stored on the socket.
+///
+/// ```
+/// # use tower_socketio::extract::MissingExtension;
+/// fn log(rejection: &MissingExtension) { tracing::debug!(%rejection); }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("no extension of type {0} on the socket")]
 pub struct MissingExtension(&'static str);
@@ -358,6 +408,11 @@ from_socket_fallible!(Extension, MissingExtension, |socket| socket
     .extension::<T>());
 
 /// The server went away while the socket was still handled.
+///
+/// ```
+/// # use tower_socketio::extract::ServerGone;
+/// assert_eq!(ServerGone.to_string(), "the server is gone");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("the server is gone")]
 pub struct ServerGone;

@@ -48,6 +48,20 @@ impl std::fmt::Debug for SocketIoLayer {
 }
 
 /// The service made by [`SocketIoLayer`].
+///
+/// With hyper alone, without axum:
+///
+/// ```no_run
+/// use tower_socketio::{SocketIo, SocketIoLayer};
+/// use tower::Layer;
+///
+/// let io = SocketIo::new();
+/// let service = SocketIoLayer::new(io).layer(tower::service_fn(|_req: http::Request<hyper::body::Incoming>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+/// }));
+/// // Serve `service` with hyper_util's `TowerToHyperService` and an auto connection builder.
+/// # let _ = service;
+/// ```
 pub struct SocketIoService<S> {
     inner: EngineIoService<S, SioHandler>,
 }

@@ -107,6 +107,15 @@ impl From<crate::engine::CloseReason> for DisconnectReason {
 }
 
 /// What the client said about itself when it connected: Node's `socket.handshake`.
+///
+/// ```
+/// use tower_socketio::SocketRef;
+///
+/// fn on_connect(socket: SocketRef) {
+///     let hs = socket.handshake();
+///     println!("{:?} from {:?} with {}", hs.query.get("room"), hs.address, hs.auth);
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Handshake {
     /// The headers of the first HTTP request.
@@ -190,6 +199,15 @@ pub struct Socket {
 }
 
 /// A handle on a [`Socket`], cheap to clone; this is what handlers extract.
+///
+/// ```
+/// use tower_socketio::SocketRef;
+///
+/// fn greet(socket: SocketRef) {
+///     let again = socket.clone(); // the same socket
+///     again.emit("hi", &()).ok();
+/// }
+/// ```
 pub type SocketRef = Arc<Socket>;
 
 impl Socket {

@@ -50,9 +50,26 @@ use crate::namespace::Namespace;
 use crate::socket::SocketRef;
 
 /// A room name. Every socket is in the room named after its own id.
+///
+/// ```
+/// use tower_socketio::adapter::Room;
+///
+/// let fixed: Room = "lobby".into();
+/// let dynamic: Room = format!("user:{}", 42).into();
+/// assert_ne!(fixed, dynamic);
+/// ```
 pub type Room = Cow<'static, str>;
 
 /// What an adapter operation returns.
+///
+/// ```
+/// use tower_socketio::adapter::AdapterFuture;
+///
+/// fn ready(count: usize) -> AdapterFuture<'static, usize> {
+///     Box::pin(std::future::ready(Ok(count)))
+/// }
+/// # let _ = ready(1);
+/// ```
 pub type AdapterFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AdapterError>> + Send + 'a>>;
 
 /// Which sockets an operation targets and how.
@@ -79,6 +96,17 @@ pub struct BroadcastOptions {
 
 /// A packet to broadcast: the logical packet, for other nodes, and its frames, encoded once for
 /// this node's receivers.
+///
+/// ```
+/// # fn f(packet: tower_socketio::adapter::BroadcastPacket) {
+/// // An adapter forwarding to other nodes sends the logical packet…
+/// let args: Vec<serde_json::Value> =
+///     serde_json::from_str(&format!("[{}]", packet.args_json)).unwrap_or_default();
+/// // …and hands the shared frames to local sockets.
+/// let bytes: usize = packet.frames.iter().map(|f| f.len()).sum();
+/// # let _ = (args, bytes);
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct BroadcastPacket {
     /// The event name.
@@ -95,6 +123,16 @@ pub struct BroadcastPacket {
 }
 
 /// A socket found by [`Adapter::fetch_sockets`], on this node or another.
+///
+/// ```no_run
+/// # async fn f(io: tower_socketio::SocketIo) -> Result<(), tower_socketio::AdapterError> {
+/// for socket in io.within("lobby").fetch_sockets().await? {
+///     println!("{} is in {:?}", socket.id, socket.rooms);
+///     // Emit to it wherever it lives:
+///     io.to(socket.id).emit("hello", &"from the server").ok();
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct RemoteSocket {
     /// The socket id.
@@ -109,6 +147,65 @@ pub struct RemoteSocket {
 
 /// Holds rooms and carries broadcasts and cluster queries for one namespace. See the
 /// [module docs](self) for why it is shaped this way.
+///
+/// A custom adapter usually wraps [`LocalAdapter`] and adds its transport; the shape of
+/// such an adapter, doing only local work:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use serde_json::Value;
+/// use tower_socketio::adapter::*;
+/// use tower_socketio::engine::Sid;
+/// use tower_socketio::BroadcastAckFuture;
+///
+/// struct Logged(LocalAdapter);
+///
+/// impl Adapter for Logged {
+///     fn add_all(&self, sid: Sid, rooms: Vec<Room>) { self.0.add_all(sid, rooms) }
+///     fn del(&self, sid: Sid, room: &Room) { self.0.del(sid, room) }
+///     fn del_all(&self, sid: Sid) { self.0.del_all(sid) }
+///     fn socket_rooms(&self, sid: Sid) -> Vec<Room> { self.0.socket_rooms(sid) }
+///     fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()> {
+///         println!("broadcast {} to {:?}", packet.event, opts.rooms);
+///         self.0.broadcast(&packet, &opts);
+///         Box::pin(std::future::ready(Ok(())))
+///     }
+///     fn broadcast_with_ack(&self, packet: BroadcastPacket, opts: BroadcastOptions, timeout: Duration)
+///         -> AdapterFuture<'_, BroadcastAckFuture> {
+///         Box::pin(std::future::ready(Ok(self.0.broadcast_with_ack(&packet, &opts, timeout))))
+///     }
+///     fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>> {
+///         Box::pin(std::future::ready(Ok(self.0.fetch_sockets(&opts))))
+///     }
+///     fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+///         self.0.add_sockets(&opts, &rooms);
+///         Box::pin(std::future::ready(Ok(())))
+///     }
+///     fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+///         self.0.del_sockets(&opts, &rooms);
+///         Box::pin(std::future::ready(Ok(())))
+///     }
+///     fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> AdapterFuture<'_, ()> {
+///         self.0.disconnect_sockets(&opts, close);
+///         Box::pin(std::future::ready(Ok(())))
+///     }
+///     fn server_side_emit(&self, _: String, _: Vec<Value>, _: bool, _: Duration) -> AdapterFuture<'_, Vec<Value>> {
+///         Box::pin(std::future::ready(Ok(Vec::new())))
+///     }
+///     fn all_rooms(&self) -> AdapterFuture<'_, Vec<Room>> {
+///         Box::pin(std::future::ready(Ok(self.0.rooms())))
+///     }
+///     fn server_count(&self) -> AdapterFuture<'_, usize> {
+///         Box::pin(std::future::ready(Ok(1)))
+///     }
+/// }
+///
+/// let io = tower_socketio::SocketIo::builder()
+///     .adapter(|ns: NamespaceHandle| Arc::new(Logged(LocalAdapter::new(ns))) as Arc<dyn Adapter>)
+///     .build();
+/// # let _ = io;
+/// ```
 pub trait Adapter: Send + Sync + 'static {
     /// Puts a socket in rooms.
     fn add_all(&self, sid: Sid, rooms: Vec<Room>);
@@ -157,6 +254,18 @@ pub trait Adapter: Send + Sync + 'static {
 
 /// Builds a namespace's adapter; the namespace is handed over (weakly) so the adapter can reach
 /// its sockets.
+///
+/// Any `Fn(NamespaceHandle) -> Arc<dyn Adapter>` is a builder:
+///
+/// ```
+/// use std::sync::Arc;
+/// use tower_socketio::adapter::{Adapter, MemoryAdapter, NamespaceHandle};
+///
+/// let io = tower_socketio::SocketIo::builder()
+///     .adapter(|ns: NamespaceHandle| Arc::new(MemoryAdapter::new(ns)) as Arc<dyn Adapter>)
+///     .build();
+/// # let _ = io;
+/// ```
 pub trait AdapterBuilder: Send + Sync + 'static {
     /// Builds the adapter of one namespace.
     fn build(&self, ns: NamespaceHandle) -> Arc<dyn Adapter>;
@@ -172,6 +281,14 @@ where
 }
 
 /// A weak handle on a namespace, for its adapter.
+///
+/// ```
+/// use tower_socketio::adapter::NamespaceHandle;
+///
+/// fn count_local(ns: &NamespaceHandle) -> usize {
+///     ns.sockets().len()
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct NamespaceHandle(pub(crate) Weak<Namespace>);
 

@@ -10,6 +10,14 @@ pub(crate) type AllowRequest =
     Arc<dyn Fn(&http::request::Parts) -> AllowRequestFuture + Send + Sync + 'static>;
 
 /// Which transports a server accepts.
+///
+/// ```
+/// use tower_socketio::engine::{EngineConfig, Transports};
+///
+/// // WebSocket only, like `transports: ["websocket"]` in Node.
+/// let config = EngineConfig::default().transports(Transports { polling: false, websocket: true });
+/// # let _ = config;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transports {
     /// HTTP long-polling.

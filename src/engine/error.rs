@@ -138,6 +138,18 @@ impl std::fmt::Display for CloseReason {
 }
 
 /// A message could not be queued on a session.
+///
+/// ```
+/// # fn f(session: tower_socketio::engine::Session) {
+/// use tower_socketio::engine::SendError;
+///
+/// match session.send_text("hello") {
+///     Ok(()) => {}
+///     Err(SendError::Closed) => println!("gone"),
+///     Err(SendError::Full) => println!("too slow: disconnected"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// The session is closed or closing.

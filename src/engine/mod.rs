@@ -65,6 +65,16 @@ use packet::Packet;
 use session::SessionHost;
 
 /// The Engine.IO protocol version a client speaks (`EIO` in the query).
+///
+/// ```
+/// # fn f(session: tower_socketio::engine::Session) {
+/// use tower_socketio::engine::ProtocolVersion;
+///
+/// if session.protocol() == ProtocolVersion::V3 {
+///     println!("a Socket.IO v2 client");
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProtocolVersion {
     /// Engine.IO v3 (Socket.IO v2 clients), when enabled with [`EngineConfig::allow_eio3`].

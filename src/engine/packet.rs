@@ -143,6 +143,12 @@ pub(crate) enum Packet {
 }
 
 /// The packet could not be decoded.
+///
+/// ```
+/// use tower_socketio::engine::PacketError;
+///
+/// assert_eq!(PacketError::UnknownType.to_string(), "unknown packet type");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PacketError {
     /// The packet was empty.

@@ -7,6 +7,12 @@ use super::error::RequestError;
 use super::sid::Sid;
 
 /// The transport a request names.
+///
+/// ```
+/// use tower_socketio::engine::TransportKind;
+///
+/// assert_eq!(TransportKind::WebSocket.as_str(), "websocket");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportKind {
     /// HTTP long-polling.

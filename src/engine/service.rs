@@ -92,6 +92,28 @@ impl<S, H: EngineHandler> Layer<S> for EngineIoLayer<H> {
 }
 
 /// The [`Service`] made by [`EngineIoLayer`].
+///
+/// It is what [`EngineIoLayer`] wraps a service in; any tower stack can use it:
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_socketio::engine::{CloseReason, EngineConfig, EngineHandler, EngineIoLayer, Message, Session};
+///
+/// struct Quiet;
+/// impl EngineHandler for Quiet {
+///     type State = ();
+///     fn on_open(&self, _: &Session) {}
+///     fn on_message(&self, _: &(), _: &Session, _: Message) {}
+///     fn on_close(&self, _: &(), _: &Session, _: CloseReason) {}
+/// }
+///
+/// let service = ServiceBuilder::new()
+///     .layer(EngineIoLayer::new(Quiet, EngineConfig::default()))
+///     .service(tower::service_fn(|_req: http::Request<axum::body::Body>| async {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(axum::body::Body::empty()))
+///     }));
+/// # let _ = service;
+/// ```
 pub struct EngineIoService<S, H: EngineHandler> {
     inner: S,
     engine: Arc<Engine<H>>,
@@ -147,6 +169,12 @@ where
 }
 
 /// The response future of [`EngineIoService`].
+///
+/// ```
+/// # use tower_socketio::engine::ResponseFuture;
+/// fn is_future<F: std::future::Future>(_: &F) {}
+/// # fn f<F: std::future::Future<Output = Result<http::Response<()>, ()>>>(fut: ResponseFuture<F>) { is_future(&fut); }
+/// ```
 #[pin_project]
 pub struct ResponseFuture<F> {
     #[pin]
@@ -184,6 +212,12 @@ where
 }
 
 /// The response body of [`EngineIoService`]: the engine's own or the inner service's.
+///
+/// ```
+/// # use tower_socketio::engine::ResponseBody;
+/// fn is_body<B: http_body::Body>(_: &B) {}
+/// # fn f(body: ResponseBody<axum::body::Body>) { is_body(&body); }
+/// ```
 #[pin_project]
 pub struct ResponseBody<B> {
     #[pin]

@@ -58,6 +58,12 @@ impl Default for Sid {
 }
 
 /// The text given is not a well-formed session id.
+///
+/// ```
+/// use tower_socketio::engine::{InvalidSid, Sid};
+///
+/// assert_eq!("not an id".parse::<Sid>(), Err(InvalidSid));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("malformed session id")]
 pub struct InvalidSid;

@@ -13,6 +13,22 @@ use crate::socket::SocketRef;
 
 /// Extracts a connection handler (or connect middleware) argument. `auth` is the payload of
 /// the client's CONNECT packet.
+///
+/// ```
+/// use serde_json::Value;
+/// use tower_socketio::handler::FromConnectParts;
+/// use tower_socketio::SocketRef;
+///
+/// /// The `token` of the auth payload, if any.
+/// struct Token(Option<String>);
+///
+/// impl FromConnectParts for Token {
+///     type Rejection = std::convert::Infallible;
+///     fn from_connect_parts(_: &SocketRef, auth: &Option<Value>) -> Result<Self, Self::Rejection> {
+///         Ok(Token(auth.as_ref().and_then(|a| a["token"].as_str()).map(str::to_owned)))
+///     }
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a connection handler or middleware",
     note = "connection handler arguments implement `FromConnectParts`: SocketRef, Data<T>, TryData<T>, State<T>, Extension<T>, SocketIo"
@@ -82,6 +98,15 @@ pub trait ConnectMiddleware<T>: Send + Sync + 'static {
 }
 
 /// What a connect middleware returns once erased.
+///
+/// ```
+/// use tower_socketio::handler::MiddlewareFuture;
+///
+/// fn allow_all() -> MiddlewareFuture {
+///     Box::pin(async { Ok(()) })
+/// }
+/// # let _ = allow_all();
+/// ```
 pub type MiddlewareFuture = Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send>>;
 
 macro_rules! impl_connect_handler {

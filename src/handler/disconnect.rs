@@ -8,6 +8,21 @@ use super::{Async_, Sync_, all_the_tuples, run_to_first_await};
 use crate::socket::{DisconnectReason, SocketRef};
 
 /// Extracts a disconnect handler argument.
+///
+/// ```
+/// use tower_socketio::handler::FromDisconnectParts;
+/// use tower_socketio::{DisconnectReason, SocketRef};
+///
+/// /// Whether the client meant to leave.
+/// struct Voluntary(bool);
+///
+/// impl FromDisconnectParts for Voluntary {
+///     type Rejection = std::convert::Infallible;
+///     fn from_disconnect_parts(_: &SocketRef, reason: DisconnectReason) -> Result<Self, Self::Rejection> {
+///         Ok(Voluntary(reason == DisconnectReason::ClientNamespaceDisconnect))
+///     }
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of a disconnect handler",
     note = "disconnect handler arguments implement `FromDisconnectParts`: SocketRef, DisconnectReason, State<T>, Extension<T>, SocketIo"

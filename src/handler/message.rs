@@ -12,6 +12,21 @@ use crate::socket::SocketRef;
 
 /// What an event handler's extractors draw from: the event, its arguments, its attachments
 /// and its ack id.
+///
+/// ```
+/// use tower_socketio::handler::{FromMessageParts, MessageParts};
+/// use tower_socketio::SocketRef;
+///
+/// /// Whether the client wants an answer.
+/// struct WantsAck(bool);
+///
+/// impl FromMessageParts for WantsAck {
+///     type Rejection = std::convert::Infallible;
+///     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Self::Rejection> {
+///         Ok(WantsAck(parts.ack_id().is_some()))
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct MessageParts {
     pub(crate) event: String,

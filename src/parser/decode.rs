@@ -16,6 +16,13 @@ pub(crate) const RESERVED_EVENTS: [&str; 6] = [
 ];
 
 /// Why a client's packet was refused. Any of these ends the client's connection, as in Node.
+///
+/// ```
+/// use tower_socketio::parser::{Decoder, ParseError};
+///
+/// let mut decoder = Decoder::new(10);
+/// assert_eq!(decoder.decode_text(r#"2["connect"]"#).unwrap_err(), ParseError::InvalidPayload);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// The packet was empty or its type is not `0`–`6`.

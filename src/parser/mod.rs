@@ -20,6 +20,13 @@ use bytes::Bytes;
 use serde_json::Value;
 
 /// The type of a Socket.IO packet.
+///
+/// ```
+/// use tower_socketio::parser::{Decoder, PacketType};
+///
+/// let packet = Decoder::new(10).decode_text("1/chat,").unwrap().unwrap();
+/// assert_eq!(packet.kind, PacketType::Disconnect);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PacketType {
     /// `0`: join a namespace (client) or accept the join (server).
@@ -66,6 +73,14 @@ impl PacketType {
 }
 
 /// A decoded packet from a client, with its attachments reassembled.
+///
+/// ```
+/// use tower_socketio::parser::Decoder;
+///
+/// let packet = Decoder::new(10).decode_text(r#"0/admin,{"token":"x"}"#).unwrap().unwrap();
+/// assert_eq!(packet.ns, "/admin");
+/// assert_eq!(packet.data, Some(serde_json::json!({"token": "x"})));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Packet {
     /// What kind of packet.
