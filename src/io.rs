@@ -265,10 +265,16 @@ impl SocketIo {
     /// Emits to the other server nodes (Node's `io.serverSideEmit`): their
     /// [`on_server_side`](Self::on_server_side) listeners receive it. With the in-memory adapter
     /// there are no other nodes.
-    pub fn server_side_emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+    pub fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
         let args = server_side_args(data)?;
         let ns = self.0.resolve_or_create("/");
-        let future = ns.adapter.server_side_emit(event.to_owned(), args, false, ns.ack_timeout);
+        let future = ns
+            .adapter
+            .server_side_emit(event.to_owned(), args, false, ns.ack_timeout);
         // As with broadcasts, the adapter has handed the message over before returning.
         drop(future);
         Ok(())

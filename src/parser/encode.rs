@@ -351,7 +351,10 @@ mod tests {
         let args = crate::extract::Args(vec![1.into(), "a".into()]);
         assert_eq!(encode_args(&args, vec![]).unwrap().json, r#"1,"a""#);
         assert_eq!(encode_args(&(), vec![]).unwrap().json, "");
-        assert_eq!(encode_args(&serde_json::Value::Null, vec![]).unwrap().json, "null");
+        assert_eq!(
+            encode_args(&serde_json::Value::Null, vec![]).unwrap().json,
+            "null"
+        );
         assert_eq!(encode_args(&None::<u8>, vec![]).unwrap().json, "null");
         assert_eq!(encode_args(&"x", vec![]).unwrap().json, r#""x""#);
         assert_eq!(encode_args(&((1, 2),), vec![]).unwrap().json, "[1,2]");
