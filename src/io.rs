@@ -27,6 +27,8 @@ pub(crate) struct ServerCore {
     dynamic: RwLock<Vec<(NamespaceMatcher, Arc<NamespaceHandlers>)>>,
     state: RwLock<http::Extensions>,
     engine: OnceLock<Weak<Engine<SioHandler>>>,
+    /// Wakes standalone listeners on shutdown.
+    pub(crate) shutdown: Arc<tokio::sync::Notify>,
 }
 
 impl ServerCore {
@@ -346,6 +348,7 @@ impl SocketIo {
         if let Some(engine) = self.0.engine.get().and_then(Weak::upgrade) {
             engine.shutdown();
         }
+        self.0.shutdown.notify_waiters();
     }
 }
 
@@ -444,6 +447,7 @@ impl SocketIoBuilder {
             dynamic: RwLock::new(Vec::new()),
             state: RwLock::new(http::Extensions::new()),
             engine: OnceLock::new(),
+            shutdown: Arc::new(tokio::sync::Notify::new()),
         }))
     }
 }

@@ -20,6 +20,7 @@ mod io;
 mod layer;
 mod namespace;
 mod socket;
+mod standalone;
 
 pub use ack::{AckFuture, AckResponse, BroadcastAckFuture};
 pub use config::SocketIoConfig;

@@ -54,6 +54,7 @@ impl NamespaceHandlers {
     pub(crate) fn call_connect(&self, socket: SocketRef, auth: Option<Value>) {
         let handler = read(&self.connect).clone();
         if let Some(handler) = handler {
+            let _span = socket.span().entered();
             handler.call(socket, auth);
         }
     }

@@ -460,6 +460,7 @@ impl Socket {
     }
 
     pub(crate) fn notify_outgoing(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
+        tracing::trace!(socket = %self.id, ns = %self.ns.name, event, "event out");
         let listeners = read(&self.any_outgoing).clone();
         if listeners.is_empty() {
             return;
@@ -505,7 +506,13 @@ impl Socket {
         }
     }
 
+    /// The span handlers of this socket run in.
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::debug_span!("socket.io", ns = %self.ns.name, socket = %self.id)
+    }
+
     fn on_event(self: &Arc<Self>, parts: MessageParts) {
+        let _span = self.span().entered();
         tracing::trace!(socket = %self.id, ns = %self.ns.name, event = %parts.event, "event in");
         // Catch-all listeners see every event, refused ones included (Node's order).
         let any = read(&self.any).clone();

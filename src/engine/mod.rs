@@ -49,6 +49,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, header};
 use http_body_util::Full;
+use tracing::Instrument;
 
 pub use config::{EngineConfig, Transports};
 pub use error::{CloseReason, RequestError, SendError};
@@ -176,7 +177,8 @@ impl<H: EngineHandler> Engine<H> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let is_upgrade = websocket::is_upgrade_request(&req);
-        match self.route(req, is_upgrade).await {
+        let span = request_span(&req);
+        match self.route(req, is_upgrade).instrument(span).await {
             Ok(res) => res,
             Err(err) => {
                 tracing::debug!(error = %err, "request refused");
@@ -422,6 +424,23 @@ pub(crate) fn encode_payload_for_internals(frames: &[Frame]) -> Bytes {
 
 pub(crate) fn parse_query_for_internals(query: &str) -> bool {
     query::parse(Some(query)).is_ok()
+}
+
+/// A span per request naming the session (or the handshake) and the transport.
+fn request_span<B>(req: &Request<B>) -> tracing::Span {
+    let query = req.uri().query().unwrap_or_default();
+    let field = |name: &str| {
+        query_pairs(query)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    tracing::debug_span!(
+        "engine.io",
+        sid = %field("sid"),
+        transport = %field("transport"),
+        method = %req.method()
+    )
 }
 
 fn set_cookie(res: &mut Response<Full<Bytes>>, name: &str, sid: Sid) {

@@ -54,6 +54,7 @@ pub(crate) async fn get<H: EngineHandler>(
     })
     .await;
     guard.answered = true;
+    tracing::trace!(frames = frames.len(), "poll answered");
     drop(guard);
     if frames.iter().any(Frame::is_close) {
         session.finish();

@@ -21,6 +21,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
+use tracing::Instrument;
 
 use super::error::{CloseReason, RequestError};
 use super::packet::{Frame, FrameKind, Packet, Text};
@@ -105,42 +106,50 @@ pub(crate) fn spawn<H: EngineHandler>(
     on_upgrade: OnUpgrade,
     probing: bool,
 ) {
-    tokio::spawn(async move {
-        let io = match on_upgrade.await {
-            Ok(upgraded) => TokioIo::new(upgraded),
-            Err(err) => {
-                tracing::debug!(sid = %entry.session.sid(), %err, "WebSocket upgrade failed");
-                if probing {
-                    abandon_probe(&entry);
-                } else {
-                    entry.session.close(CloseReason::TransportError);
+    let span = tracing::debug_span!(
+        "engine.io",
+        sid = %entry.session.sid(),
+        transport = "websocket"
+    );
+    tokio::spawn(
+        async move {
+            let io = match on_upgrade.await {
+                Ok(upgraded) => TokioIo::new(upgraded),
+                Err(err) => {
+                    tracing::debug!(sid = %entry.session.sid(), %err, "WebSocket upgrade failed");
+                    if probing {
+                        abandon_probe(&entry);
+                    } else {
+                        entry.session.close(CloseReason::TransportError);
+                    }
+                    return;
                 }
-                return;
-            }
-        };
-        let config = &engine.config;
-        let ws_config = WebSocketConfig::default()
-            .read_buffer_size(config.ws_read_buffer_size)
-            // Frames gather until the batch is flushed: one write per batch, so a reply and the
-            // packets right behind it never wait on Nagle's algorithm for the first one's ACK.
-            .write_buffer_size(64 * 1024)
-            .max_message_size(Some(config.max_http_buffer_size))
-            .max_frame_size(Some(config.max_http_buffer_size));
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
-        let upgrade_deadline =
-            probing.then(|| Box::pin(tokio::time::sleep(config.upgrade_timeout)));
-        let conn = Connection {
-            engine,
-            entry,
-            ws,
-            active: !probing,
-            direct: None,
-            pending: None,
-            needs_flush: false,
-            upgrade_deadline,
-        };
-        conn.run().await;
-    });
+            };
+            let config = &engine.config;
+            let ws_config = WebSocketConfig::default()
+                .read_buffer_size(config.ws_read_buffer_size)
+                // Frames gather until the batch is flushed: one write per batch, so a reply and the
+                // packets right behind it never wait on Nagle's algorithm for the first one's ACK.
+                .write_buffer_size(64 * 1024)
+                .max_message_size(Some(config.max_http_buffer_size))
+                .max_frame_size(Some(config.max_http_buffer_size));
+            let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
+            let upgrade_deadline =
+                probing.then(|| Box::pin(tokio::time::sleep(config.upgrade_timeout)));
+            let conn = Connection {
+                engine,
+                entry,
+                ws,
+                active: !probing,
+                direct: None,
+                pending: None,
+                needs_flush: false,
+                upgrade_deadline,
+            };
+            conn.run().await;
+        }
+        .instrument(span),
+    );
 }
 
 fn abandon_probe<S>(entry: &Entry<S>) {
@@ -264,6 +273,7 @@ impl<H: EngineHandler> Connection<H> {
                 Poll::Pending => return Poll::Pending,
             }
             if let Some(message) = self.pending.take() {
+                tracing::trace!(?message, "frame out");
                 if Pin::new(&mut self.ws).start_send(message).is_err() {
                     return Poll::Ready(End::Io);
                 }

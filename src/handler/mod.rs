@@ -62,7 +62,8 @@ where
     // Polling once with a no-op waker is sound: if the future is pending, the spawned task
     // polls it again at once and registers its real waker.
     if future.as_mut().poll(&mut cx).is_pending() {
-        tokio::spawn(future);
+        // The rest of the handler keeps the span of the socket it runs for.
+        tokio::spawn(tracing::Instrument::in_current_span(future));
     }
 }
 

@@ -14,7 +14,7 @@ pub mod sio;
 pub mod ws;
 
 #[path = "../../examples/conformance.rs"]
-mod conformance;
+pub mod conformance;
 
 pub use eio::{Endpoint, Packet};
 pub use http::Response;
