@@ -23,7 +23,7 @@ use tower_socketio::engine::{
     CloseReason, EngineConfig, EngineHandler, EngineIoLayer, Message, Session,
 };
 use tower_socketio::extract::{AckSender, Args, Bin, Data, SocketRef};
-use tower_socketio::{SocketIo, SocketIoLayer};
+use tower_socketio::{SocketIo, SocketIoBuilder, SocketIoLayer};
 
 /// Echoes every Engine.IO message back to its sender.
 pub struct Echo;
@@ -43,14 +43,24 @@ impl EngineHandler for Echo {
     fn on_close(&self, _: &(), _session: &Session, _reason: CloseReason) {}
 }
 
-/// The Socket.IO half.
-pub fn socket_io() -> SocketIo {
-    let io = SocketIo::builder()
+/// The Socket.IO half's options.
+pub fn socket_io_builder() -> SocketIoBuilder {
+    SocketIo::builder()
         .ping_interval(Duration::from_millis(300))
         .ping_timeout(Duration::from_millis(200))
         .max_http_buffer_size(1_000_000)
         .connect_timeout(Duration::from_millis(1000))
-        .build();
+}
+
+/// The Socket.IO half.
+pub fn socket_io() -> SocketIo {
+    let io = socket_io_builder().build();
+    register(&io);
+    io
+}
+
+/// The Socket.IO half's handlers.
+pub fn register(io: &SocketIo) {
     io.ns("/", |socket: SocketRef, Data(auth): Data<Value>| {
         socket.emit("auth", &auth).ok();
         socket.on(
@@ -71,17 +81,13 @@ pub fn socket_io() -> SocketIo {
                 }
             },
         );
-        socket.on(
-            "message-with-ack",
-            |args: Args, Bin(bin): Bin, ack: AckSender| {
-                ack.bin(bin).send(&args).ok();
-            },
-        );
+        socket.on("message-with-ack", |args: Args, Bin(bin): Bin, ack: AckSender| {
+            ack.bin(bin).send(&args).ok();
+        });
     });
     io.ns("/custom", |socket: SocketRef, Data(auth): Data<Value>| {
         socket.emit("auth", &auth).ok();
     });
-    io
 }
 
 /// The conformance application: every endpoint above, behind permissive CORS.

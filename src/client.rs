@@ -9,7 +9,7 @@ use crate::engine::{CloseReason, EngineHandler, Message, ProtocolVersion, Sessio
 use crate::errors::ConnectError;
 use crate::io::ServerCore;
 use crate::namespace::Namespace;
-use crate::parser::{self, Decoder, EncodedArgs, Packet, PacketType};
+use crate::parser::{self, EncodedArgs, Packet, PacketDecoder, PacketType};
 use crate::socket::{DisconnectReason, Socket, SocketRef, lock};
 
 /// The Engine.IO handler of a Socket.IO server.
@@ -24,7 +24,8 @@ impl EngineHandler for SioHandler {
         let client = Arc::new_cyclic(|this| Client {
             core: self.core.clone(),
             session: session.clone(),
-            decoder: Mutex::new(Decoder::with_max_depth(
+            decoder: Mutex::new(PacketDecoder::new(
+                self.core.config.parser,
                 self.core.config.max_attachments,
                 self.core.config.max_json_depth,
             )),
@@ -59,7 +60,7 @@ enum Slot {
 pub(crate) struct Client {
     core: Arc<ServerCore>,
     session: Session,
-    decoder: Mutex<Decoder>,
+    decoder: Mutex<PacketDecoder>,
     namespaces: Mutex<Vec<(String, Slot)>>,
     connect_timer: Mutex<Option<tokio::task::AbortHandle>>,
     this: Weak<Client>,
@@ -85,13 +86,7 @@ impl Client {
     }
 
     fn on_message(&self, message: Message) {
-        let decoded = {
-            let mut decoder = lock(&self.decoder);
-            match message {
-                Message::Text(text) => decoder.decode_text(&text),
-                Message::Binary(data) => decoder.decode_binary(data),
-            }
-        };
+        let decoded = lock(&self.decoder).decode(message);
         match decoded {
             Ok(Some(packet)) => self.route(packet),
             Ok(None) => {}
@@ -203,6 +198,7 @@ impl Client {
             attachments: Vec::new(),
         };
         let _ = self.session.send_frames(parser::encode(
+            self.core.config.parser,
             PacketType::Connect,
             &ns.name,
             None,
@@ -225,6 +221,7 @@ impl Client {
             attachments: Vec::new(),
         };
         let _ = self.session.send_frames(parser::encode(
+            self.core.config.parser,
             PacketType::ConnectError,
             ns,
             None,

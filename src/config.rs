@@ -25,6 +25,7 @@ pub struct SocketIoConfig {
     pub(crate) max_attachments: usize,
     pub(crate) max_json_depth: usize,
     pub(crate) max_namespaces_per_client: usize,
+    pub(crate) parser: crate::parser::Parser,
 }
 
 impl Default for SocketIoConfig {
@@ -36,6 +37,7 @@ impl Default for SocketIoConfig {
             max_attachments: 10,
             max_json_depth: crate::parser::DEFAULT_MAX_DEPTH,
             max_namespaces_per_client: 64,
+            parser: crate::parser::Parser::Default,
         }
     }
 }
@@ -71,6 +73,13 @@ impl SocketIoConfig {
     /// The most namespaces one client may join at once (default 64).
     pub fn max_namespaces_per_client(mut self, max: usize) -> Self {
         self.max_namespaces_per_client = max;
+        self
+    }
+
+    /// The packet format (default: JSON; msgpack with the `msgpack` feature). Every client of the
+    /// server must use the same one, as in Node.
+    pub fn parser(mut self, parser: crate::parser::Parser) -> Self {
+        self.parser = parser;
         self
     }
 

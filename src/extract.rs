@@ -285,7 +285,8 @@ impl AckSender {
             return Ok(());
         };
         let args = parser::encode_args(data, self.attachments)?;
-        let frames = parser::encode(PacketType::Ack, &self.socket.ns.name, Some(id), None, &args);
+        let frames = parser::encode(
+            self.socket.ns.parser,PacketType::Ack, &self.socket.ns.name, Some(id), None, &args);
         self.socket.send_frames(frames)
     }
 }

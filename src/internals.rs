@@ -44,6 +44,7 @@ pub fn encode_event<T: Serialize + ?Sized>(
 ) -> Result<Vec<Frame>, EmitError> {
     let args = parser::encode_args(data, attachments)?;
     Ok(parser::encode(
+            crate::parser::Parser::Default,
         PacketType::Event,
         ns,
         id,
@@ -99,7 +100,8 @@ impl FanoutFixture {
     /// Broadcasts one event to every socket in room `all`, encoding it once.
     pub fn broadcast<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let args = parser::encode_args(data, Vec::new())?;
-        let frames = parser::encode(PacketType::Event, "/", None, Some(event), &args);
+        let frames = parser::encode(
+            crate::parser::Parser::Default,PacketType::Event, "/", None, Some(event), &args);
         let packet = BroadcastPacket {
             event: event.to_owned(),
             args_json: args.json,

@@ -432,6 +432,12 @@ impl SocketIoBuilder {
         self
     }
 
+    /// The packet format (default: JSON).
+    pub fn parser(mut self, parser: crate::parser::Parser) -> Self {
+        self.config = self.config.parser(parser);
+        self
+    }
+
     /// The adapter of every namespace (default: in memory).
     pub fn adapter(mut self, builder: impl AdapterBuilder) -> Self {
         self.adapter = Box::new(builder);

@@ -68,6 +68,7 @@ pub(crate) struct Namespace {
     sockets: RwLock<HashMap<Sid, SocketRef>>,
     ack_ids: AtomicU64,
     pub(crate) ack_timeout: std::time::Duration,
+    pub(crate) parser: crate::parser::Parser,
     core: Weak<ServerCore>,
     server_side: RwLock<HashMap<String, ServerSideListener>>,
     /// Created on demand for a dynamic pattern; removed again once empty.
@@ -96,6 +97,7 @@ impl Namespace {
             sockets: RwLock::new(HashMap::new()),
             ack_ids: AtomicU64::new(0),
             ack_timeout: core.config.ack_timeout,
+            parser: core.config.parser,
             core: Arc::downgrade(core),
             server_side: RwLock::new(HashMap::new()),
             dynamic,

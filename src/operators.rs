@@ -154,7 +154,8 @@ impl BroadcastOperators {
         id: Option<u64>,
     ) -> Result<BroadcastPacket, EmitError> {
         let args = parser::encode_args(data, std::mem::take(&mut self.attachments))?;
-        let frames = parser::encode(PacketType::Event, &self.ns.name, id, Some(event), &args);
+        let frames = parser::encode(
+            self.ns.parser,PacketType::Event, &self.ns.name, id, Some(event), &args);
         Ok(BroadcastPacket {
             event: event.to_owned(),
             args_json: args.json,

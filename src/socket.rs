@@ -428,6 +428,7 @@ impl Socket {
             return;
         }
         let frames = parser::encode(
+            self.ns.parser,
             PacketType::Disconnect,
             &self.ns.name,
             None,
@@ -619,6 +620,7 @@ impl Emitter {
         let args = parser::encode_args(data, self.attachments)?;
         self.socket.notify_outgoing(event, &args);
         let frames = parser::encode(
+            self.socket.ns.parser,
             PacketType::Event,
             &self.socket.ns.name,
             None,
@@ -650,6 +652,7 @@ impl Emitter {
         let (tx, rx) = oneshot::channel();
         self.socket.acks.insert(id, tx);
         let frames = parser::encode(
+            self.socket.ns.parser,
             PacketType::Event,
             &self.socket.ns.name,
             Some(id),

@@ -29,3 +29,36 @@ async fn engine_io_client_js() {
 async fn socketio_client_js() {
     run("socketio-client.mjs").await;
 }
+
+/// `tests/js/socketio-client.mjs` with `socket.io-msgpack-parser` on both ends.
+#[cfg(feature = "msgpack")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_client_msgpack_js() {
+    use tower_http::cors::CorsLayer;
+    use tower_socketio::SocketIoLayer;
+    use tower_socketio::parser::Parser;
+
+    node::prepare().await;
+    let io = common::conformance::socket_io_builder()
+        .parser(Parser::MsgPack)
+        .build();
+    common::conformance::register(&io);
+    let app = axum::Router::new()
+        .layer(SocketIoLayer::new(io))
+        .layer(CorsLayer::permissive());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    node::run_script_with_env(
+        "socketio-client.mjs",
+        &format!("http://{addr}"),
+        node::SCRIPT_TIMEOUT,
+        &[("PARSER", "msgpack")],
+    )
+    .await
+    .assert_passed();
+}

@@ -305,6 +305,14 @@ impl Frame {
         }
     }
 
+    /// The packet's bytes, if it is a binary message.
+    pub fn as_binary(&self) -> Option<&Bytes> {
+        match &self.0 {
+            FrameKind::Binary(b) => Some(b),
+            FrameKind::Text(_) => None,
+        }
+    }
+
     pub(crate) fn is_close(&self) -> bool {
         matches!(&self.0, FrameKind::Text(t) if t.as_str() == "1")
     }

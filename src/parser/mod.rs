@@ -12,9 +12,11 @@
 
 mod decode;
 mod encode;
+#[cfg(feature = "msgpack")]
+mod msgpack;
 
 pub use decode::{DEFAULT_MAX_DEPTH, Decoder, ParseError};
-pub(crate) use encode::{EncodedArgs, SPREAD_MARKER, encode, encode_args};
+pub(crate) use encode::{EncodedArgs, SPREAD_MARKER, encode_args};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -119,4 +121,71 @@ pub(crate) fn split_event(data: Option<Value>) -> Option<(String, Vec<Value>)> {
 /// ```
 pub fn placeholder(num: usize) -> Value {
     serde_json::json!({ "_placeholder": true, "num": num })
+}
+
+/// How packets are written on the wire, chosen per server.
+///
+/// ```
+/// use tower_socketio::{SocketIo, parser::Parser};
+///
+/// let io = SocketIo::builder().parser(Parser::Default).build();
+/// # let _ = io;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Parser {
+    /// JSON text packets with binary attachments (Socket.IO's default parser).
+    #[default]
+    Default,
+    /// msgpack, as `socket.io-msgpack-parser` writes it (feature `msgpack`).
+    #[cfg(feature = "msgpack")]
+    MsgPack,
+}
+
+/// Encodes a packet with the server's parser into the frames every receiver shares.
+pub(crate) fn encode(
+    parser: Parser,
+    kind: PacketType,
+    ns: &str,
+    id: Option<u64>,
+    event: Option<&str>,
+    args: &EncodedArgs,
+) -> Vec<crate::engine::Frame> {
+    match parser {
+        Parser::Default => encode::encode(kind, ns, id, event, args),
+        #[cfg(feature = "msgpack")]
+        Parser::MsgPack => msgpack::encode(kind, ns, id, event, args),
+    }
+}
+
+/// Decodes the packets of one client with the server's parser.
+#[derive(Debug)]
+pub(crate) enum PacketDecoder {
+    Default(Decoder),
+    #[cfg(feature = "msgpack")]
+    MsgPack { max_depth: usize },
+}
+
+impl PacketDecoder {
+    pub(crate) fn new(parser: Parser, max_attachments: usize, max_depth: usize) -> Self {
+        match parser {
+            Parser::Default => PacketDecoder::Default(Decoder::with_max_depth(max_attachments, max_depth)),
+            #[cfg(feature = "msgpack")]
+            Parser::MsgPack => PacketDecoder::MsgPack { max_depth },
+        }
+    }
+
+    pub(crate) fn decode(&mut self, message: crate::engine::Message) -> Result<Option<Packet>, ParseError> {
+        use crate::engine::Message;
+        match (self, message) {
+            (PacketDecoder::Default(d), Message::Text(text)) => d.decode_text(&text),
+            (PacketDecoder::Default(d), Message::Binary(data)) => d.decode_binary(data),
+            #[cfg(feature = "msgpack")]
+            (PacketDecoder::MsgPack { max_depth }, Message::Binary(data)) => {
+                msgpack::decode(&data, *max_depth).map(Some)
+            }
+            #[cfg(feature = "msgpack")]
+            (PacketDecoder::MsgPack { .. }, Message::Text(_)) => Err(ParseError::UnexpectedText),
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //   any other namespace: CONNECT_ERROR {message: "Invalid namespace"}
 
 import { io, Manager } from "socket.io-client";
+import msgpackParser from "socket.io-msgpack-parser";
 import {
   TARGET,
   scenario,
@@ -27,7 +28,10 @@ const PATH = "/socket.io/";
 
 // NB: for socket.io-client the URL path is the *namespace*; the Engine.IO
 // endpoint path is the `path` option.
-const BASE = { path: PATH, forceNew: true, reconnection: false, timeout: 5_000 };
+// PARSER=msgpack runs every scenario with socket.io-msgpack-parser (the server must use the
+// msgpack parser too).
+const PARSER = process.env.PARSER === "msgpack" ? { parser: msgpackParser } : {};
+const BASE = { path: PATH, forceNew: true, reconnection: false, timeout: 5_000, ...PARSER };
 
 const MODES = [
   // [label, options, expected final transport]

@@ -220,6 +220,16 @@ pub struct ScriptRun {
 /// variables such as `ONLY`, `VERBOSE` or `SCENARIO_TIMEOUT_MS` pass through),
 /// killing it after `timeout`.
 pub async fn run_script(script: &str, target: &str, timeout: Duration) -> ScriptRun {
+    run_script_with_env(script, target, timeout, &[]).await
+}
+
+/// [`run_script`] with extra environment variables for the script.
+pub async fn run_script_with_env(
+    script: &str,
+    target: &str,
+    timeout: Duration,
+    env: &[(&str, &str)],
+) -> ScriptRun {
     let js = js_dir();
     let path = js.join(script);
     assert!(path.is_file(), "no harness script at {}", path.display());
@@ -227,6 +237,7 @@ pub async fn run_script(script: &str, target: &str, timeout: Duration) -> Script
     let mut child = tokio::process::Command::new("node")
         .arg(&path)
         .env("TARGET", target)
+        .envs(env.iter().copied())
         .current_dir(&js)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
