@@ -144,14 +144,25 @@ impl Client {
             }
             namespaces.push((name, Slot::Connecting));
         }
+        let restored = restore_session(&ns, auth.as_ref());
+        let (restored, recovery) = match restored {
+            Some((session, missed)) => {
+                let rooms = session.rooms.clone();
+                (Some(session), Recovery { rooms, missed })
+            }
+            None => (None, Recovery::default()),
+        };
         let socket = Socket::new(
             ns.clone(),
             self.session.clone(),
             auth.clone(),
             self.this.clone(),
+            restored,
         );
-        if !ns.handlers.has_middlewares() {
-            self.finish_connect(&ns, socket, auth);
+        let skip_middlewares =
+            socket.recovered() && ns.recovery.as_ref().is_some_and(|s| s.skip_middlewares());
+        if skip_middlewares || !ns.handlers.has_middlewares() {
+            self.finish_connect(&ns, socket, auth, recovery);
             return;
         }
         let this = self.this.clone();
@@ -161,7 +172,7 @@ impl Client {
                 return;
             };
             match result {
-                Ok(()) => client.finish_connect(&ns, socket, auth),
+                Ok(()) => client.finish_connect(&ns, socket, auth, recovery),
                 Err(error) => {
                     client.remove_socket(&ns.name);
                     client.refuse(&ns.name, &error);
@@ -171,13 +182,20 @@ impl Client {
         });
     }
 
-    fn finish_connect(&self, ns: &Arc<Namespace>, socket: SocketRef, auth: Option<Value>) {
+    fn finish_connect(
+        &self,
+        ns: &Arc<Namespace>,
+        socket: SocketRef,
+        auth: Option<Value>,
+        recovery: Recovery,
+    ) {
         if !self.session.is_open() {
             self.remove_socket(&ns.name);
             return;
         }
         ns.insert_socket(socket.clone());
         socket.join(socket.id());
+        socket.join(recovery.rooms);
         socket.set_connected();
         if let Some((_, slot)) = lock(&self.namespaces)
             .iter_mut()
@@ -188,13 +206,19 @@ impl Client {
         if let Some(timer) = lock(&self.connect_timer).take() {
             timer.abort();
         }
-        // v2 clients (Engine.IO v3) expect a bare CONNECT; later ones learn their id from it.
+        // What a recovered socket missed goes first, in order, as Node sends it.
+        if !recovery.missed.is_empty() {
+            let _ = self.session.send_frames(recovery.missed);
+        }
+        // v2 clients (Engine.IO v3) expect a bare CONNECT; later ones learn their id from it,
+        // and their private id when they may recover.
+        let json = match (self.is_v3(), socket.pid()) {
+            (true, _) => String::new(),
+            (false, Some(pid)) => format!(r#"{{"sid":"{}","pid":"{pid}"}}"#, socket.id()),
+            (false, None) => format!(r#"{{"sid":"{}"}}"#, socket.id()),
+        };
         let reply = EncodedArgs {
-            json: if self.is_v3() {
-                String::new()
-            } else {
-                format!(r#"{{"sid":"{}"}}"#, socket.id())
-            },
+            json,
             attachments: Vec::new(),
         };
         let _ = self.session.send_frames(parser::encode(
@@ -283,4 +307,24 @@ fn split_v3_namespace(raw: &str) -> (String, Value) {
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
     (ns.to_owned(), Value::Object(auth))
+}
+
+/// What a recovered socket gets back besides its id and data.
+#[derive(Default)]
+struct Recovery {
+    rooms: Vec<crate::adapter::Room>,
+    missed: Vec<crate::engine::Frame>,
+}
+
+/// The session a CONNECT asks to recover with `{pid, offset}` in its auth, if the namespace
+/// recovers sessions and still has it.
+fn restore_session(
+    ns: &Namespace,
+    auth: Option<&Value>,
+) -> Option<(crate::recovery::PersistedSession, Vec<crate::engine::Frame>)> {
+    let store = ns.recovery.as_ref()?;
+    let auth = auth?;
+    let pid = auth.get("pid")?.as_str()?;
+    let offset = auth.get("offset")?.as_str()?;
+    store.restore(pid, offset)
 }

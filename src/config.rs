@@ -26,6 +26,7 @@ pub struct SocketIoConfig {
     pub(crate) max_json_depth: usize,
     pub(crate) max_namespaces_per_client: usize,
     pub(crate) parser: crate::parser::Parser,
+    pub(crate) recovery: Option<crate::ConnectionStateRecovery>,
 }
 
 impl Default for SocketIoConfig {
@@ -38,6 +39,7 @@ impl Default for SocketIoConfig {
             max_json_depth: crate::parser::DEFAULT_MAX_DEPTH,
             max_namespaces_per_client: 64,
             parser: crate::parser::Parser::Default,
+            recovery: None,
         }
     }
 }
@@ -80,6 +82,12 @@ impl SocketIoConfig {
     /// server must use the same one, as in Node.
     pub fn parser(mut self, parser: crate::parser::Parser) -> Self {
         self.parser = parser;
+        self
+    }
+
+    /// Turns on connection state recovery (off by default, as in Node).
+    pub fn connection_state_recovery(mut self, options: crate::ConnectionStateRecovery) -> Self {
+        self.recovery = Some(options);
         self
     }
 

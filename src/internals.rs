@@ -44,7 +44,7 @@ pub fn encode_event<T: Serialize + ?Sized>(
 ) -> Result<Vec<Frame>, EmitError> {
     let args = parser::encode_args(data, attachments)?;
     Ok(parser::encode(
-            crate::parser::Parser::Default,
+        crate::parser::Parser::Default,
         PacketType::Event,
         ns,
         id,
@@ -82,7 +82,7 @@ impl FanoutFixture {
                     request.clone(),
                     host,
                 );
-                let socket = Socket::new(ns.clone(), session, None, Weak::new());
+                let socket = Socket::new(ns.clone(), session, None, Weak::new(), None);
                 ns.insert_socket(socket.clone());
                 socket.join(socket.id());
                 socket.join("all");
@@ -101,7 +101,13 @@ impl FanoutFixture {
     pub fn broadcast<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let args = parser::encode_args(data, Vec::new())?;
         let frames = parser::encode(
-            crate::parser::Parser::Default,PacketType::Event, "/", None, Some(event), &args);
+            crate::parser::Parser::Default,
+            PacketType::Event,
+            "/",
+            None,
+            Some(event),
+            &args,
+        );
         let packet = BroadcastPacket {
             event: event.to_owned(),
             args_json: args.json,

@@ -438,6 +438,13 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Turns on connection state recovery: clients that reconnect within
+    /// `max_disconnection_duration` get back their id, rooms, data and missed packets.
+    pub fn connection_state_recovery(mut self, options: crate::ConnectionStateRecovery) -> Self {
+        self.config = self.config.connection_state_recovery(options);
+        self
+    }
+
     /// The adapter of every namespace (default: in memory).
     pub fn adapter(mut self, builder: impl AdapterBuilder) -> Self {
         self.adapter = Box::new(builder);

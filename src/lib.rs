@@ -19,6 +19,7 @@ mod errors;
 mod io;
 mod layer;
 mod namespace;
+mod recovery;
 mod socket;
 mod standalone;
 
@@ -29,4 +30,5 @@ pub use io::{SocketIo, SocketIoBuilder};
 pub use layer::{SocketIoLayer, SocketIoService};
 pub use namespace::NamespaceBuilder;
 pub use parser::placeholder;
+pub use recovery::ConnectionStateRecovery;
 pub use socket::{DisconnectReason, Emitter, Handshake, Socket, SocketRef};

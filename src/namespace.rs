@@ -69,6 +69,8 @@ pub(crate) struct Namespace {
     ack_ids: AtomicU64,
     pub(crate) ack_timeout: std::time::Duration,
     pub(crate) parser: crate::parser::Parser,
+    /// Sessions and packet log, when connection state recovery is on.
+    pub(crate) recovery: Option<crate::recovery::SessionStore>,
     core: Weak<ServerCore>,
     server_side: RwLock<HashMap<String, ServerSideListener>>,
     /// Created on demand for a dynamic pattern; removed again once empty.
@@ -98,6 +100,7 @@ impl Namespace {
             ack_ids: AtomicU64::new(0),
             ack_timeout: core.config.ack_timeout,
             parser: core.config.parser,
+            recovery: core.config.recovery.map(crate::recovery::SessionStore::new),
             core: Arc::downgrade(core),
             server_side: RwLock::new(HashMap::new()),
             dynamic,
@@ -140,6 +143,41 @@ impl Namespace {
     pub(crate) fn on_server_side(&self, event: &str, args: Vec<Value>) -> Option<Option<Value>> {
         let listener = read(&self.server_side).get(event).cloned()?;
         Some(listener(args))
+    }
+
+    /// Encodes an event once for all its receivers. With connection state recovery on, an
+    /// event without an ack id that goes to `recorded_for` gets its offset as last argument and
+    /// is logged for replay (Node's session-aware adapter does the same).
+    pub(crate) fn encode_event(
+        &self,
+        event: &str,
+        args: &crate::parser::EncodedArgs,
+        id: Option<u64>,
+        recorded_for: Option<&crate::adapter::BroadcastOptions>,
+    ) -> Vec<crate::engine::Frame> {
+        let encode = |args: &crate::parser::EncodedArgs| {
+            crate::parser::encode(
+                self.parser,
+                crate::parser::PacketType::Event,
+                &self.name,
+                id,
+                Some(event),
+                args,
+            )
+        };
+        match (&self.recovery, recorded_for) {
+            (Some(store), Some(opts)) if id.is_none() => store.record(opts, |offset| {
+                let mut with_offset = args.clone();
+                if !with_offset.json.is_empty() {
+                    with_offset.json.push(',');
+                }
+                with_offset.json.push('"');
+                with_offset.json.push_str(offset);
+                with_offset.json.push('"');
+                encode(&with_offset)
+            }),
+            _ => encode(args),
+        }
     }
 
     /// Ack ids are per namespace, shared by emits to one socket and broadcasts, as in Node.

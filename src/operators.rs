@@ -13,7 +13,7 @@ use crate::adapter::{AdapterFuture, BroadcastOptions, BroadcastPacket, RemoteSoc
 use crate::engine::Sid;
 use crate::errors::{AdapterError, EmitError};
 use crate::namespace::Namespace;
-use crate::parser::{self, PacketType};
+use crate::parser;
 
 /// Room names, one or many.
 ///
@@ -154,8 +154,8 @@ impl BroadcastOperators {
         id: Option<u64>,
     ) -> Result<BroadcastPacket, EmitError> {
         let args = parser::encode_args(data, std::mem::take(&mut self.attachments))?;
-        let frames = parser::encode(
-            self.ns.parser,PacketType::Event, &self.ns.name, id, Some(event), &args);
+        let recorded_for = (!self.opts.volatile).then_some(&self.opts);
+        let frames = self.ns.encode_event(event, &args, id, recorded_for);
         Ok(BroadcastPacket {
             event: event.to_owned(),
             args_json: args.json,

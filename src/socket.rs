@@ -74,13 +74,16 @@ impl DisconnectReason {
 
     /// Whether a socket that left for this reason may recover its session on reconnection
     /// (the client did not leave on purpose).
+    ///
+    /// As in Node: every reason but a namespace disconnect by either side (and a parse error,
+    /// which a well-behaved client never causes). A slow consumer may recover: that is how it
+    /// gets what it could not take in time.
     pub fn is_recoverable(self) -> bool {
         !matches!(
             self,
             DisconnectReason::ClientNamespaceDisconnect
                 | DisconnectReason::ServerNamespaceDisconnect
-                | DisconnectReason::ForcedServerClose
-                | DisconnectReason::ServerShuttingDown
+                | DisconnectReason::ParseError
         )
     }
 }
@@ -181,6 +184,9 @@ type PacketMiddleware = Arc<dyn Fn(&SocketRef, &str, &[Value]) -> Result<(), Str
 /// ```
 pub struct Socket {
     id: Sid,
+    /// The private id a recoverable socket reconnects with; never shown to other clients.
+    pid: Option<Sid>,
+    recovered: bool,
     pub(crate) ns: Arc<Namespace>,
     pub(crate) session: Session,
     handshake: Handshake,
@@ -216,10 +222,23 @@ impl Socket {
         session: Session,
         auth: Option<Value>,
         client: std::sync::Weak<crate::client::Client>,
+        restored: Option<crate::recovery::PersistedSession>,
     ) -> SocketRef {
         let handshake = Handshake::new(&session, auth);
+        let recovery_enabled = ns.recovery.is_some();
+        let (id, pid, extensions, recovered) = match restored {
+            Some(s) => (s.sid, Some(s.pid), s.extensions, true),
+            None => (
+                Sid::new(),
+                recovery_enabled.then(Sid::new),
+                http::Extensions::new(),
+                false,
+            ),
+        };
         Arc::new(Socket {
-            id: Sid::new(),
+            id,
+            pid,
+            recovered,
             ns,
             session,
             handshake,
@@ -232,7 +251,7 @@ impl Socket {
             on_disconnect: RwLock::new(None),
             on_disconnecting: RwLock::new(None),
             acks: PendingAcks::default(),
-            extensions: RwLock::new(http::Extensions::new()),
+            extensions: RwLock::new(extensions),
             client,
         })
     }
@@ -240,6 +259,16 @@ impl Socket {
     /// The socket id: random, per namespace connection, never the Engine.IO session id.
     pub fn id(&self) -> Sid {
         self.id
+    }
+
+    /// Whether this socket came back through connection state recovery, with its id, rooms,
+    /// data and missed packets (Node's `socket.recovered`).
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    pub(crate) fn pid(&self) -> Option<Sid> {
+        self.pid
     }
 
     /// The namespace's name.
@@ -557,6 +586,17 @@ impl Socket {
             handler.call(self.clone(), reason);
         }
         self.connected.store(false, Ordering::Release);
+        if let (Some(store), Some(pid)) = (&self.ns.recovery, self.pid)
+            && reason.is_recoverable()
+        {
+            let session = crate::recovery::PersistedSession::new(
+                self.id,
+                pid,
+                self.rooms(),
+                read(&self.extensions).clone(),
+            );
+            store.persist(session);
+        }
         self.ns.adapter.del_all(self.id);
         self.ns.remove_socket(self.id);
         if let Some(client) = self.client.upgrade() {
@@ -619,14 +659,15 @@ impl Emitter {
     pub fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
         let args = parser::encode_args(data, self.attachments)?;
         self.socket.notify_outgoing(event, &args);
-        let frames = parser::encode(
-            self.socket.ns.parser,
-            PacketType::Event,
-            &self.socket.ns.name,
-            None,
-            Some(event),
-            &args,
-        );
+        // With recovery on, what goes to this socket is logged as a broadcast to its room.
+        let own_room = (!self.volatile).then(|| crate::adapter::BroadcastOptions {
+            rooms: self.socket.id.into_rooms(),
+            ..Default::default()
+        });
+        let frames = self
+            .socket
+            .ns
+            .encode_event(event, &args, None, own_room.as_ref());
         if self.volatile {
             let mut frames = frames.into_iter();
             if let Some(first) = frames.next()

@@ -1,0 +1,254 @@
+//! Connection state recovery: a client that reconnects within a window gets back its socket
+//! id, its rooms, its data and every packet sent to it meanwhile (Node 4.6+'s
+//! `connectionStateRecovery`).
+//!
+//! Every event sent to a recoverable socket without an ack id is recorded once, with its
+//! offset appended as the last argument (the same offset for every receiver of a broadcast),
+//! in a log bounded in age ([`ConnectionStateRecovery::max_disconnection_duration`]) and
+//! length ([`ConnectionStateRecovery::max_packets`]). A socket that leaves for a reason that
+//! is not deliberate (see [`DisconnectReason::is_recoverable`]) is kept as a session under a
+//! private id (`pid`). The client reconnects with `{pid, offset}` in its CONNECT auth; if the
+//! session is alive and the offset still in the log, the packets after it that targeted the
+//! socket are sent again, in order, before the CONNECT reply.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::adapter::{BroadcastOptions, Room};
+use crate::engine::{Frame, Sid};
+use crate::socket::lock;
+
+/// Options of connection state recovery, with Node's defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_socketio::{ConnectionStateRecovery, SocketIo};
+///
+/// let io = SocketIo::builder()
+///     .connection_state_recovery(ConnectionStateRecovery {
+///         max_disconnection_duration: Duration::from_secs(60),
+///         ..Default::default()
+///     })
+///     .build();
+/// # let _ = io;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionStateRecovery {
+    /// How long a disconnected socket may come back (default 2 minutes).
+    pub max_disconnection_duration: Duration,
+    /// Whether a recovered socket skips the connect middlewares (default true).
+    pub skip_middlewares: bool,
+    /// How many packets the log keeps at most, per namespace (default 10 000): past that,
+    /// the oldest go first, and a client that missed them gets a fresh connection instead.
+    pub max_packets: usize,
+}
+
+impl Default for ConnectionStateRecovery {
+    fn default() -> Self {
+        ConnectionStateRecovery {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_packets: 10_000,
+        }
+    }
+}
+
+/// A socket kept for recovery.
+#[derive(Debug, Clone)]
+pub(crate) struct PersistedSession {
+    pub sid: Sid,
+    pub pid: Sid,
+    pub rooms: Vec<Room>,
+    pub extensions: http::Extensions,
+    disconnected_at: Instant,
+}
+
+impl PersistedSession {
+    pub(crate) fn new(sid: Sid, pid: Sid, rooms: Vec<Room>, extensions: http::Extensions) -> Self {
+        PersistedSession {
+            sid,
+            pid,
+            rooms,
+            extensions,
+            disconnected_at: Instant::now(),
+        }
+    }
+}
+
+struct Entry {
+    offset: u64,
+    at: Instant,
+    rooms: Vec<Room>,
+    except: Vec<Room>,
+    frames: Vec<Frame>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_offset: u64,
+    log: VecDeque<Entry>,
+    sessions: HashMap<Sid, PersistedSession>,
+}
+
+/// The sessions and packet log of one namespace, in memory.
+pub(crate) struct SessionStore {
+    config: ConnectionStateRecovery,
+    inner: Mutex<Inner>,
+}
+
+impl SessionStore {
+    pub(crate) fn new(config: ConnectionStateRecovery) -> Self {
+        SessionStore {
+            config,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    pub(crate) fn skip_middlewares(&self) -> bool {
+        self.config.skip_middlewares
+    }
+
+    /// Gives the packet the next offset, encodes it with `encode(offset)`, and logs it for the
+    /// sockets `opts` targets. Returns the frames to send.
+    pub(crate) fn record(
+        &self,
+        opts: &BroadcastOptions,
+        encode: impl FnOnce(&str) -> Vec<Frame>,
+    ) -> Vec<Frame> {
+        let mut inner = lock(&self.inner);
+        let offset = inner.next_offset;
+        inner.next_offset += 1;
+        let frames = encode(&offset.to_string());
+        let now = Instant::now();
+        inner.log.push_back(Entry {
+            offset,
+            at: now,
+            rooms: opts.rooms.clone(),
+            except: opts.except.clone(),
+            frames: frames.clone(),
+        });
+        self.prune(&mut inner, now);
+        frames
+    }
+
+    /// Keeps a disconnected socket for a while.
+    pub(crate) fn persist(&self, session: PersistedSession) {
+        let mut inner = lock(&self.inner);
+        self.prune(&mut inner, Instant::now());
+        inner.sessions.insert(session.pid, session);
+    }
+
+    /// Takes back a session and the packets it missed after `offset`, if both are still known.
+    pub(crate) fn restore(
+        &self,
+        pid: &str,
+        offset: &str,
+    ) -> Option<(PersistedSession, Vec<Frame>)> {
+        let pid: Sid = pid.parse().ok()?;
+        let offset: u64 = offset.parse().ok()?;
+        let mut inner = lock(&self.inner);
+        self.prune(&mut inner, Instant::now());
+        let start = inner.log.iter().position(|e| e.offset == offset)?;
+        let session = inner.sessions.remove(&pid)?;
+        let missed = inner
+            .log
+            .iter()
+            .skip(start + 1)
+            .filter(|e| targets(&session.rooms, e))
+            .flat_map(|e| e.frames.iter().cloned())
+            .collect();
+        Some((session, missed))
+    }
+
+    fn prune(&self, inner: &mut Inner, now: Instant) {
+        let max_age = self.config.max_disconnection_duration;
+        while inner.log.front().is_some_and(|e| {
+            now.duration_since(e.at) > max_age || inner.log.len() > self.config.max_packets
+        }) {
+            inner.log.pop_front();
+        }
+        inner
+            .sessions
+            .retain(|_, s| now.duration_since(s.disconnected_at) <= max_age);
+    }
+
+    /// How many packets and sessions are kept.
+    #[cfg(test)]
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        let inner = lock(&self.inner);
+        (inner.log.len(), inner.sessions.len())
+    }
+}
+
+/// Node's `shouldIncludePacket`: in one of the targeted rooms (or no rooms given) and in none
+/// of the excluded ones.
+fn targets(session_rooms: &[Room], entry: &Entry) -> bool {
+    let included = entry.rooms.is_empty() || session_rooms.iter().any(|r| entry.rooms.contains(r));
+    let excluded = session_rooms.iter().any(|r| entry.except.contains(r));
+    included && !excluded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(rooms: &[&'static str]) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: rooms.iter().map(|r| Room::Borrowed(r)).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn replays_what_the_session_missed_in_order() {
+        let store = SessionStore::new(ConnectionStateRecovery::default());
+        let sid = Sid::new();
+        let pid = Sid::new();
+        let first = store.record(&opts(&[]), |o| vec![Frame::text(o)]);
+        store.record(&opts(&["red"]), |o| vec![Frame::text(o)]);
+        store.record(&opts(&["blue"]), |o| vec![Frame::text(o)]);
+        store.record(&opts(&[]), |o| vec![Frame::text(o)]);
+        store.persist(PersistedSession::new(
+            sid,
+            pid,
+            vec![Room::Owned(sid.to_string()), "red".into()],
+            http::Extensions::new(),
+        ));
+        let offset = first[0].as_text().unwrap()[1..].to_owned();
+        let (session, missed) = store.restore(pid.as_str(), &offset).unwrap();
+        assert_eq!(session.sid, sid);
+        let texts: Vec<_> = missed
+            .iter()
+            .map(|f| f.as_text().unwrap().to_owned())
+            .collect();
+        assert_eq!(texts, vec!["41", "43"]);
+        assert!(
+            store.restore(pid.as_str(), &offset).is_none(),
+            "a session recovers once"
+        );
+    }
+
+    #[test]
+    fn the_log_is_bounded() {
+        let store = SessionStore::new(ConnectionStateRecovery {
+            max_packets: 3,
+            ..Default::default()
+        });
+        for _ in 0..10 {
+            store.record(&opts(&[]), |o| vec![Frame::text(o)]);
+        }
+        assert_eq!(store.sizes().0, 3);
+        let pid = Sid::new();
+        store.persist(PersistedSession::new(
+            Sid::new(),
+            pid,
+            vec![],
+            http::Extensions::new(),
+        ));
+        assert!(
+            store.restore(pid.as_str(), "0").is_none(),
+            "offset 0 was dropped"
+        );
+    }
+}
