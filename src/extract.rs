@@ -286,7 +286,13 @@ impl AckSender {
         };
         let args = parser::encode_args(data, self.attachments)?;
         let frames = parser::encode(
-            self.socket.ns.parser,PacketType::Ack, &self.socket.ns.name, Some(id), None, &args);
+            self.socket.ns.parser,
+            PacketType::Ack,
+            &self.socket.ns.name,
+            Some(id),
+            None,
+            &args,
+        );
         self.socket.send_frames(frames)
     }
 }
@@ -436,5 +442,47 @@ impl FromDisconnectParts for crate::SocketIo {
     type Rejection = ServerGone;
     fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, ServerGone> {
         socket.ns.io().ok_or(ServerGone)
+    }
+}
+
+/// Any extractor may be optional: `Option<T>` is `None` where `T` would be rejected.
+///
+/// ```
+/// use tower_socketio::extract::{Extension, SocketRef};
+///
+/// #[derive(Clone)]
+/// struct Nick(String);
+///
+/// fn register(socket: &SocketRef) {
+///     socket.on("hello", |socket: SocketRef, nick: Option<Extension<Nick>>| {
+///         let name = nick.map_or("stranger".to_owned(), |Extension(Nick(n))| n);
+///         socket.emit("hello", &name).ok();
+///     });
+/// }
+/// ```
+impl<T: FromMessageParts> FromMessageParts for Option<T> {
+    type Rejection = Infallible;
+    fn from_message_parts(
+        socket: &SocketRef,
+        parts: &mut MessageParts,
+    ) -> Result<Self, Infallible> {
+        Ok(T::from_message_parts(socket, parts).ok())
+    }
+}
+
+impl<T: FromConnectParts> FromConnectParts for Option<T> {
+    type Rejection = Infallible;
+    fn from_connect_parts(socket: &SocketRef, auth: &Option<Value>) -> Result<Self, Infallible> {
+        Ok(T::from_connect_parts(socket, auth).ok())
+    }
+}
+
+impl<T: FromDisconnectParts> FromDisconnectParts for Option<T> {
+    type Rejection = Infallible;
+    fn from_disconnect_parts(
+        socket: &SocketRef,
+        reason: DisconnectReason,
+    ) -> Result<Self, Infallible> {
+        Ok(T::from_disconnect_parts(socket, reason).ok())
     }
 }
