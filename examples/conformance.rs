@@ -81,9 +81,12 @@ pub fn register(io: &SocketIo) {
                 }
             },
         );
-        socket.on("message-with-ack", |args: Args, Bin(bin): Bin, ack: AckSender| {
-            ack.bin(bin).send(&args).ok();
-        });
+        socket.on(
+            "message-with-ack",
+            |args: Args, Bin(bin): Bin, ack: AckSender| {
+                ack.bin(bin).send(&args).ok();
+            },
+        );
     });
     io.ns("/custom", |socket: SocketRef, Data(auth): Data<Value>| {
         socket.emit("auth", &auth).ok();

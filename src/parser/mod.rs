@@ -163,19 +163,26 @@ pub(crate) fn encode(
 pub(crate) enum PacketDecoder {
     Default(Decoder),
     #[cfg(feature = "msgpack")]
-    MsgPack { max_depth: usize },
+    MsgPack {
+        max_depth: usize,
+    },
 }
 
 impl PacketDecoder {
     pub(crate) fn new(parser: Parser, max_attachments: usize, max_depth: usize) -> Self {
         match parser {
-            Parser::Default => PacketDecoder::Default(Decoder::with_max_depth(max_attachments, max_depth)),
+            Parser::Default => {
+                PacketDecoder::Default(Decoder::with_max_depth(max_attachments, max_depth))
+            }
             #[cfg(feature = "msgpack")]
             Parser::MsgPack => PacketDecoder::MsgPack { max_depth },
         }
     }
 
-    pub(crate) fn decode(&mut self, message: crate::engine::Message) -> Result<Option<Packet>, ParseError> {
+    pub(crate) fn decode(
+        &mut self,
+        message: crate::engine::Message,
+    ) -> Result<Option<Packet>, ParseError> {
         use crate::engine::Message;
         match (self, message) {
             (PacketDecoder::Default(d), Message::Text(text)) => d.decode_text(&text),

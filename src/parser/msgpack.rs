@@ -93,7 +93,9 @@ fn to_json(value: &Mp, attachments: &mut Vec<Bytes>) -> Value {
             .map(Value::from)
             .or_else(|| i.as_i64().map(Value::from))
             .unwrap_or(Value::Null),
-        Mp::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(Value::Null, Value::Number),
+        Mp::F32(f) => {
+            serde_json::Number::from_f64(f64::from(*f)).map_or(Value::Null, Value::Number)
+        }
         Mp::F64(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
         Mp::String(s) => Value::String(s.as_str().unwrap_or_default().to_owned()),
         // notepack.io (the JS side) writes `undefined` as fixext 1 of type 0 holding a zero byte,
@@ -136,7 +138,9 @@ fn to_msgpack(value: &Value, attachments: &[Bytes]) -> Mp {
             }
         }
         Value::String(s) => Mp::from(s.as_str()),
-        Value::Array(items) => Mp::Array(items.iter().map(|v| to_msgpack(v, attachments)).collect()),
+        Value::Array(items) => {
+            Mp::Array(items.iter().map(|v| to_msgpack(v, attachments)).collect())
+        }
         Value::Object(map) => {
             if map.get("_placeholder") == Some(&Value::Bool(true))
                 && let Some(data) = map
@@ -172,7 +176,11 @@ pub(crate) fn encode(
             let parsed: Vec<Value> =
                 serde_json::from_str(&format!("[{}]", args.json)).unwrap_or_default();
             items.extend(parsed.iter().map(|v| to_msgpack(v, &args.attachments)));
-            let number = if matches!(kind, PacketType::Event | PacketType::BinaryEvent) { 2 } else { 3 };
+            let number = if matches!(kind, PacketType::Event | PacketType::BinaryEvent) {
+                2
+            } else {
+                3
+            };
             (number, Some(Mp::Array(items)))
         }
         PacketType::Connect | PacketType::ConnectError | PacketType::Disconnect => {
@@ -221,7 +229,9 @@ mod tests {
         assert_eq!(packet.attachments, vec![Bytes::from_static(b"\x01\x02")]);
         assert_eq!(
             packet.data,
-            Some(serde_json::json!(["upload", "hi", {"file": {"_placeholder": true, "num": 0}, "n": 1}]))
+            Some(
+                serde_json::json!(["upload", "hi", {"file": {"_placeholder": true, "num": 0}, "n": 1}])
+            )
         );
     }
 
@@ -232,7 +242,10 @@ mod tests {
             rmpv::encode::write_value(&mut out, &Mp::Map(entries)).unwrap();
             out
         };
-        let bad_type = encode_map(vec![(Mp::from("type"), Mp::from(9)), (Mp::from("nsp"), Mp::from("/"))]);
+        let bad_type = encode_map(vec![
+            (Mp::from("type"), Mp::from(9)),
+            (Mp::from("nsp"), Mp::from("/")),
+        ]);
         assert_eq!(decode(&bad_type, 64).unwrap_err(), ParseError::InvalidType);
         let no_nsp = encode_map(vec![(Mp::from("type"), Mp::from(0))]);
         assert!(decode(&no_nsp, 64).is_err());
