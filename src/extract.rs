@@ -35,42 +35,47 @@ pub(crate) fn deserialize_args<T: DeserializeOwned>(
     }
 }
 
-/// Implements the three extractor traits for a type that never fails and draws only from the
-/// socket.
-macro_rules! from_socket_everywhere {
-    ($ty:ty, |$socket:ident| $body:expr) => {
-        impl FromConnectParts for $ty {
-            type Rejection = Infallible;
-            fn from_connect_parts(
-                $socket: &SocketRef,
-                _: &Option<Value>,
-            ) -> Result<Self, Infallible> {
-                Ok($body)
-            }
-        }
-        impl FromMessageParts for $ty {
-            type Rejection = Infallible;
-            fn from_message_parts(
-                $socket: &SocketRef,
-                _: &mut MessageParts,
-            ) -> Result<Self, Infallible> {
-                Ok($body)
-            }
-        }
-        impl FromDisconnectParts for $ty {
-            type Rejection = Infallible;
-            fn from_disconnect_parts(
-                $socket: &SocketRef,
-                _: DisconnectReason,
-            ) -> Result<Self, Infallible> {
-                Ok($body)
-            }
-        }
-    };
+impl FromConnectParts for SocketRef {
+    type Rejection = Infallible;
+    fn from_connect_parts(socket: &SocketRef, _: &Option<Value>) -> Result<Self, Infallible> {
+        Ok(socket.clone())
+    }
 }
 
-from_socket_everywhere!(SocketRef, |socket| socket.clone());
-from_socket_everywhere!(HandshakeRef, |socket| HandshakeRef(socket.clone()));
+impl FromMessageParts for SocketRef {
+    type Rejection = Infallible;
+    fn from_message_parts(socket: &SocketRef, _: &mut MessageParts) -> Result<Self, Infallible> {
+        Ok(socket.clone())
+    }
+}
+
+impl FromDisconnectParts for SocketRef {
+    type Rejection = Infallible;
+    fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, Infallible> {
+        Ok(socket.clone())
+    }
+}
+
+impl FromConnectParts for HandshakeRef {
+    type Rejection = Infallible;
+    fn from_connect_parts(socket: &SocketRef, _: &Option<Value>) -> Result<Self, Infallible> {
+        Ok(HandshakeRef(socket.clone()))
+    }
+}
+
+impl FromMessageParts for HandshakeRef {
+    type Rejection = Infallible;
+    fn from_message_parts(socket: &SocketRef, _: &mut MessageParts) -> Result<Self, Infallible> {
+        Ok(HandshakeRef(socket.clone()))
+    }
+}
+
+impl FromDisconnectParts for HandshakeRef {
+    type Rejection = Infallible;
+    fn from_disconnect_parts(socket: &SocketRef, _: DisconnectReason) -> Result<Self, Infallible> {
+        Ok(HandshakeRef(socket.clone()))
+    }
+}
 
 /// The handshake of the socket (headers, query, auth, address, ...).
 ///
@@ -375,44 +380,76 @@ pub struct Extension<T>(pub T);
 #[error("no extension of type {0} on the socket")]
 pub struct MissingExtension(&'static str);
 
-macro_rules! from_socket_fallible {
-    ($ty:ident, $rejection:ident, |$socket:ident| $body:expr) => {
-        impl<T: Clone + Send + Sync + 'static> FromConnectParts for $ty<T> {
-            type Rejection = $rejection;
-            fn from_connect_parts(
-                $socket: &SocketRef,
-                _: &Option<Value>,
-            ) -> Result<Self, $rejection> {
-                $body.map($ty).ok_or($rejection(std::any::type_name::<T>()))
-            }
-        }
-        impl<T: Clone + Send + Sync + 'static> FromMessageParts for $ty<T> {
-            type Rejection = $rejection;
-            fn from_message_parts(
-                $socket: &SocketRef,
-                _: &mut MessageParts,
-            ) -> Result<Self, $rejection> {
-                $body.map($ty).ok_or($rejection(std::any::type_name::<T>()))
-            }
-        }
-        impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for $ty<T> {
-            type Rejection = $rejection;
-            fn from_disconnect_parts(
-                $socket: &SocketRef,
-                _: DisconnectReason,
-            ) -> Result<Self, $rejection> {
-                $body.map($ty).ok_or($rejection(std::any::type_name::<T>()))
-            }
-        }
-    };
+impl<T: Clone + Send + Sync + 'static> State<T> {
+    fn from_socket(socket: &SocketRef) -> Result<Self, MissingState> {
+        socket
+            .ns
+            .io()
+            .and_then(|io| io.state::<T>())
+            .map(State)
+            .ok_or(MissingState(std::any::type_name::<T>()))
+    }
 }
 
-from_socket_fallible!(State, MissingState, |socket| socket
-    .ns
-    .io()
-    .and_then(|io| io.state::<T>()));
-from_socket_fallible!(Extension, MissingExtension, |socket| socket
-    .extension::<T>());
+impl<T: Clone + Send + Sync + 'static> FromConnectParts for State<T> {
+    type Rejection = MissingState;
+    fn from_connect_parts(socket: &SocketRef, _: &Option<Value>) -> Result<Self, MissingState> {
+        State::from_socket(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromMessageParts for State<T> {
+    type Rejection = MissingState;
+    fn from_message_parts(socket: &SocketRef, _: &mut MessageParts) -> Result<Self, MissingState> {
+        State::from_socket(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for State<T> {
+    type Rejection = MissingState;
+    fn from_disconnect_parts(
+        socket: &SocketRef,
+        _: DisconnectReason,
+    ) -> Result<Self, MissingState> {
+        State::from_socket(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Extension<T> {
+    fn from_socket(socket: &SocketRef) -> Result<Self, MissingExtension> {
+        socket
+            .extension::<T>()
+            .map(Extension)
+            .ok_or(MissingExtension(std::any::type_name::<T>()))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromConnectParts for Extension<T> {
+    type Rejection = MissingExtension;
+    fn from_connect_parts(socket: &SocketRef, _: &Option<Value>) -> Result<Self, MissingExtension> {
+        Extension::from_socket(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromMessageParts for Extension<T> {
+    type Rejection = MissingExtension;
+    fn from_message_parts(
+        socket: &SocketRef,
+        _: &mut MessageParts,
+    ) -> Result<Self, MissingExtension> {
+        Extension::from_socket(socket)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for Extension<T> {
+    type Rejection = MissingExtension;
+    fn from_disconnect_parts(
+        socket: &SocketRef,
+        _: DisconnectReason,
+    ) -> Result<Self, MissingExtension> {
+        Extension::from_socket(socket)
+    }
+}
 
 /// The server went away while the socket was still handled.
 ///
