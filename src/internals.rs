@@ -139,3 +139,11 @@ impl FanoutFixture {
             .sum()
     }
 }
+
+/// Sizes of the per-connection structures, in bytes.
+pub fn struct_sizes() -> Vec<(&'static str, usize)> {
+    vec![
+        ("Socket", std::mem::size_of::<Socket>()),
+        ("engine::Session inner", engine::session_inner_size()),
+    ]
+}

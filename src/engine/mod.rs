@@ -405,6 +405,10 @@ impl SessionHost for DetachedHost {
     fn session_finished(&self, _: Sid) {}
 }
 
+pub(crate) fn session_inner_size() -> usize {
+    session::inner_size()
+}
+
 pub(crate) fn decode_packet_for_internals(text: &str) -> bool {
     Packet::decode_text(Text::from(text)).is_ok()
 }

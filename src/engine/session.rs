@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
@@ -84,6 +84,10 @@ pub(crate) struct State {
     pub(crate) post_pending: bool,
     outbox: VecDeque<Frame>,
     outbox_bytes: usize,
+}
+
+pub(crate) fn inner_size() -> usize {
+    std::mem::size_of::<Inner>()
 }
 
 impl Session {
@@ -378,7 +382,9 @@ pub(crate) async fn heartbeat(session: Session) {
     }
     // Closing: give a draining session a bounded time to flush, then forget it.
     if session.state().phase == Phase::Draining {
-        let grace = timeout.max(std::time::Duration::from_secs(1));
+        // Long enough for a polling client to come back for its last packets, short enough
+        // that a shutdown is never held up by a client that went away.
+        let grace = timeout.clamp(Duration::from_secs(1), Duration::from_secs(5));
         let _ = tokio::time::timeout(grace, async {
             while session.state().phase == Phase::Draining {
                 session.0.heartbeat.notified().await;
