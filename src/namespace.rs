@@ -93,9 +93,13 @@ impl Namespace {
         dynamic: bool,
     ) -> Arc<Self> {
         Arc::new_cyclic(|weak| Namespace {
+            adapter: core.adapter_builder.build(NamespaceHandle::new(
+                weak.clone(),
+                &name,
+                core.config.parser,
+            )),
             name,
             handlers,
-            adapter: core.adapter_builder.build(NamespaceHandle(weak.clone())),
             sockets: RwLock::new(HashMap::new()),
             ack_ids: AtomicU64::new(0),
             ack_timeout: core.config.ack_timeout,

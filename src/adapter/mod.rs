@@ -30,6 +30,8 @@
 
 mod local;
 mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 pub use local::LocalAdapter;
 pub use memory::MemoryAdapter;
@@ -290,34 +292,52 @@ where
 /// }
 /// ```
 #[derive(Debug, Clone)]
-pub struct NamespaceHandle(pub(crate) Weak<Namespace>);
+pub struct NamespaceHandle {
+    ns: Weak<Namespace>,
+    name: Arc<str>,
+    parser: crate::parser::Parser,
+}
 
 impl NamespaceHandle {
-    /// The namespace's name, if it still exists.
-    pub fn name(&self) -> Option<String> {
-        self.0.upgrade().map(|ns| ns.name.clone())
+    pub(crate) fn new(ns: Weak<Namespace>, name: &str, parser: crate::parser::Parser) -> Self {
+        NamespaceHandle {
+            ns,
+            name: name.into(),
+            parser,
+        }
+    }
+
+    /// The namespace's name (known from the start, while the adapter is being built).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The packet format the server writes, to encode packets from other nodes for local
+    /// receivers.
+    pub fn parser(&self) -> crate::parser::Parser {
+        self.parser
     }
 
     /// A local socket by id.
     pub fn socket(&self, sid: Sid) -> Option<SocketRef> {
-        self.0.upgrade()?.get_socket(sid)
+        self.ns.upgrade()?.get_socket(sid)
     }
 
     /// Hands an event from another node to this node's
     /// [`on_server_side`](crate::SocketIo::on_server_side) listener; `None` when nobody listens,
     /// else the listener's answer.
     pub fn on_server_side(&self, event: &str, args: Vec<Value>) -> Option<Option<Value>> {
-        self.0.upgrade()?.on_server_side(event, args)
+        self.ns.upgrade()?.on_server_side(event, args)
     }
 
     /// Every local socket.
     pub fn sockets(&self) -> Vec<SocketRef> {
-        self.0.upgrade().map(|ns| ns.sockets()).unwrap_or_default()
+        self.ns.upgrade().map(|ns| ns.sockets()).unwrap_or_default()
     }
 
     /// A fresh ack id from the namespace's counter (shared by emits and broadcasts), for a
     /// broadcast with ack that another node asked for; `None` once the namespace is gone.
     pub fn next_ack_id(&self) -> Option<u64> {
-        self.0.upgrade().map(|ns| ns.next_ack_id())
+        self.ns.upgrade().map(|ns| ns.next_ack_id())
     }
 }

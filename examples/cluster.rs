@@ -1,0 +1,120 @@
+//! One node of a Socket.IO cluster on Redis: start several, with the same Redis URL, and put
+//! them behind a sticky load balancer.
+//!
+//! ```sh
+//! cargo run --release --features redis --example cluster -- 3001 redis://127.0.0.1:6379
+//! cargo run --release --features redis --example cluster -- 3002 redis://127.0.0.1:6379
+//! ```
+//!
+//! Arguments: the port (default `PORT` or 3000) and the Redis URL (default `REDIS_URL` or
+//! `redis://127.0.0.1:6379`); `--sharded` uses Redis 7 sharded Pub/Sub. Node.js servers with
+//! `@socket.io/redis-adapter` on the same Redis (same prefix and mode) join the same cluster.
+//!
+//! Events (namespace `/`):
+//! - `join` (room): joins it; acks the socket's rooms.
+//! - `chat` (text): sent to every client of every node as `chat` `{node, text}`.
+//! - `whoami`: acks `{node, servers, sockets}` (the cluster's server count and sockets).
+//! - `blast` `{count, size, room}`: broadcasts `tick` `(i, payload)` `count` times to `room`
+//!   (default `bench`) as fast as it can; used by `tests/js/redis-bench.mjs` to measure
+//!   cross-node throughput.
+
+use serde::Deserialize;
+use serde_json::json;
+use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig, SubscriptionMode};
+use tower_socketio::extract::{AckSender, Data, SocketRef};
+use tower_socketio::{SocketIo, SocketIoLayer};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Deserialize)]
+struct Blast {
+    count: usize,
+    #[serde(default)]
+    size: usize,
+    #[serde(default)]
+    room: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sharded = args.iter().any(|a| a == "--sharded");
+    let mut positional = args.iter().filter(|a| !a.starts_with("--"));
+    let port: u16 = match positional.next() {
+        Some(p) => p.parse()?,
+        None => std::env::var("PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(3000),
+    };
+    let redis_url = positional
+        .next()
+        .cloned()
+        .or_else(|| std::env::var("REDIS_URL").ok())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+
+    let mut config = RedisAdapterConfig::new(&redis_url);
+    if sharded {
+        config = config.sharded(SubscriptionMode::Dynamic);
+    }
+    let adapter = RedisAdapter::connect(config).await?;
+    let io = SocketIo::builder().adapter(adapter).build();
+    let node = format!("rust:{port}");
+
+    let me = node.clone();
+    io.ns("/", move |socket: SocketRef| {
+        let me = me.clone();
+        socket.on(
+            "join",
+            |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
+                socket.join(room);
+                let rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+                ack.send(&rooms).ok();
+            },
+        );
+        let from = me.clone();
+        socket.on("chat", move |io: SocketIo, Data(text): Data<String>| {
+            io.emit("chat", &json!({ "node": from, "text": text })).ok();
+        });
+        let from = me.clone();
+        socket.on("whoami", move |io: SocketIo, ack: AckSender| {
+            let from = from.clone();
+            async move {
+                let servers = io.server_count().await.unwrap_or(0);
+                let sockets = io.fetch_sockets().await.map(|s| s.len()).unwrap_or(0);
+                ack.send(&json!({ "node": from, "servers": servers, "sockets": sockets }))
+                    .ok();
+            }
+        });
+        socket.on("blast", |io: SocketIo, Data(blast): Data<Blast>| {
+            let payload = "x".repeat(blast.size);
+            let room = blast.room.unwrap_or_else(|| "bench".into());
+            for i in 0..blast.count {
+                io.to(room.clone()).emit("tick", &(i, &payload)).ok();
+            }
+        });
+    });
+
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(
+                move || async move { format!("{node}: Socket.IO on /socket.io/\n") },
+            ),
+        )
+        .layer(SocketIoLayer::new(io.clone()));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!("node on http://127.0.0.1:{port}, Redis at {redis_url}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            io.shutdown();
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,1650 @@
+//! One namespace's Redis adapter: what it publishes for each operation, and what it does with
+//! what other nodes publish, in both of Node's formats (classic and sharded).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::driver::{Driver, Outgoing, Subscription};
+use super::wire::{self, Decoded};
+use super::{RedisMode, SubscriptionMode, remote_ack_sid};
+use crate::ack::{AckResponse, BroadcastAckFuture};
+use crate::adapter::{
+    Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
+    RemoteSocket, Room,
+};
+use crate::engine::Sid;
+use crate::errors::{AckError, AdapterError};
+use crate::extract::Args;
+use crate::parser::{self, PacketType};
+use crate::socket::lock;
+
+/// Request types of the classic format (`@socket.io/redis-adapter`'s `RequestType`).
+mod classic {
+    pub const SOCKETS: u64 = 0;
+    pub const ALL_ROOMS: u64 = 1;
+    pub const REMOTE_JOIN: u64 = 2;
+    pub const REMOTE_LEAVE: u64 = 3;
+    pub const REMOTE_DISCONNECT: u64 = 4;
+    pub const REMOTE_FETCH: u64 = 5;
+    pub const SERVER_SIDE_EMIT: u64 = 6;
+    pub const BROADCAST: u64 = 7;
+    pub const BROADCAST_CLIENT_COUNT: u64 = 8;
+    pub const BROADCAST_ACK: u64 = 9;
+}
+
+/// Message types of the sharded format (`socket.io-adapter`'s `ClusterAdapter`).
+mod cluster {
+    pub const INITIAL_HEARTBEAT: u64 = 1;
+    pub const HEARTBEAT: u64 = 2;
+    pub const BROADCAST: u64 = 3;
+    pub const SOCKETS_JOIN: u64 = 4;
+    pub const SOCKETS_LEAVE: u64 = 5;
+    pub const DISCONNECT_SOCKETS: u64 = 6;
+    pub const FETCH_SOCKETS: u64 = 7;
+    pub const FETCH_SOCKETS_RESPONSE: u64 = 8;
+    pub const SERVER_SIDE_EMIT: u64 = 9;
+    pub const SERVER_SIDE_EMIT_RESPONSE: u64 = 10;
+    pub const BROADCAST_CLIENT_COUNT: u64 = 11;
+    pub const BROADCAST_ACK: u64 = 12;
+    pub const ADAPTER_CLOSE: u64 = 13;
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A random id for a node or a request: 16 hexadecimal digits.
+fn random_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The channels of one namespace.
+#[derive(Debug)]
+struct Names {
+    nsp: String,
+    /// The server's packet format, for the frames of packets from other nodes.
+    parser: parser::Parser,
+    /// `<prefix>#<nsp>#`: broadcasts (classic), everything (sharded).
+    channel: String,
+    /// `<prefix>-request#<nsp>#` (classic).
+    request: String,
+    /// `<prefix>-response#<nsp>#` (classic), `<prefix>#<nsp>#<uid>#` (sharded).
+    response: String,
+    /// `<prefix>-response#<nsp>#<uid>#` (classic).
+    specific_response: String,
+}
+
+/// A request waiting for other nodes' answers.
+struct Pending {
+    kind: PendingKind,
+    expected: usize,
+    received: usize,
+    values: Vec<Value>,
+    done: Option<oneshot::Sender<Vec<Value>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PendingKind {
+    /// Each answer holds `sockets`, an array.
+    Sockets,
+    /// Each answer holds `rooms`, an array.
+    Rooms,
+    /// Each answer is one value.
+    ServerSide,
+}
+
+/// What other nodes report about a broadcast with ack.
+enum AckEvent {
+    ClientCount(usize),
+    Ack(AckResponse),
+}
+
+/// The state of one namespace's adapter, shared with the router and the tasks it starts.
+pub(crate) struct NsShared {
+    id: u64,
+    driver: Arc<Driver>,
+    ns: NamespaceHandle,
+    local: LocalAdapter,
+    uid: String,
+    names: OnceLock<Names>,
+    requests: Mutex<HashMap<String, Pending>>,
+    ack_requests: Mutex<HashMap<String, mpsc::UnboundedSender<AckEvent>>>,
+    /// Sharded dynamic mode: the rooms whose own channel this node listens to.
+    room_channels: Mutex<HashSet<String>>,
+}
+
+/// A namespace's Redis adapter, built by [`RedisAdapterBuilder`](super::RedisAdapterBuilder).
+///
+/// Rooms live in memory like with the [`MemoryAdapter`](crate::adapter::MemoryAdapter); every
+/// operation that spans nodes is published on Redis in the format of Node's
+/// `@socket.io/redis-adapter` 8.x, so Rust and Node nodes can share a cluster. See the
+/// [module docs](super) for the channels and messages.
+///
+/// ```no_run
+/// use tower_socketio::SocketIo;
+/// use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig};
+///
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let builder = RedisAdapter::connect(RedisAdapterConfig::new("redis://127.0.0.1:6379")).await?;
+/// let io = SocketIo::builder().adapter(builder).build();
+/// io.emit("hello", &"every client of every node").ok();
+/// # Ok(()) }
+/// ```
+pub struct RedisAdapter {
+    shared: Arc<NsShared>,
+}
+
+impl std::fmt::Debug for RedisAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdapter")
+            .field("uid", &self.shared.uid)
+            .field("names", &self.shared.names.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisAdapter {
+    fn drop(&mut self) {
+        self.shared.driver.unregister(self.shared.id);
+    }
+}
+
+impl RedisAdapter {
+    pub(crate) fn new(driver: Arc<Driver>, ns: NamespaceHandle) -> Self {
+        let shared = Arc::new(NsShared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            driver,
+            local: LocalAdapter::new(ns.clone()),
+            ns,
+            uid: random_id(),
+            names: OnceLock::new(),
+            requests: Mutex::new(HashMap::new()),
+            ack_requests: Mutex::new(HashMap::new()),
+            room_channels: Mutex::new(HashSet::new()),
+        });
+        shared.driver.register(shared.id, Arc::downgrade(&shared));
+        RedisAdapter { shared }
+    }
+}
+
+fn ready<'a, T: Send + 'a>(value: Result<T, AdapterError>) -> AdapterFuture<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
+/// Escapes the glob characters of a `PSUBSCRIBE` pattern.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn rooms_json(rooms: &[Room]) -> Value {
+    Value::Array(rooms.iter().map(|r| Value::String(r.to_string())).collect())
+}
+
+fn flags_json(opts: &BroadcastOptions, timeout: Option<Duration>) -> Value {
+    let mut flags = Map::new();
+    if opts.volatile {
+        flags.insert("volatile".into(), Value::Bool(true));
+    }
+    if opts.compress {
+        flags.insert("compress".into(), Value::Bool(true));
+    }
+    if let Some(timeout) = timeout {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        flags.insert("timeout".into(), Value::Number(ms.into()));
+    }
+    Value::Object(flags)
+}
+
+fn opts_json(opts: &BroadcastOptions, timeout: Option<Duration>) -> Value {
+    json!({
+        "rooms": rooms_json(&opts.rooms),
+        "except": rooms_json(&opts.except),
+        "flags": flags_json(opts, timeout),
+    })
+}
+
+/// `{rooms, except}`, as the classic requests carry them.
+fn target_json(opts: &BroadcastOptions) -> Value {
+    json!({ "rooms": rooms_json(&opts.rooms), "except": rooms_json(&opts.except) })
+}
+
+/// Rooms from another node: strings, or numbers (Node rooms may be numbers).
+fn parse_rooms(value: Option<&Value>) -> Vec<Room> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(Room::Owned(s.clone())),
+                Value::Number(n) => Some(Room::Owned(n.to_string())),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn parse_opts(value: Option<&Value>) -> BroadcastOptions {
+    let flags = value.and_then(|v| v.get("flags"));
+    let flag = |name: &str| flags.and_then(|f| f.get(name)).and_then(Value::as_bool) == Some(true);
+    BroadcastOptions {
+        rooms: parse_rooms(value.and_then(|v| v.get("rooms"))),
+        except: parse_rooms(value.and_then(|v| v.get("except"))),
+        local: false,
+        volatile: flag("volatile"),
+        compress: flag("compress"),
+    }
+}
+
+fn flags_timeout(value: Option<&Value>) -> Option<Duration> {
+    value
+        .and_then(|v| v.get("flags"))
+        .and_then(|f| f.get("timeout"))
+        .and_then(Value::as_u64)
+        .map(Duration::from_millis)
+}
+
+/// The `[event, ...args]` array of a packet from this crate.
+fn packet_data(packet: &BroadcastPacket) -> Option<Vec<Value>> {
+    let args: Vec<Value> = match serde_json::from_str(&format!("[{}]", packet.args_json)) {
+        Ok(args) => args,
+        Err(err) => {
+            tracing::warn!(error = %err, "broadcast arguments are not JSON; not sent to other nodes");
+            return None;
+        }
+    };
+    let mut data = Vec::with_capacity(args.len() + 1);
+    data.push(Value::String(packet.event.clone()));
+    data.extend(args);
+    Some(data)
+}
+
+/// The packet object Node's adapters exchange: `{type: 2, data, nsp}`.
+fn packet_json(nsp: &str, data: Vec<Value>) -> Value {
+    json!({ "type": 2, "data": Value::Array(data), "nsp": nsp })
+}
+
+/// Encodes a message: MessagePack when asked or when it carries binary data, JSON otherwise.
+fn encode(value: &Value, attachments: &[Bytes], msgpack: bool) -> Vec<u8> {
+    if msgpack || wire::has_binary(value, attachments) {
+        let mut out = Vec::new();
+        wire::write_json(&mut out, value, attachments);
+        out
+    } else {
+        serde_json::to_vec(value).unwrap_or_default()
+    }
+}
+
+fn request_id(value: &Value) -> Option<String> {
+    match value.get("requestId")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// The first argument of an answer, with its binary data back in place: what Node's ack
+/// callback receives and forwards.
+fn first_arg(response: &AckResponse) -> Option<Value> {
+    response.args.first().cloned()
+}
+
+fn ack_response(value: Option<Value>, attachments: Vec<Bytes>) -> AckResponse {
+    AckResponse {
+        args: value.into_iter().collect(),
+        attachments,
+    }
+}
+
+/// Another node's socket, as a fetch answer describes it.
+fn remote_socket(value: &Value) -> Option<RemoteSocket> {
+    let id = value.get("id")?.as_str()?;
+    let Ok(id) = id.parse::<Sid>() else {
+        tracing::debug!(id, "ignoring a remote socket whose id is not a socket id");
+        return None;
+    };
+    Some(RemoteSocket {
+        id,
+        rooms: parse_rooms(value.get("rooms")),
+        handshake: value.get("handshake").cloned().unwrap_or(Value::Null),
+        local: None,
+    })
+}
+
+impl NsShared {
+    fn mode(&self) -> RedisMode {
+        self.driver.config.mode
+    }
+
+    fn sharded(&self) -> bool {
+        matches!(self.mode(), RedisMode::Sharded(_))
+    }
+
+    fn names(&self) -> Option<&Names> {
+        if let Some(names) = self.names.get() {
+            return Some(names);
+        }
+        let (nsp, parser) = (self.ns.name().to_owned(), self.ns.parser());
+        let prefix = &self.driver.config.key;
+        let channel = format!("{prefix}#{nsp}#");
+        let names = match self.mode() {
+            RedisMode::Classic => {
+                let response = format!("{prefix}-response#{nsp}#");
+                Names {
+                    request: format!("{prefix}-request#{nsp}#"),
+                    specific_response: format!("{response}{}#", self.uid),
+                    response,
+                    channel,
+                    nsp,
+                    parser,
+                }
+            }
+            RedisMode::Sharded(_) => Names {
+                response: format!("{channel}{}#", self.uid),
+                request: String::new(),
+                specific_response: String::new(),
+                channel,
+                nsp,
+                parser,
+            },
+        };
+        Some(self.names.get_or_init(|| names))
+    }
+
+    /// The namespace's channels, once it can be named. The adapter is built while its namespace
+    /// is being created, when the name cannot be read yet; this waits (briefly) for it.
+    pub(crate) async fn resolve_subscriptions(&self) -> Option<Vec<Subscription>> {
+        for _ in 0..200 {
+            if let Some(names) = self.names() {
+                return Some(match self.mode() {
+                    RedisMode::Classic => vec![
+                        Subscription::Pattern(format!("{}*", glob_escape(&names.channel))),
+                        Subscription::Channel(names.request.clone()),
+                        Subscription::Channel(names.response.clone()),
+                        Subscription::Channel(names.specific_response.clone()),
+                    ],
+                    RedisMode::Sharded(_) => vec![
+                        Subscription::Shard(names.channel.clone()),
+                        Subscription::Shard(names.response.clone()),
+                    ],
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracing::warn!("Redis adapter: the namespace never became available; not subscribed");
+        None
+    }
+
+    fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), AdapterError> {
+        self.driver.publish(Outgoing {
+            channel,
+            payload,
+            sharded: self.sharded(),
+            done: None,
+        })
+    }
+
+    async fn publish_and_wait(
+        &self,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), AdapterError> {
+        self.driver
+            .publish_and_wait(channel, payload, self.sharded())
+            .await
+    }
+
+    /// `PUBSUB NUMSUB` of the request channel (classic) or `SHARDNUMSUB` of the main channel
+    /// (sharded): every node, this one included.
+    async fn server_count(&self) -> Result<usize, AdapterError> {
+        let Some(names) = self.names() else {
+            return Ok(1);
+        };
+        match self.mode() {
+            RedisMode::Classic => self.driver.numsub(&names.request, false).await,
+            RedisMode::Sharded(_) => self.driver.numsub(&names.channel, true).await,
+        }
+    }
+
+    /// A sharded message: `{uid, nsp, type, data}`.
+    fn cluster_message(&self, nsp: &str, kind: u64, data: Value) -> Value {
+        json!({ "uid": self.uid, "nsp": nsp, "type": kind, "data": data })
+    }
+
+    /// Publishes a request and waits for `expected` answers within `timeout`.
+    async fn request(
+        &self,
+        kind: PendingKind,
+        expected: usize,
+        timeout: Duration,
+        make: impl FnOnce(&str) -> (String, Vec<u8>),
+    ) -> Result<Vec<Value>, AdapterError> {
+        let id = random_id();
+        let (tx, rx) = oneshot::channel();
+        lock(&self.requests).insert(
+            id.clone(),
+            Pending {
+                kind,
+                expected,
+                received: 0,
+                values: Vec::new(),
+                done: Some(tx),
+            },
+        );
+        let _guard = PendingGuard {
+            shared: self,
+            id: &id,
+        };
+        let (channel, payload) = make(&id);
+        self.publish(channel, payload)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(values)) => Ok(values),
+            Ok(Err(_)) => Err(AdapterError::Transport(
+                "the Redis adapter is closed".into(),
+            )),
+            Err(_) => Err(AdapterError::Timeout),
+        }
+    }
+
+    // ---- local room bookkeeping (sharded dynamic mode subscribes to rooms' own channels) ----
+
+    fn room_channel_wanted(&self, room: &str, joining: Sid) -> bool {
+        match self.mode() {
+            RedisMode::Sharded(SubscriptionMode::DynamicPrivate) => true,
+            RedisMode::Sharded(SubscriptionMode::Dynamic) => {
+                // A socket's own room is private: broadcasts to it use the main channel.
+                room != joining.as_str()
+                    && !room
+                        .parse::<Sid>()
+                        .is_ok_and(|sid| !self.local.socket_rooms(sid).is_empty())
+            }
+            _ => false,
+        }
+    }
+
+    fn dynamic_rooms(&self) -> bool {
+        matches!(
+            self.mode(),
+            RedisMode::Sharded(SubscriptionMode::Dynamic | SubscriptionMode::DynamicPrivate)
+        )
+    }
+
+    fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
+        if !self.dynamic_rooms() {
+            self.local.add_all(sid, rooms);
+            return;
+        }
+        let mut subscribed = lock(&self.room_channels);
+        let new: Vec<String> = rooms
+            .iter()
+            .filter(|room| {
+                !subscribed.contains(room.as_ref()) && self.room_channel_wanted(room, sid)
+            })
+            .map(|room| room.to_string())
+            .collect();
+        self.local.add_all(sid, rooms);
+        if new.is_empty() {
+            return;
+        }
+        let Some(names) = self.names() else { return };
+        let subs = new
+            .into_iter()
+            .map(|room| {
+                let sub = Subscription::Shard(format!("{}{room}#", names.channel));
+                subscribed.insert(room);
+                sub
+            })
+            .collect();
+        self.driver.subscribe(self.id, subs);
+    }
+
+    /// After rooms may have emptied: stops listening on the channels of those now gone.
+    fn forget_rooms<'a>(&self, rooms: impl IntoIterator<Item = &'a str>) {
+        let mut subscribed = lock(&self.room_channels);
+        let Some(names) = self.names() else { return };
+        let subs: Vec<Subscription> = rooms
+            .into_iter()
+            .filter(|room| !self.local.has_room(room) && subscribed.remove(*room))
+            .map(|room| Subscription::Shard(format!("{}{room}#", names.channel)))
+            .collect();
+        if !subs.is_empty() {
+            self.driver.unsubscribe(self.id, subs);
+        }
+    }
+
+    fn del(&self, sid: Sid, room: &Room) {
+        self.local.del(sid, room);
+        if self.dynamic_rooms() {
+            self.forget_rooms([room.as_ref()]);
+        }
+    }
+
+    fn del_all(&self, sid: Sid) {
+        if !self.dynamic_rooms() {
+            self.local.del_all(sid);
+            return;
+        }
+        let rooms = self.local.socket_rooms(sid);
+        self.local.del_all(sid);
+        self.forget_rooms(rooms.iter().map(|r| r.as_ref()));
+    }
+
+    fn add_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for sid in self.local.targets(opts) {
+            self.add_all(sid, rooms.to_vec());
+        }
+    }
+
+    fn del_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for sid in self.local.targets(opts) {
+            for room in rooms {
+                self.del(sid, room);
+            }
+        }
+    }
+
+    /// The local sockets an operation targets, as fetch answers describe them (Node's shape:
+    /// `{id, handshake, rooms, data}`).
+    fn local_sockets_json(&self, opts: &BroadcastOptions) -> Vec<Value> {
+        self.local
+            .fetch_sockets(opts)
+            .into_iter()
+            .map(|socket| {
+                let mut handshake = socket.handshake;
+                if let Value::Object(map) = &mut handshake {
+                    let issued = map.get("issued").and_then(Value::as_i64).unwrap_or(0);
+                    let xdomain = map.get("headers").and_then(|h| h.get("origin")).is_some();
+                    map.insert("time".into(), Value::String(wire::js_date_string(issued)));
+                    map.insert("xdomain".into(), Value::Bool(xdomain));
+                }
+                json!({
+                    "id": socket.id.as_str(),
+                    "handshake": handshake,
+                    "rooms": rooms_json(&socket.rooms),
+                    "data": {},
+                })
+            })
+            .collect()
+    }
+
+    // ---- incoming ----
+
+    /// A message on one of this server's channels; ignored unless it is for this namespace.
+    pub(crate) fn on_channel_message(self: &Arc<Self>, channel: &str, payload: &[u8]) {
+        let Some(names) = self.names.get() else {
+            return;
+        };
+        match self.mode() {
+            RedisMode::Classic => {
+                if let Some(rest) = channel.strip_prefix(names.channel.as_str()) {
+                    self.on_classic_broadcast(names, channel, rest, payload);
+                } else if channel == names.request {
+                    self.on_classic_request(names, channel, payload);
+                } else if channel == names.response || channel == names.specific_response {
+                    self.on_classic_response(channel, payload);
+                }
+            }
+            RedisMode::Sharded(_) => {
+                if channel == names.response {
+                    if let Some(message) = decode_logged(channel, payload) {
+                        self.on_cluster_response(&message);
+                    }
+                } else if channel.starts_with(names.channel.as_str())
+                    && let Some(message) = decode_logged(channel, payload)
+                {
+                    self.on_cluster_message(names, message);
+                }
+            }
+        }
+    }
+
+    fn on_classic_broadcast(&self, names: &Names, channel: &str, rest: &str, payload: &[u8]) {
+        let room = rest.strip_suffix('#').unwrap_or(rest);
+        if !room.is_empty() && !self.local.has_room(room) {
+            return tracing::trace!(room, "ignoring a broadcast to a room with no member here");
+        }
+        let decoded = match wire::decode_msgpack(payload) {
+            Ok(decoded) => decoded,
+            Err(err) => {
+                return tracing::warn!(channel, error = %err, "ignoring a malformed Redis broadcast");
+            }
+        };
+        let Decoded { value, attachments } = decoded;
+        let Value::Array(mut parts) = value else {
+            return tracing::warn!(
+                channel,
+                "ignoring a Redis broadcast that is not [uid, packet, opts]"
+            );
+        };
+        if parts.len() < 3 {
+            return tracing::warn!(
+                channel,
+                "ignoring a Redis broadcast that is not [uid, packet, opts]"
+            );
+        }
+        let opts = parts.pop().unwrap_or(Value::Null);
+        let packet = parts.pop().unwrap_or(Value::Null);
+        if parts.first().and_then(Value::as_str) == Some(self.uid.as_str()) {
+            return;
+        }
+        let nsp = packet.get("nsp").map_or(Some("/"), Value::as_str);
+        if nsp != Some(names.nsp.as_str()) {
+            return tracing::debug!(channel, "ignoring a broadcast for another namespace");
+        }
+        let opts_value = opts;
+        let opts = parse_opts(Some(&opts_value));
+        let Some(packet) = self.remote_packet(names, &packet, attachments, None) else {
+            return tracing::warn!(
+                channel,
+                "ignoring a Redis broadcast whose packet is malformed"
+            );
+        };
+        self.local.broadcast(&packet, &opts);
+    }
+
+    /// Encodes a packet from another node for the local receivers: once, shared by all.
+    fn remote_packet(
+        &self,
+        names: &Names,
+        packet: &Value,
+        attachments: Vec<Bytes>,
+        ack_id: Option<u64>,
+    ) -> Option<BroadcastPacket> {
+        let kind = packet.get("type").and_then(Value::as_u64);
+        if !matches!(kind, Some(2 | 5)) {
+            return None;
+        }
+        let Some(Value::Array(data)) = packet.get("data") else {
+            return None;
+        };
+        let event = match data.first()? {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        let id = ack_id.or_else(|| packet.get("id").and_then(Value::as_u64));
+        let args = parser::encode_args(&Args(data.clone()), attachments).ok()?;
+        let frames = parser::encode(names.parser, PacketType::Event, &names.nsp, id, None, &args);
+        Some(BroadcastPacket {
+            event,
+            // Local delivery only needs the frames.
+            args_json: String::new(),
+            attachments: args.attachments,
+            id,
+            frames,
+        })
+    }
+
+    fn respond_classic(&self, names: &Names, request: &Value, response: Vec<u8>) {
+        let channel = match request.get("uid").and_then(Value::as_str) {
+            Some(uid) if self.driver.config.publish_on_specific_response_channel => {
+                format!("{}{uid}#", names.response)
+            }
+            _ => names.response.clone(),
+        };
+        let _ = self.publish(channel, response);
+    }
+
+    fn on_classic_request(self: &Arc<Self>, names: &Names, channel: &str, payload: &[u8]) {
+        let Some(Decoded {
+            value: request,
+            attachments,
+        }) = decode_logged(channel, payload)
+        else {
+            return;
+        };
+        let Some(kind) = request.get("type").and_then(Value::as_u64) else {
+            return tracing::warn!(channel, "ignoring a Redis request without a type");
+        };
+        let own = request.get("uid").and_then(Value::as_str) == Some(self.uid.as_str());
+        if own {
+            // Done locally already; answers to ourselves are not awaited.
+            return;
+        }
+        let id = request_id(&request);
+        match kind {
+            classic::SOCKETS => {
+                let opts = BroadcastOptions {
+                    rooms: parse_rooms(request.get("rooms")),
+                    ..Default::default()
+                };
+                let sockets: Vec<Value> = self
+                    .local
+                    .targets(&opts)
+                    .into_iter()
+                    .map(|sid| Value::String(sid.to_string()))
+                    .collect();
+                let response = json!({ "requestId": id, "sockets": sockets });
+                self.respond_classic(names, &request, encode(&response, &[], false));
+            }
+            classic::ALL_ROOMS => {
+                let rooms = rooms_json(&self.local.rooms());
+                let response = json!({ "requestId": id, "rooms": rooms });
+                self.respond_classic(names, &request, encode(&response, &[], false));
+            }
+            classic::REMOTE_JOIN | classic::REMOTE_LEAVE | classic::REMOTE_DISCONNECT => {
+                if request.get("opts").is_some() {
+                    let opts = parse_opts(request.get("opts"));
+                    let rooms = parse_rooms(request.get("rooms"));
+                    match kind {
+                        classic::REMOTE_JOIN => self.add_sockets_local(&opts, &rooms),
+                        classic::REMOTE_LEAVE => self.del_sockets_local(&opts, &rooms),
+                        _ => {
+                            let close = request.get("close").and_then(Value::as_bool) == Some(true);
+                            self.local.disconnect_sockets(&opts, close);
+                        }
+                    }
+                    return;
+                }
+                // The older, one-socket form: `{sid, room}` and an answer.
+                let Some(sid) = request
+                    .get("sid")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<Sid>().ok())
+                else {
+                    return;
+                };
+                let Some(socket) = self.ns.socket(sid) else {
+                    return;
+                };
+                let room = request
+                    .get("room")
+                    .and_then(Value::as_str)
+                    .map(|r| Room::Owned(r.into()));
+                match (kind, room) {
+                    (classic::REMOTE_JOIN, Some(room)) => self.add_all(sid, vec![room]),
+                    (classic::REMOTE_LEAVE, Some(room)) => self.del(sid, &room),
+                    (classic::REMOTE_DISCONNECT, _) => {
+                        socket.disconnect(
+                            request.get("close").and_then(Value::as_bool) == Some(true),
+                        );
+                    }
+                    _ => return,
+                }
+                let response = json!({ "requestId": id });
+                self.respond_classic(names, &request, encode(&response, &[], false));
+            }
+            classic::REMOTE_FETCH => {
+                let opts = parse_opts(request.get("opts"));
+                let sockets = self.local_sockets_json(&opts);
+                let response = json!({ "requestId": id, "sockets": sockets });
+                self.respond_classic(names, &request, encode(&response, &[], false));
+            }
+            classic::SERVER_SIDE_EMIT => {
+                let Some(answer) = self.run_server_side(request.get("data")) else {
+                    return;
+                };
+                if id.is_none() {
+                    return;
+                }
+                // Node always answers server-side emits on the shared response channel.
+                let response = json!({
+                    "type": classic::SERVER_SIDE_EMIT,
+                    "requestId": id,
+                    "data": answer,
+                });
+                let _ = self.publish(names.response.clone(), encode(&response, &[], false));
+            }
+            classic::BROADCAST => {
+                let Some(id) = id else {
+                    return tracing::warn!(
+                        channel,
+                        "ignoring a broadcast with ack without requestId"
+                    );
+                };
+                if lock(&self.ack_requests).contains_key(&id) {
+                    return;
+                }
+                let requester = request
+                    .get("uid")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let names_response = match requester {
+                    Some(uid) if self.driver.config.publish_on_specific_response_channel => {
+                        format!("{}{uid}#", names.response)
+                    }
+                    _ => names.response.clone(),
+                };
+                self.on_broadcast_with_ack(
+                    names,
+                    &request,
+                    attachments,
+                    move |shared: &NsShared, event: AckReply| {
+                        let message = match event {
+                            AckReply::Count(count) => encode(
+                                &json!({
+                                    "type": classic::BROADCAST_CLIENT_COUNT,
+                                    "requestId": id,
+                                    "clientCount": count,
+                                }),
+                                &[],
+                                false,
+                            ),
+                            AckReply::Ack(response) => {
+                                let mut map = Map::new();
+                                map.insert("type".into(), classic::BROADCAST_ACK.into());
+                                map.insert("requestId".into(), Value::String(id.clone()));
+                                if let Some(arg) = first_arg(&response) {
+                                    map.insert("packet".into(), arg);
+                                }
+                                encode(&Value::Object(map), &response.attachments, true)
+                            }
+                        };
+                        let _ = shared.publish(names_response.clone(), message);
+                    },
+                );
+            }
+            other => tracing::debug!(
+                channel,
+                kind = other,
+                "ignoring an unknown Redis request type"
+            ),
+        }
+    }
+
+    /// Hands a server-side emit to this node's listener; its answer, if it gave one.
+    fn run_server_side(&self, data: Option<&Value>) -> Option<Value> {
+        let Some(Value::Array(data)) = data else {
+            tracing::warn!("ignoring a server-side emit without data");
+            return None;
+        };
+        let mut args = data.clone();
+        if args.is_empty() {
+            return None;
+        }
+        let event = match args.remove(0) {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        self.ns.on_server_side(&event, args).flatten()
+    }
+
+    /// Another node's broadcast with ack: deliver it with an ack id of this namespace, report how
+    /// many clients got it, then forward each answer as it comes.
+    fn on_broadcast_with_ack<F>(
+        self: &Arc<Self>,
+        names: &Names,
+        request: &Value,
+        attachments: Vec<Bytes>,
+        reply: F,
+    ) where
+        F: Fn(&NsShared, AckReply) + Send + 'static,
+    {
+        let opts = parse_opts(request.get("opts"));
+        let timeout =
+            flags_timeout(request.get("opts")).unwrap_or(self.driver.config.requests_timeout);
+        let Some(ack_id) = self.ns.next_ack_id() else {
+            return;
+        };
+        let Some(packet) = request.get("packet") else {
+            return;
+        };
+        let Some(packet) = self.remote_packet(names, packet, attachments, Some(ack_id)) else {
+            return tracing::warn!("ignoring a broadcast with ack whose packet is malformed");
+        };
+        let waiting = self.local.broadcast_with_ack_each(&packet, &opts, timeout);
+        reply(self, AckReply::Count(waiting.len()));
+        if waiting.is_empty() {
+            return;
+        }
+        let shared = self.clone();
+        tokio::spawn(async move {
+            let mut waiting: FuturesUnordered<_> = waiting.into_iter().collect();
+            while let Some(answer) = waiting.next().await {
+                if let Ok(response) = answer {
+                    reply(&shared, AckReply::Ack(response));
+                }
+            }
+        });
+    }
+
+    fn on_classic_response(&self, channel: &str, payload: &[u8]) {
+        let Some(Decoded {
+            value: response,
+            attachments,
+        }) = decode_logged(channel, payload)
+        else {
+            return;
+        };
+        let Some(id) = request_id(&response) else {
+            return tracing::debug!(channel, "ignoring a Redis response without requestId");
+        };
+        let ack = lock(&self.ack_requests).get(&id).cloned();
+        if let Some(ack) = ack {
+            let event = match response.get("type").and_then(Value::as_u64) {
+                Some(classic::BROADCAST_CLIENT_COUNT) => {
+                    let count = response
+                        .get("clientCount")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    AckEvent::ClientCount(usize::try_from(count).unwrap_or(0))
+                }
+                Some(classic::BROADCAST_ACK) => {
+                    AckEvent::Ack(ack_response(response.get("packet").cloned(), attachments))
+                }
+                _ => return,
+            };
+            let _ = ack.send(event);
+            return;
+        }
+        let value = match lock(&self.requests).get(&id).map(|p| p.kind) {
+            Some(PendingKind::Sockets) => response.get("sockets").cloned(),
+            Some(PendingKind::Rooms) => response.get("rooms").cloned(),
+            Some(PendingKind::ServerSide) => {
+                Some(response.get("data").cloned().unwrap_or(Value::Null))
+            }
+            None => return,
+        };
+        self.answer(&id, value);
+    }
+
+    /// Records one node's answer to a pending request; `None` (malformed) still counts, as in
+    /// Node, so one bad answer does not hold the request until its timeout.
+    fn answer(&self, id: &str, value: Option<Value>) {
+        let mut requests = lock(&self.requests);
+        let Some(pending) = requests.get_mut(id) else {
+            return;
+        };
+        pending.received += 1;
+        match (pending.kind, value) {
+            (PendingKind::ServerSide, Some(v)) => pending.values.push(v),
+            (_, Some(Value::Array(items))) => pending.values.extend(items),
+            _ => {}
+        }
+        if pending.received >= pending.expected
+            && let Some(mut pending) = requests.remove(id)
+            && let Some(done) = pending.done.take()
+        {
+            let _ = done.send(pending.values);
+        }
+    }
+
+    // ---- sharded (cluster) format ----
+
+    fn respond_cluster(
+        &self,
+        names: &Names,
+        requester: &str,
+        kind: u64,
+        data: Value,
+        attachments: &[Bytes],
+    ) {
+        let message = self.cluster_message(&names.nsp, kind, data);
+        let binary = matches!(
+            kind,
+            cluster::BROADCAST_ACK
+                | cluster::FETCH_SOCKETS_RESPONSE
+                | cluster::SERVER_SIDE_EMIT_RESPONSE
+        ) && wire::has_binary(&message, attachments);
+        let _ = self.publish(
+            format!("{}{requester}#", names.channel),
+            encode(&message, attachments, binary),
+        );
+    }
+
+    fn on_cluster_message(self: &Arc<Self>, names: &Names, message: Decoded) {
+        let Decoded {
+            value: message,
+            attachments,
+        } = message;
+        let Some(uid) = message.get("uid").and_then(Value::as_str) else {
+            return tracing::warn!("ignoring a Redis cluster message without uid");
+        };
+        if uid == self.uid {
+            return;
+        }
+        if message.get("nsp").and_then(Value::as_str) != Some(names.nsp.as_str()) {
+            return tracing::debug!("ignoring a Redis cluster message for another namespace");
+        }
+        let data = message.get("data");
+        let Some(kind) = message.get("type").and_then(Value::as_u64) else {
+            return tracing::warn!("ignoring a Redis cluster message without type");
+        };
+        match kind {
+            cluster::BROADCAST => {
+                let Some(data) = data else { return };
+                if let Some(id) = request_id(data) {
+                    let requester = uid.to_owned();
+                    let nsp = names.nsp.clone();
+                    let channel = names.channel.clone();
+                    self.on_broadcast_with_ack(names, data, attachments, move |shared, event| {
+                        let (kind, data, attachments) = match event {
+                            AckReply::Count(count) => (
+                                cluster::BROADCAST_CLIENT_COUNT,
+                                json!({ "requestId": id, "clientCount": count }),
+                                Vec::new(),
+                            ),
+                            AckReply::Ack(response) => {
+                                let mut map = Map::new();
+                                map.insert("requestId".into(), Value::String(id.clone()));
+                                if let Some(arg) = first_arg(&response) {
+                                    map.insert("packet".into(), arg);
+                                }
+                                (
+                                    cluster::BROADCAST_ACK,
+                                    Value::Object(map),
+                                    response.attachments,
+                                )
+                            }
+                        };
+                        let message = shared.cluster_message(&nsp, kind, data);
+                        let binary = wire::has_binary(&message, &attachments);
+                        let _ = shared.publish(
+                            format!("{channel}{requester}#"),
+                            encode(&message, &attachments, binary),
+                        );
+                    });
+                } else {
+                    let opts = parse_opts(data.get("opts"));
+                    let Some(packet) = data.get("packet") else {
+                        return;
+                    };
+                    match self.remote_packet(names, packet, attachments, None) {
+                        Some(packet) => self.local.broadcast(&packet, &opts),
+                        None => {
+                            tracing::warn!("ignoring a Redis broadcast whose packet is malformed")
+                        }
+                    }
+                }
+            }
+            cluster::SOCKETS_JOIN | cluster::SOCKETS_LEAVE => {
+                let Some(data) = data else { return };
+                let opts = parse_opts(data.get("opts"));
+                let rooms = parse_rooms(data.get("rooms"));
+                if kind == cluster::SOCKETS_JOIN {
+                    self.add_sockets_local(&opts, &rooms);
+                } else {
+                    self.del_sockets_local(&opts, &rooms);
+                }
+            }
+            cluster::DISCONNECT_SOCKETS => {
+                let Some(data) = data else { return };
+                let opts = parse_opts(data.get("opts"));
+                let close = data.get("close").and_then(Value::as_bool) == Some(true);
+                self.local.disconnect_sockets(&opts, close);
+            }
+            cluster::FETCH_SOCKETS => {
+                let Some(data) = data else { return };
+                let opts = parse_opts(data.get("opts"));
+                let sockets = self.local_sockets_json(&opts);
+                let response = json!({ "requestId": request_id(data), "sockets": sockets });
+                self.respond_cluster(names, uid, cluster::FETCH_SOCKETS_RESPONSE, response, &[]);
+            }
+            cluster::SERVER_SIDE_EMIT => {
+                let Some(data) = data else { return };
+                let Some(answer) = self.run_server_side(data.get("packet")) else {
+                    return;
+                };
+                let Some(id) = request_id(data) else { return };
+                let response = json!({ "requestId": id, "packet": answer });
+                self.respond_cluster(
+                    names,
+                    uid,
+                    cluster::SERVER_SIDE_EMIT_RESPONSE,
+                    response,
+                    &[],
+                );
+            }
+            cluster::FETCH_SOCKETS_RESPONSE
+            | cluster::SERVER_SIDE_EMIT_RESPONSE
+            | cluster::BROADCAST_CLIENT_COUNT
+            | cluster::BROADCAST_ACK => {
+                let message = Decoded {
+                    value: message,
+                    attachments,
+                };
+                self.on_cluster_response(&message);
+            }
+            cluster::INITIAL_HEARTBEAT | cluster::HEARTBEAT | cluster::ADAPTER_CLOSE => {}
+            other => tracing::debug!(
+                kind = other,
+                "ignoring an unknown Redis cluster message type"
+            ),
+        }
+    }
+
+    fn on_cluster_response(&self, message: &Decoded) {
+        let Some(data) = message.value.get("data") else {
+            return tracing::warn!("ignoring a Redis cluster response without data");
+        };
+        let Some(id) = request_id(data) else { return };
+        match message.value.get("type").and_then(Value::as_u64) {
+            Some(cluster::BROADCAST_CLIENT_COUNT) => {
+                let count = data.get("clientCount").and_then(Value::as_u64).unwrap_or(0);
+                if let Some(ack) = lock(&self.ack_requests).get(&id) {
+                    let _ = ack.send(AckEvent::ClientCount(usize::try_from(count).unwrap_or(0)));
+                }
+            }
+            Some(cluster::BROADCAST_ACK) => {
+                if let Some(ack) = lock(&self.ack_requests).get(&id) {
+                    let response =
+                        ack_response(data.get("packet").cloned(), message.attachments.clone());
+                    let _ = ack.send(AckEvent::Ack(response));
+                }
+            }
+            Some(cluster::FETCH_SOCKETS_RESPONSE) => self.answer(&id, data.get("sockets").cloned()),
+            Some(cluster::SERVER_SIDE_EMIT_RESPONSE) => {
+                self.answer(
+                    &id,
+                    Some(data.get("packet").cloned().unwrap_or(Value::Null)),
+                );
+            }
+            _ => tracing::debug!("ignoring an unknown Redis cluster response type"),
+        }
+    }
+
+    // ---- outgoing operations ----
+
+    fn broadcast_message(
+        &self,
+        names: &Names,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+    ) -> Option<(String, Vec<u8>)> {
+        let data = packet_data(packet)?;
+        let packet_value = packet_json(&names.nsp, data);
+        match self.mode() {
+            RedisMode::Classic => {
+                let message = Value::Array(vec![
+                    Value::String(self.uid.clone()),
+                    packet_value,
+                    opts_json(opts, None),
+                ]);
+                let channel = match opts.rooms.as_slice() {
+                    [room] => format!("{}{room}#", names.channel),
+                    _ => names.channel.clone(),
+                };
+                Some((channel, encode(&message, &packet.attachments, true)))
+            }
+            RedisMode::Sharded(mode) => {
+                let message = self.cluster_message(
+                    &names.nsp,
+                    cluster::BROADCAST,
+                    json!({ "packet": packet_value, "opts": opts_json(opts, None) }),
+                );
+                let channel = match opts.rooms.as_slice() {
+                    [room]
+                        if mode == SubscriptionMode::DynamicPrivate
+                            || (mode == SubscriptionMode::Dynamic && room.len() != 20) =>
+                    {
+                        format!("{}{room}#", names.channel)
+                    }
+                    _ => names.channel.clone(),
+                };
+                Some((channel, encode(&message, &packet.attachments, false)))
+            }
+        }
+    }
+
+    fn broadcast_with_ack_message(
+        &self,
+        names: &Names,
+        request_id: &str,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+        timeout: Duration,
+    ) -> Option<(String, Vec<u8>)> {
+        let data = packet_data(packet)?;
+        let packet_value = packet_json(&names.nsp, data);
+        let opts = opts_json(opts, Some(timeout));
+        Some(match self.mode() {
+            RedisMode::Classic => {
+                let message = json!({
+                    "uid": self.uid,
+                    "requestId": request_id,
+                    "type": classic::BROADCAST,
+                    "packet": packet_value,
+                    "opts": opts,
+                });
+                (
+                    names.request.clone(),
+                    encode(&message, &packet.attachments, true),
+                )
+            }
+            RedisMode::Sharded(_) => {
+                let message = self.cluster_message(
+                    &names.nsp,
+                    cluster::BROADCAST,
+                    json!({ "packet": packet_value, "requestId": request_id, "opts": opts }),
+                );
+                (
+                    names.channel.clone(),
+                    encode(&message, &packet.attachments, false),
+                )
+            }
+        })
+    }
+
+    async fn fetch_remote(
+        self: Arc<Self>,
+        opts: BroadcastOptions,
+    ) -> Result<Vec<RemoteSocket>, AdapterError> {
+        let mut sockets = self.local.fetch_sockets(&opts);
+        let Some(names) = self.names() else {
+            return Ok(sockets);
+        };
+        let expected = self.server_count().await?.saturating_sub(1);
+        if expected == 0 {
+            return Ok(sockets);
+        }
+        let timeout = self.driver.config.requests_timeout;
+        let values = self
+            .request(PendingKind::Sockets, expected, timeout, |id| {
+                match self.mode() {
+                    RedisMode::Classic => {
+                        let message = json!({
+                            "uid": self.uid,
+                            "requestId": id,
+                            "type": classic::REMOTE_FETCH,
+                            "opts": target_json(&opts),
+                        });
+                        (names.request.clone(), encode(&message, &[], false))
+                    }
+                    RedisMode::Sharded(_) => {
+                        let message = self.cluster_message(
+                            &names.nsp,
+                            cluster::FETCH_SOCKETS,
+                            json!({ "opts": opts_json(&opts, None), "requestId": id }),
+                        );
+                        (names.channel.clone(), encode(&message, &[], false))
+                    }
+                }
+            })
+            .await?;
+        sockets.extend(values.iter().filter_map(remote_socket));
+        Ok(sockets)
+    }
+
+    /// Publishes a join, leave or disconnect for the other nodes and waits until Redis took it.
+    async fn publish_operation(
+        &self,
+        classic_kind: u64,
+        cluster_kind: u64,
+        mut body: Map<String, Value>,
+        opts: &BroadcastOptions,
+    ) -> Result<(), AdapterError> {
+        let Some(names) = self.names() else {
+            return Ok(());
+        };
+        let (channel, message) = match self.mode() {
+            RedisMode::Classic => {
+                body.insert("uid".into(), Value::String(self.uid.clone()));
+                body.insert("type".into(), classic_kind.into());
+                body.insert("opts".into(), target_json(opts));
+                (names.request.clone(), Value::Object(body))
+            }
+            RedisMode::Sharded(_) => {
+                body.insert("opts".into(), opts_json(opts, None));
+                let message = self.cluster_message(&names.nsp, cluster_kind, Value::Object(body));
+                (names.channel.clone(), message)
+            }
+        };
+        self.publish_and_wait(channel, encode(&message, &[], false))
+            .await
+    }
+
+    async fn server_side(
+        self: Arc<Self>,
+        event: String,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, AdapterError> {
+        let Some(names) = self.names() else {
+            return Ok(Vec::new());
+        };
+        let expected = self.server_count().await?.saturating_sub(1);
+        if expected == 0 {
+            return Ok(Vec::new());
+        }
+        let mut data = Vec::with_capacity(args.len() + 1);
+        data.push(Value::String(event));
+        data.extend(args);
+        self.request(PendingKind::ServerSide, expected, timeout, |id| {
+            server_side_message(&self, names, data, Some(id))
+        })
+        .await
+    }
+
+    async fn all_rooms_remote(self: Arc<Self>) -> Result<Vec<Room>, AdapterError> {
+        let mut rooms: HashSet<String> = self.local.rooms().iter().map(|r| r.to_string()).collect();
+        let Some(names) = self.names() else {
+            return Ok(rooms.into_iter().map(Room::Owned).collect());
+        };
+        match self.mode() {
+            RedisMode::Classic => {
+                let expected = self.server_count().await?.saturating_sub(1);
+                if expected > 0 {
+                    let timeout = self.driver.config.requests_timeout;
+                    let values = self
+                        .request(PendingKind::Rooms, expected, timeout, |id| {
+                            let message = json!({
+                                "uid": self.uid,
+                                "requestId": id,
+                                "type": classic::ALL_ROOMS,
+                            });
+                            (names.request.clone(), encode(&message, &[], false))
+                        })
+                        .await?;
+                    rooms.extend(
+                        parse_rooms(Some(&Value::Array(values)))
+                            .into_iter()
+                            .map(|r| r.to_string()),
+                    );
+                }
+            }
+            RedisMode::Sharded(_) => {
+                // The cluster format has no rooms request: every room with a member is the room
+                // of some socket, so ask for every socket.
+                let sockets = self
+                    .clone()
+                    .fetch_remote(BroadcastOptions::default())
+                    .await?;
+                rooms.extend(
+                    sockets
+                        .into_iter()
+                        .flat_map(|s| s.rooms)
+                        .map(|r| r.to_string()),
+                );
+            }
+        }
+        Ok(rooms.into_iter().map(Room::Owned).collect())
+    }
+}
+
+/// A server-side emit, with a request id when answers are wanted.
+fn server_side_message(
+    shared: &NsShared,
+    names: &Names,
+    data: Vec<Value>,
+    id: Option<&str>,
+) -> (String, Vec<u8>) {
+    match shared.mode() {
+        RedisMode::Classic => {
+            let mut message = json!({
+                "uid": shared.uid,
+                "type": classic::SERVER_SIDE_EMIT,
+                "data": data,
+            });
+            if let (Some(id), Value::Object(map)) = (id, &mut message) {
+                map.insert("requestId".into(), Value::String(id.to_owned()));
+            }
+            (names.request.clone(), encode(&message, &[], false))
+        }
+        RedisMode::Sharded(_) => {
+            let mut body = json!({ "packet": data });
+            if let (Some(id), Value::Object(map)) = (id, &mut body) {
+                map.insert("requestId".into(), Value::String(id.to_owned()));
+            }
+            let message = shared.cluster_message(&names.nsp, cluster::SERVER_SIDE_EMIT, body);
+            (names.channel.clone(), encode(&message, &[], false))
+        }
+    }
+}
+
+/// What a node reports back about a broadcast with ack another node asked for.
+enum AckReply {
+    Count(usize),
+    Ack(AckResponse),
+}
+
+fn decode_logged(channel: &str, payload: &[u8]) -> Option<Decoded> {
+    match wire::decode_message(payload) {
+        Ok(decoded) if decoded.value.is_object() => Some(decoded),
+        Ok(_) => {
+            tracing::warn!(channel, "ignoring a Redis message that is not an object");
+            None
+        }
+        Err(err) => {
+            tracing::warn!(channel, error = %err, "ignoring a malformed Redis message");
+            None
+        }
+    }
+}
+
+/// Forgets a pending request when its caller stops waiting.
+struct PendingGuard<'a> {
+    shared: &'a NsShared,
+    id: &'a str,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.shared.requests).remove(self.id);
+    }
+}
+
+/// Forgets a broadcast with ack when its collector is done (or dropped).
+struct AckGuard {
+    shared: Arc<NsShared>,
+    id: String,
+}
+
+impl Drop for AckGuard {
+    fn drop(&mut self) {
+        lock(&self.shared.ack_requests).remove(&self.id);
+    }
+}
+
+/// Waits for the local answers, the other nodes' client counts and their answers, until all are
+/// in or the timeout runs out; answers that did not come are [`AckError::Timeout`].
+async fn collect_cluster_acks(
+    guard: AckGuard,
+    local: BroadcastAckFuture,
+    mut events: mpsc::UnboundedReceiver<AckEvent>,
+    timeout: Duration,
+) -> Vec<(Sid, Result<AckResponse, AckError>)> {
+    let shared = guard.shared.clone();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut local = local;
+    let mut local_results = None;
+    let count = async move { shared.server_count().await };
+    tokio::pin!(count);
+    let mut remote_servers: Option<usize> = None;
+    let mut counts = 0usize;
+    let mut expected = 0usize;
+    let mut answers = Vec::new();
+    let sleep = tokio::time::sleep_until(deadline);
+    tokio::pin!(sleep);
+    let mut events_open = true;
+    loop {
+        if local_results.is_some()
+            && remote_servers.is_some_and(|n| counts >= n)
+            && answers.len() >= expected
+        {
+            break;
+        }
+        tokio::select! {
+            results = &mut local, if local_results.is_none() => local_results = Some(results),
+            n = &mut count, if remote_servers.is_none() => {
+                // Unknown when Redis did not answer: wait for the timeout.
+                remote_servers = Some(n.map_or(usize::MAX, |n| n.saturating_sub(1)));
+            }
+            event = events.recv(), if events_open => match event {
+                Some(AckEvent::ClientCount(n)) => {
+                    counts += 1;
+                    expected = expected.saturating_add(n);
+                }
+                Some(AckEvent::Ack(response)) => answers.push(response),
+                None => events_open = false,
+            },
+            _ = &mut sleep => break,
+        }
+    }
+    drop(guard);
+    let mut results = match local_results {
+        Some(results) => results,
+        None => local.await,
+    };
+    let sid = remote_ack_sid();
+    let missing = expected.saturating_sub(answers.len());
+    results.extend(answers.into_iter().map(|a| (sid, Ok(a))));
+    results.extend((0..missing).map(|_| (sid, Err(AckError::Timeout))));
+    results
+}
+
+impl Adapter for RedisAdapter {
+    fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
+        self.shared.add_all(sid, rooms);
+    }
+
+    fn del(&self, sid: Sid, room: &Room) {
+        self.shared.del(sid, room);
+    }
+
+    fn del_all(&self, sid: Sid) {
+        self.shared.del_all(sid);
+    }
+
+    fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
+        self.shared.local.socket_rooms(sid)
+    }
+
+    fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()> {
+        let shared = &self.shared;
+        shared.local.broadcast(&packet, &opts);
+        if opts.local {
+            return ready(Ok(()));
+        }
+        let Some(names) = shared.names() else {
+            return ready(Ok(()));
+        };
+        let result = match shared.broadcast_message(names, &packet, &opts) {
+            Some((channel, payload)) => shared.publish(channel, payload),
+            None => Ok(()),
+        };
+        ready(result)
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+        timeout: Duration,
+    ) -> AdapterFuture<'_, BroadcastAckFuture> {
+        let shared = &self.shared;
+        let local = shared.local.broadcast_with_ack(&packet, &opts, timeout);
+        if opts.local {
+            return ready(Ok(local));
+        }
+        let Some(names) = shared.names() else {
+            return ready(Ok(local));
+        };
+        let id = random_id();
+        let Some((channel, payload)) =
+            shared.broadcast_with_ack_message(names, &id, &packet, &opts, timeout)
+        else {
+            return ready(Ok(local));
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&shared.ack_requests).insert(id.clone(), tx);
+        let guard = AckGuard {
+            shared: shared.clone(),
+            id,
+        };
+        if let Err(err) = shared.publish(channel, payload) {
+            drop(guard);
+            tracing::warn!(error = %err, "broadcast with ack not sent to other nodes");
+            return ready(Ok(local));
+        }
+        ready(Ok(Box::pin(collect_cluster_acks(
+            guard, local, rx, timeout,
+        ))))
+    }
+
+    fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>> {
+        if opts.local {
+            return ready(Ok(self.shared.local.fetch_sockets(&opts)));
+        }
+        Box::pin(self.shared.clone().fetch_remote(opts))
+    }
+
+    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+        self.shared.add_sockets_local(&opts, &rooms);
+        if opts.local {
+            return ready(Ok(()));
+        }
+        let mut body = Map::new();
+        body.insert("rooms".into(), rooms_json(&rooms));
+        Box::pin(async move {
+            self.shared
+                .publish_operation(classic::REMOTE_JOIN, cluster::SOCKETS_JOIN, body, &opts)
+                .await
+        })
+    }
+
+    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+        self.shared.del_sockets_local(&opts, &rooms);
+        if opts.local {
+            return ready(Ok(()));
+        }
+        let mut body = Map::new();
+        body.insert("rooms".into(), rooms_json(&rooms));
+        Box::pin(async move {
+            self.shared
+                .publish_operation(classic::REMOTE_LEAVE, cluster::SOCKETS_LEAVE, body, &opts)
+                .await
+        })
+    }
+
+    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> AdapterFuture<'_, ()> {
+        self.shared.local.disconnect_sockets(&opts, close);
+        if opts.local {
+            return ready(Ok(()));
+        }
+        let mut body = Map::new();
+        body.insert("close".into(), Value::Bool(close));
+        Box::pin(async move {
+            self.shared
+                .publish_operation(
+                    classic::REMOTE_DISCONNECT,
+                    cluster::DISCONNECT_SOCKETS,
+                    body,
+                    &opts,
+                )
+                .await
+        })
+    }
+
+    fn server_side_emit(
+        &self,
+        event: String,
+        args: Vec<Value>,
+        want_ack: bool,
+        timeout: Duration,
+    ) -> AdapterFuture<'_, Vec<Value>> {
+        let shared = &self.shared;
+        if want_ack {
+            return Box::pin(shared.clone().server_side(event, args, timeout));
+        }
+        // Without answers the message goes out at once, like a broadcast.
+        let Some(names) = shared.names() else {
+            return ready(Ok(Vec::new()));
+        };
+        let mut data = Vec::with_capacity(args.len() + 1);
+        data.push(Value::String(event));
+        data.extend(args);
+        let (channel, payload) = server_side_message(shared, names, data, None);
+        ready(shared.publish(channel, payload).map(|()| Vec::new()))
+    }
+
+    fn all_rooms(&self) -> AdapterFuture<'_, Vec<Room>> {
+        Box::pin(self.shared.clone().all_rooms_remote())
+    }
+
+    fn server_count(&self) -> AdapterFuture<'_, usize> {
+        Box::pin(self.shared.server_count())
+    }
+}

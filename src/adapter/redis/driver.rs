@@ -1,0 +1,499 @@
+//! The connections to Redis, shared by every namespace of one server: a publisher that drains an
+//! ordered queue, a subscriber whose subscriptions survive reconnections, and a router that hands
+//! each incoming message to the namespaces it concerns.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
+use tokio::sync::{mpsc, oneshot};
+
+use super::adapter::NsShared;
+use super::{RedisAdapterConfig, RedisAdapterError};
+use crate::errors::AdapterError;
+use crate::socket::{read, write};
+
+/// How many messages one pipeline to Redis carries at most.
+const MAX_BATCH: usize = 512;
+/// How often the subscriber connection is checked (and, when down, reconnected).
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a batch that Redis refused is retried (the connection manager reconnects meanwhile)
+/// before its messages are dropped.
+const PUBLISH_RETRY_WINDOW: Duration = Duration::from_secs(2);
+
+/// A message to publish.
+pub(crate) struct Outgoing {
+    pub channel: String,
+    pub payload: Vec<u8>,
+    /// `SPUBLISH` rather than `PUBLISH`.
+    pub sharded: bool,
+    /// Told how the publication went, when someone waits for it.
+    pub done: Option<oneshot::Sender<Result<(), AdapterError>>>,
+}
+
+/// A subscription of the subscriber connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Subscription {
+    Channel(String),
+    Pattern(String),
+    Shard(String),
+}
+
+enum Control {
+    Register(u64, Weak<NsShared>),
+    Unregister(u64),
+    Subscribe(u64, Vec<Subscription>),
+    Unsubscribe(u64, Vec<Subscription>),
+}
+
+/// The namespaces of this server that listen on Redis.
+#[derive(Default)]
+pub(crate) struct Registry {
+    adapters: RwLock<Vec<(u64, Weak<NsShared>)>>,
+}
+
+/// The shared connections of one server.
+pub(crate) struct Driver {
+    pub(crate) config: RedisAdapterConfig,
+    publisher: mpsc::Sender<Outgoing>,
+    control: mpsc::UnboundedSender<Control>,
+    commands: ConnectionManager,
+    tasks: Vec<tokio::task::AbortHandle>,
+    dropped: Arc<LogLimiter>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(4)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(1))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(3)))
+}
+
+impl Driver {
+    /// Connects the publisher and subscriber connections and starts their tasks.
+    pub(crate) async fn connect(
+        config: RedisAdapterConfig,
+    ) -> Result<Arc<Driver>, RedisAdapterError> {
+        let info = config
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| RedisAdapterError::InvalidUrl(e.to_string()))?;
+        // Subscriptions share the multiplexed connection as RESP3 push messages, and only RESP3
+        // lets the connection manager replay them after a reconnection.
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let info = info.set_redis_settings(settings);
+        let client =
+            redis::Client::open(info).map_err(|e| RedisAdapterError::InvalidUrl(e.to_string()))?;
+
+        let commands = ConnectionManager::new_with_config(client.clone(), manager_config())
+            .await
+            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+
+        let (push_tx, push_rx) = mpsc::channel::<PushInfo>(config.incoming_capacity.max(1));
+        let dropped_in = Arc::new(LogLimiter::default());
+        let dropped = dropped_in.clone();
+        let push_sender = move |info: PushInfo| -> Result<(), ()> {
+            match push_tx.try_send(info) {
+                Ok(()) => Ok(()),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    dropped_in.note("incoming Redis messages dropped: the router is behind");
+                    Ok(())
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+            }
+        };
+        let subscriber = ConnectionManager::new_with_config(
+            client,
+            manager_config()
+                .set_push_sender(push_sender)
+                .set_automatic_resubscription(),
+        )
+        .await
+        .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+
+        let registry = Arc::new(Registry::default());
+        let (publisher, out_rx) = mpsc::channel(config.queue_capacity.max(1));
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let tasks = vec![
+            tokio::spawn(publish_loop(commands.clone(), out_rx)).abort_handle(),
+            tokio::spawn(control_loop(subscriber, control_rx, registry.clone())).abort_handle(),
+            tokio::spawn(route_loop(push_rx, registry)).abort_handle(),
+        ];
+        Ok(Arc::new(Driver {
+            config,
+            publisher,
+            control,
+            commands,
+            tasks,
+            dropped,
+        }))
+    }
+
+    /// Queues a message; the queue keeps the order of calls. Fails at once when the queue is
+    /// full (Redis has been unreachable for a while) or the driver is shutting down.
+    pub(crate) fn publish(&self, message: Outgoing) -> Result<(), AdapterError> {
+        match self.publisher.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                self.dropped
+                    .note("Redis publish queue full: messages to other nodes dropped");
+                let err = AdapterError::Transport("the Redis publish queue is full".into());
+                if let Some(done) = message.done {
+                    let _ = done.send(Err(err.clone()));
+                }
+                Err(err)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(AdapterError::Transport(
+                "the Redis adapter is closed".into(),
+            )),
+        }
+    }
+
+    /// Queues a message and waits until Redis took it.
+    pub(crate) async fn publish_and_wait(
+        &self,
+        channel: String,
+        payload: Vec<u8>,
+        sharded: bool,
+    ) -> Result<(), AdapterError> {
+        let (tx, rx) = oneshot::channel();
+        self.publish(Outgoing {
+            channel,
+            payload,
+            sharded,
+            done: Some(tx),
+        })?;
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(AdapterError::Transport(
+                "the Redis adapter is closed".into(),
+            )),
+        }
+    }
+
+    /// `PUBSUB NUMSUB channel` (or `SHARDNUMSUB`): how many connections listen on it.
+    pub(crate) async fn numsub(&self, channel: &str, sharded: bool) -> Result<usize, AdapterError> {
+        let mut conn = self.commands.clone();
+        let mut cmd = redis::cmd("PUBSUB");
+        cmd.arg(if sharded { "SHARDNUMSUB" } else { "NUMSUB" })
+            .arg(channel);
+        let query = cmd.query_async::<redis::Value>(&mut conn);
+        let value = match tokio::time::timeout(self.config.requests_timeout, query).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(err)) => return Err(AdapterError::Transport(err.to_string())),
+            Err(_) => return Err(AdapterError::Timeout),
+        };
+        parse_numsub(&value).ok_or_else(|| {
+            AdapterError::Transport(format!("unexpected PUBSUB NUMSUB answer: {value:?}"))
+        })
+    }
+
+    /// Starts routing messages to a namespace and subscribes its channels. Subscriptions are
+    /// kept per adapter id, so [`unregister`](Self::unregister) drops exactly these.
+    pub(crate) fn register(&self, id: u64, ns: Weak<NsShared>) {
+        let _ = self.control.send(Control::Register(id, ns));
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        let _ = self.control.send(Control::Unregister(id));
+    }
+
+    pub(crate) fn subscribe(&self, id: u64, subscriptions: Vec<Subscription>) {
+        let _ = self.control.send(Control::Subscribe(id, subscriptions));
+    }
+
+    pub(crate) fn unsubscribe(&self, id: u64, subscriptions: Vec<Subscription>) {
+        let _ = self.control.send(Control::Unsubscribe(id, subscriptions));
+    }
+}
+
+/// `[channel, count]` as an array (RESP2) or a map (RESP3).
+fn parse_numsub(value: &redis::Value) -> Option<usize> {
+    use redis::Value as V;
+    let count = match value {
+        V::Array(items) => items.get(1)?,
+        V::Map(entries) => &entries.first()?.1,
+        _ => return None,
+    };
+    match count {
+        V::Int(n) => usize::try_from(*n).ok(),
+        V::BulkString(s) => std::str::from_utf8(s).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Drains the queue in order, many messages per pipeline; a batch Redis refuses is retried for a
+/// short while (the connection manager reconnects meanwhile), then dropped with a log line.
+async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<Outgoing>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let mut pipe = redis::pipe();
+        for message in &batch {
+            pipe.cmd(if message.sharded {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            })
+            .arg(&message.channel)
+            .arg(&message.payload)
+            .ignore();
+        }
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        let result = loop {
+            match pipe.query_async::<()>(&mut conn).await {
+                Ok(()) => break Ok(()),
+                Err(err) if started.elapsed() >= PUBLISH_RETRY_WINDOW => {
+                    tracing::warn!(
+                        messages = batch.len(),
+                        error = %err,
+                        "Redis publish failed; messages to other nodes dropped"
+                    );
+                    break Err(AdapterError::Transport(err.to_string()));
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "Redis publish failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+            }
+        };
+        for message in batch.drain(..) {
+            if let Some(done) = message.done {
+                let _ = done.send(result.clone());
+            }
+        }
+    }
+}
+
+/// Keeps the subscriptions the namespaces want (counted, so namespaces may share one), registers
+/// namespaces once they can be named, and pings the subscriber connection so that a connection
+/// lost while idle is reestablished (with its subscriptions) without waiting for traffic.
+async fn control_loop(
+    mut conn: ConnectionManager,
+    mut rx: mpsc::UnboundedReceiver<Control>,
+    registry: Arc<Registry>,
+) {
+    let mut counts: HashMap<Subscription, usize> = HashMap::new();
+    let mut held: HashMap<u64, Vec<Subscription>> = HashMap::new();
+    // Wanted but not confirmed by Redis yet: retried on every health tick.
+    let mut failed: HashSet<Subscription> = HashSet::new();
+    let mut health = tokio::time::interval(HEALTH_INTERVAL);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let control = tokio::select! {
+            control = rx.recv() => match control {
+                Some(control) => control,
+                None => return,
+            },
+            _ = health.tick() => {
+                if let Err(err) = redis::cmd("PING").query_async::<redis::Value>(&mut conn).await {
+                    tracing::debug!(error = %err, "Redis subscriber connection is down");
+                    continue;
+                }
+                let retry: Vec<Subscription> = failed.drain().collect();
+                for sub in retry {
+                    if counts.get(&sub).copied().unwrap_or(0) > 0
+                        && let Err(err) = apply(&mut conn, &sub, true).await
+                    {
+                        tracing::debug!(?sub, error = %err, "Redis subscription failed; will retry");
+                        failed.insert(sub);
+                    }
+                }
+                continue;
+            }
+        };
+        match control {
+            Control::Register(id, weak) => {
+                let Some(ns) = weak.upgrade() else { continue };
+                let Some(subs) = ns.resolve_subscriptions().await else {
+                    continue;
+                };
+                drop(ns);
+                write(&registry.adapters).push((id, weak));
+                held.entry(id).or_default().extend(subs.iter().cloned());
+                add(&mut conn, &mut counts, &mut failed, subs).await;
+            }
+            Control::Unregister(id) => {
+                write(&registry.adapters).retain(|(i, w)| *i != id && w.strong_count() > 0);
+                let subs = held.remove(&id).unwrap_or_default();
+                remove(&mut conn, &mut counts, &mut failed, subs).await;
+            }
+            Control::Subscribe(id, subs) => {
+                held.entry(id).or_default().extend(subs.iter().cloned());
+                add(&mut conn, &mut counts, &mut failed, subs).await;
+            }
+            Control::Unsubscribe(id, subs) => {
+                let mine = held.entry(id).or_default();
+                let subs: Vec<Subscription> = subs
+                    .into_iter()
+                    .filter(|sub| match mine.iter().position(|s| s == sub) {
+                        Some(i) => {
+                            mine.swap_remove(i);
+                            true
+                        }
+                        None => false,
+                    })
+                    .collect();
+                remove(&mut conn, &mut counts, &mut failed, subs).await;
+            }
+        }
+    }
+}
+
+async fn add(
+    conn: &mut ConnectionManager,
+    counts: &mut HashMap<Subscription, usize>,
+    failed: &mut HashSet<Subscription>,
+    subs: Vec<Subscription>,
+) {
+    for sub in subs {
+        let count = counts.entry(sub.clone()).or_insert(0);
+        *count += 1;
+        if *count == 1
+            && let Err(err) = apply(conn, &sub, true).await
+        {
+            tracing::warn!(?sub, error = %err, "Redis subscription failed; will retry");
+            failed.insert(sub);
+        }
+    }
+}
+
+async fn remove(
+    conn: &mut ConnectionManager,
+    counts: &mut HashMap<Subscription, usize>,
+    failed: &mut HashSet<Subscription>,
+    subs: Vec<Subscription>,
+) {
+    for sub in subs {
+        let Some(count) = counts.get_mut(&sub) else {
+            continue;
+        };
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            counts.remove(&sub);
+            failed.remove(&sub);
+            if let Err(err) = apply(conn, &sub, false).await {
+                tracing::debug!(?sub, error = %err, "Redis unsubscription failed");
+            }
+        }
+    }
+}
+
+async fn apply(
+    conn: &mut ConnectionManager,
+    sub: &Subscription,
+    on: bool,
+) -> redis::RedisResult<()> {
+    match (sub, on) {
+        (Subscription::Channel(c), true) => conn.subscribe(c).await,
+        (Subscription::Channel(c), false) => conn.unsubscribe(c).await,
+        (Subscription::Pattern(p), true) => conn.psubscribe(p).await,
+        (Subscription::Pattern(p), false) => conn.punsubscribe(p).await,
+        // One channel per command: its single confirmation is the command's reply.
+        (Subscription::Shard(c), true) => redis::cmd("SSUBSCRIBE")
+            .arg(c)
+            .query_async::<redis::Value>(conn)
+            .await
+            .map(drop),
+        (Subscription::Shard(c), false) => redis::cmd("SUNSUBSCRIBE")
+            .arg(c)
+            .query_async::<redis::Value>(conn)
+            .await
+            .map(drop),
+    }
+}
+
+/// Hands every message to the namespaces whose channels it is on, in the order Redis sent them.
+async fn route_loop(mut rx: mpsc::Receiver<PushInfo>, registry: Arc<Registry>) {
+    while let Some(push) = rx.recv().await {
+        let (channel, payload) = match (push.kind, push.data.as_slice()) {
+            (PushKind::Message | PushKind::SMessage, [channel, payload]) => (channel, payload),
+            (PushKind::PMessage, [_pattern, channel, payload]) => (channel, payload),
+            _ => continue,
+        };
+        let (redis::Value::BulkString(channel), redis::Value::BulkString(payload)) =
+            (channel, payload)
+        else {
+            tracing::debug!("ignoring a Redis message that is not a byte string");
+            continue;
+        };
+        let Ok(channel) = std::str::from_utf8(channel) else {
+            tracing::debug!("ignoring a Redis message on a channel that is not UTF-8");
+            continue;
+        };
+        let adapters: Vec<Arc<NsShared>> = read(&registry.adapters)
+            .iter()
+            .filter_map(|(_, w)| w.upgrade())
+            .collect();
+        for adapter in adapters {
+            adapter.on_channel_message(channel, payload);
+        }
+    }
+}
+
+/// Logs a recurring warning at most once a second, with how many times it happened meanwhile.
+#[derive(Default)]
+pub(crate) struct LogLimiter {
+    count: AtomicU64,
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl LogLimiter {
+    pub(crate) fn note(&self, what: &'static str) {
+        let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut last = crate::socket::lock(&self.last);
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(Instant::now());
+            self.count.store(0, Ordering::Relaxed);
+            tracing::warn!(count, "{what}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numsub_answers() {
+        use redis::Value as V;
+        let resp2 = V::Array(vec![V::BulkString(b"c".to_vec()), V::Int(3)]);
+        assert_eq!(parse_numsub(&resp2), Some(3));
+        let resp3 = V::Map(vec![(V::BulkString(b"c".to_vec()), V::Int(2))]);
+        assert_eq!(parse_numsub(&resp3), Some(2));
+        assert_eq!(parse_numsub(&V::Nil), None);
+    }
+}

@@ -1,0 +1,337 @@
+//! A Redis adapter, wire-compatible with Node's [`@socket.io/redis-adapter`] 8.x: Rust and Node
+//! server nodes share one cluster (feature `redis`).
+//!
+//! ```no_run
+//! use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig};
+//! use tower_socketio::{SocketIo, SocketIoLayer};
+//!
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! let adapter = RedisAdapter::connect(RedisAdapterConfig::new("redis://127.0.0.1:6379")).await?;
+//! let io = SocketIo::builder().adapter(adapter).build();
+//! // Every operator now spans the cluster:
+//! io.to("room").emit("news", &"to the room's members on every node").ok();
+//! let everyone = io.fetch_sockets().await?;
+//! let nodes = io.server_count().await?;
+//! # let _ = (everyone, nodes);
+//! let app: axum::Router = axum::Router::new().layer(SocketIoLayer::new(io));
+//! # Ok(()) }
+//! ```
+//!
+//! # Two formats
+//!
+//! **Classic** (the default, Node's `createAdapter`), with `<prefix>` = `socket.io` unless
+//! [`RedisAdapterConfig::key`] says otherwise:
+//!
+//! - broadcasts: MessagePack `[uid, packet, {rooms, except, flags}]` published on
+//!   `<prefix>#<nsp>#`, or `<prefix>#<nsp>#<room>#` when it targets exactly one room; every node
+//!   listens with `PSUBSCRIBE <prefix>#<nsp>#*` and skips rooms it has no member of;
+//! - requests on `<prefix>-request#<nsp>#` (JSON, MessagePack for a broadcast with ack): all
+//!   sockets (0, answered only), all rooms (1), remote join (2), remote leave (3), remote
+//!   disconnect (4), fetch sockets (5), server-side emit (6, with or without acks), broadcast with
+//!   ack (7);
+//! - responses on `<prefix>-response#<nsp>#` (or `<prefix>-response#<nsp>#<uid>#` with
+//!   [`RedisAdapterConfig::publish_on_specific_response_channel`]), including the client count
+//!   (8) and the acks (9, MessagePack) of a broadcast with ack;
+//! - the server count is `PUBSUB NUMSUB <prefix>-request#<nsp>#`.
+//!
+//! **Sharded** ([`RedisAdapterConfig::sharded`], Node's `createShardedAdapter`, Redis 7 sharded
+//! Pub/Sub): messages `{uid, nsp, type, data}` in the cluster-adapter format of `socket.io-adapter`
+//! (broadcast 3, join 4, leave 5, disconnect 6, fetch 7 and its response 8, server-side emit 9
+//! and its response 10, client count 11, ack 12), JSON unless they carry binary data, published
+//! with `SPUBLISH` on `<prefix>#<nsp>#`, on a room's own channel `<prefix>#<nsp>#<room>#` per
+//! the [`SubscriptionMode`], and answered on `<prefix>#<nsp>#<uid>#`; the server count is
+//! `PUBSUB SHARDNUMSUB`. The cluster format has no all-rooms request: `all_rooms` gathers the
+//! rooms of every socket instead. This mode talks to one Redis server (or one shard): routing
+//! shard channels across a Redis Cluster is not done.
+//!
+//! Every request waits at most [`RedisAdapterConfig::requests_timeout`] (5 s by default) for the
+//! other nodes' answers and then fails with [`AdapterError::Timeout`](crate::AdapterError); so
+//! does a request in flight when Redis goes away.
+//!
+//! # How it works
+//!
+//! One server shares two connections among its namespaces, as Node shares `pubClient` and
+//! `subClient`. Emits stay synchronous: local delivery happens at once through
+//! [`LocalAdapter`](crate::adapter::LocalAdapter), and what goes to other nodes is queued, in
+//! order, to a publisher task that sends it in pipelines (a bounded queue: when Redis has been
+//! gone long enough to fill it, emits report [`AdapterError::Transport`](crate::AdapterError)
+//! and their remote part is dropped, with a log line). Incoming messages are handed to the
+//! namespaces in order; a broadcast from another node is encoded once and its frames shared by
+//! every local receiver. Anything on the channels that does not decode, or is not for this
+//! namespace, is ignored (with a log line for what is malformed).
+//!
+//! Acks from other nodes' clients carry no socket id on the wire (Node sends only the answer);
+//! in a broadcast with ack's results they appear under [`remote_ack_sid`].
+//!
+//! # Why the `redis` crate
+//!
+//! The adapter uses [`redis`](https://docs.rs/redis) (redis-rs, the most used Redis client for
+//! Rust, maintained under the redis-rs organisation with Redis Inc.'s support) rather than `fred`.
+//! Its `ConnectionManager` reconnects by itself with exponential backoff, and over RESP3 it keeps
+//! track of the channels, patterns and shard channels a connection is subscribed to and replays
+//! them on every new connection, so Pub/Sub survives a Redis restart without code of ours; the
+//! same connection carries subscriptions as push messages, and `SSUBSCRIBE`/`SPUBLISH` are plain
+//! commands. `fred` offers the same (plus cluster-aware sharded Pub/Sub) but is mostly one
+//! person's work and a heavier dependency. RESP3 means Redis 6 or newer (7 for the sharded mode).
+//! A connection the manager gave up on while idle is retried by a once-a-second `PING`.
+//!
+//! [`@socket.io/redis-adapter`]: https://github.com/socketio/socket.io-redis-adapter
+
+mod adapter;
+mod driver;
+mod wire;
+
+pub use adapter::RedisAdapter;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapter::{Adapter, AdapterBuilder, NamespaceHandle};
+use crate::engine::Sid;
+
+/// Which of Node's formats the adapter speaks.
+///
+/// ```
+/// use tower_socketio::adapter::redis::{RedisMode, SubscriptionMode};
+///
+/// assert_eq!(RedisMode::default(), RedisMode::Classic);
+/// let sharded = RedisMode::Sharded(SubscriptionMode::Dynamic);
+/// # let _ = sharded;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedisMode {
+    /// Node's `createAdapter`: `PUBLISH`/`PSUBSCRIBE`, request and response channels.
+    #[default]
+    Classic,
+    /// Node's `createShardedAdapter`: Redis 7 sharded Pub/Sub and the cluster-adapter messages.
+    Sharded(SubscriptionMode),
+}
+
+/// Which channels a sharded adapter listens to (Node's `subscriptionMode`).
+///
+/// ```
+/// use tower_socketio::adapter::redis::SubscriptionMode;
+///
+/// assert_eq!(SubscriptionMode::default(), SubscriptionMode::Dynamic);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubscriptionMode {
+    /// Only the namespace's channel.
+    Static,
+    /// Also each public room's own channel (not the rooms named after a socket), while the room
+    /// has members here; a broadcast to one such room goes to its channel.
+    #[default]
+    Dynamic,
+    /// Also each room's own channel, private rooms included.
+    DynamicPrivate,
+}
+
+/// How to reach Redis and how to talk to the other nodes.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_socketio::adapter::redis::RedisAdapterConfig;
+///
+/// let config = RedisAdapterConfig::new("redis://127.0.0.1:6379/0")
+///     .key("my-app")
+///     .requests_timeout(Duration::from_secs(2));
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisAdapterConfig {
+    pub(crate) url: String,
+    pub(crate) key: String,
+    pub(crate) requests_timeout: Duration,
+    pub(crate) publish_on_specific_response_channel: bool,
+    pub(crate) mode: RedisMode,
+    pub(crate) queue_capacity: usize,
+    pub(crate) incoming_capacity: usize,
+}
+
+impl RedisAdapterConfig {
+    /// The defaults, with the Redis URL (`redis://[user:password@]host[:port][/db]`).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://:secret@127.0.0.1:6379/0");
+    /// # let _ = config;
+    /// ```
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisAdapterConfig {
+            url: url.into(),
+            key: "socket.io".into(),
+            requests_timeout: Duration::from_millis(5000),
+            publish_on_specific_response_channel: false,
+            mode: RedisMode::Classic,
+            queue_capacity: 65_536,
+            incoming_capacity: 65_536,
+        }
+    }
+
+    /// The channel prefix (Node's `key` / `channelPrefix`; default `socket.io`).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").key("chat");
+    /// # let _ = config;
+    /// ```
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// How long a request waits for the other nodes' answers (Node's `requestsTimeout`; default
+    /// 5 000 ms).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1")
+    ///     .requests_timeout(std::time::Duration::from_secs(2));
+    /// # let _ = config;
+    /// ```
+    pub fn requests_timeout(mut self, timeout: Duration) -> Self {
+        self.requests_timeout = timeout;
+        self
+    }
+
+    /// Answer each request on the requester's own response channel rather than the shared one
+    /// (Node's `publishOnSpecificResponseChannel`; default off).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1")
+    ///     .publish_on_specific_response_channel(true);
+    /// # let _ = config;
+    /// ```
+    pub fn publish_on_specific_response_channel(mut self, on: bool) -> Self {
+        self.publish_on_specific_response_channel = on;
+        self
+    }
+
+    /// Speaks the sharded format (Node's `createShardedAdapter`) with this subscription mode.
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::{RedisAdapterConfig, SubscriptionMode};
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").sharded(SubscriptionMode::Dynamic);
+    /// # let _ = config;
+    /// ```
+    pub fn sharded(mut self, mode: SubscriptionMode) -> Self {
+        self.mode = RedisMode::Sharded(mode);
+        self
+    }
+
+    /// The format (classic by default).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisMode};
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").mode(RedisMode::Classic);
+    /// # let _ = config;
+    /// ```
+    pub fn mode(mut self, mode: RedisMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How many messages for other nodes may wait for Redis (default 65 536); past that, emits
+    /// fail their remote part with a transport error.
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").queue_capacity(1 << 20);
+    /// # let _ = config;
+    /// ```
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// How many incoming messages may wait to be handled (default 65 536); past that, incoming
+    /// messages are dropped with a log line.
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").incoming_capacity(1 << 20);
+    /// # let _ = config;
+    /// ```
+    pub fn incoming_capacity(mut self, capacity: usize) -> Self {
+        self.incoming_capacity = capacity;
+        self
+    }
+}
+
+/// The adapter could not be set up.
+///
+/// ```
+/// use tower_socketio::adapter::redis::RedisAdapterError;
+///
+/// let err = RedisAdapterError::InvalidUrl("no host".into());
+/// assert!(err.to_string().contains("no host"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedisAdapterError {
+    /// The URL is not a Redis URL.
+    #[error("invalid Redis URL: {0}")]
+    InvalidUrl(String),
+    /// Redis could not be reached (or refused RESP3: Redis 6 or newer is needed).
+    #[error("could not connect to Redis: {0}")]
+    Connect(String),
+}
+
+/// The connections of one server, shared by all its namespaces: hand it to
+/// [`SocketIoBuilder::adapter`](crate::SocketIoBuilder::adapter). Cheap to clone.
+///
+/// ```no_run
+/// use tower_socketio::SocketIo;
+/// use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig};
+///
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let builder = RedisAdapter::connect(RedisAdapterConfig::new("redis://127.0.0.1")).await?;
+/// let io = SocketIo::builder().adapter(builder.clone()).build();
+/// # let _ = io;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisAdapterBuilder {
+    driver: Arc<driver::Driver>,
+}
+
+impl AdapterBuilder for RedisAdapterBuilder {
+    fn build(&self, ns: NamespaceHandle) -> Arc<dyn Adapter> {
+        Arc::new(RedisAdapter::new(self.driver.clone(), ns))
+    }
+}
+
+impl RedisAdapter {
+    /// Connects to Redis (both connections) and returns the builder to hand to
+    /// [`SocketIoBuilder::adapter`](crate::SocketIoBuilder::adapter). Must run inside a Tokio
+    /// runtime, which the adapter's tasks then live on.
+    ///
+    /// ```no_run
+    /// use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig, SubscriptionMode};
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").sharded(SubscriptionMode::Dynamic);
+    /// let builder = RedisAdapter::connect(config).await?;
+    /// # let _ = builder;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(
+        config: RedisAdapterConfig,
+    ) -> Result<RedisAdapterBuilder, RedisAdapterError> {
+        Ok(RedisAdapterBuilder {
+            driver: driver::Driver::connect(config).await?,
+        })
+    }
+}
+
+/// The socket id under which answers from other nodes' clients appear in a broadcast with ack's
+/// results: Node's format carries only the answer, not who gave it.
+///
+/// ```
+/// use tower_socketio::adapter::redis::remote_ack_sid;
+///
+/// assert_eq!(remote_ack_sid().as_str(), "AAAAAAAAAAAAAAAAAAAA");
+/// ```
+pub fn remote_ack_sid() -> Sid {
+    "AAAAAAAAAAAAAAAAAAAA".parse().unwrap_or_default()
+}
