@@ -132,7 +132,8 @@ impl Client {
 
     fn connect(&self, name: String, auth: Option<Value>) {
         let Some(ns) = self.core.resolve_namespace(&name) else {
-            self.refuse(&name, &ConnectError::new("Invalid namespace"));
+            // `{"message":"Invalid namespace"}` for every protocol revision, as in Node.
+            self.refuse_with(&name, ConnectError::new("Invalid namespace").to_json());
             return;
         };
         {
@@ -152,12 +153,16 @@ impl Client {
             }
             None => (None, Recovery::default()),
         };
+        // Socket.IO v2 clients compute their id in `/` as the Engine.IO id (Node gives it
+        // them so); other namespaces' `/nsp#id` form does not fit a socket id here.
+        let legacy_id = (self.is_v3() && ns.name == "/").then(|| self.session.sid());
         let socket = Socket::new(
             ns.clone(),
             self.session.clone(),
             auth.clone(),
             self.this.clone(),
             restored,
+            legacy_id,
         );
         let skip_middlewares =
             socket.recovered() && ns.recovery.as_ref().is_some_and(|s| s.skip_middlewares());
@@ -196,6 +201,11 @@ impl Client {
         ns.insert_socket(socket.clone());
         socket.join(socket.id());
         socket.join(recovery.rooms);
+        if self.is_v3() && ns.name != "/" {
+            // A v2 client believes its id here is `/nsp#<engine id>`; the room of that name
+            // makes messages to it arrive, although `socket.id()` is a random id.
+            socket.join(format!("{}#{}", ns.name, self.session.sid()));
+        }
         socket.set_connected();
         if let Some((_, slot)) = lock(&self.namespaces)
             .iter_mut()
@@ -240,6 +250,10 @@ impl Client {
             (true, None) => Value::String(error.message().to_owned()).to_string(),
             (false, _) => error.to_json(),
         };
+        self.refuse_with(ns, json);
+    }
+
+    fn refuse_with(&self, ns: &str, json: String) {
         let payload = EncodedArgs {
             json,
             attachments: Vec::new(),

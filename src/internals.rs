@@ -82,7 +82,7 @@ impl FanoutFixture {
                     request.clone(),
                     host,
                 );
-                let socket = Socket::new(ns.clone(), session, None, Weak::new(), None);
+                let socket = Socket::new(ns.clone(), session, None, Weak::new(), None, None);
                 ns.insert_socket(socket.clone());
                 socket.join(socket.id());
                 socket.join("all");

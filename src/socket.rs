@@ -223,13 +223,14 @@ impl Socket {
         auth: Option<Value>,
         client: std::sync::Weak<crate::client::Client>,
         restored: Option<crate::recovery::PersistedSession>,
+        id: Option<Sid>,
     ) -> SocketRef {
         let handshake = Handshake::new(&session, auth);
         let recovery_enabled = ns.recovery.is_some();
         let (id, pid, extensions, recovered) = match restored {
             Some(s) => (s.sid, Some(s.pid), s.extensions, true),
             None => (
-                Sid::new(),
+                id.unwrap_or_default(),
                 recovery_enabled.then(Sid::new),
                 http::Extensions::new(),
                 false,

@@ -74,7 +74,7 @@ fn on_connect(socket: SocketRef, State(users): State<Users>, io: SocketIo) {
     socket.on("typing", |socket: SocketRef| {
         if let Some(Name(name)) = socket.extension::<Name>() {
             // Losing a typing notice is fine: volatile.
-            socket.volatile().emit("typing", &name).ok();
+            socket.broadcast().volatile().emit("typing", &name).ok();
         }
     });
 
@@ -90,6 +90,16 @@ fn on_connect(socket: SocketRef, State(users): State<Users>, io: SocketIo) {
     );
 }
 
+/// The chat app: the page at `/`, and Socket.IO with the chat's handlers on `io`.
+pub fn app(io: SocketIo) -> axum::Router {
+    io.insert_state(Users::default());
+    io.ns("/", on_connect);
+    axum::Router::new()
+        .route("/", get(|| async { Html(include_str!("index.html")) }))
+        .layer(SocketIoLayer::new(io))
+}
+
+#[cfg_attr(test, allow(dead_code))] // tests/chat_browser.rs includes this file
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
@@ -99,12 +109,7 @@ async fn main() -> std::io::Result<()> {
         .init();
 
     let io = SocketIo::new();
-    io.insert_state(Users::default());
-    io.ns("/", on_connect);
-
-    let app = axum::Router::new()
-        .route("/", get(|| async { Html(include_str!("index.html")) }))
-        .layer(SocketIoLayer::new(io.clone()));
+    let app = app(io.clone());
 
     let port: u16 = std::env::var("PORT")
         .ok()

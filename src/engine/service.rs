@@ -250,6 +250,13 @@ impl<B> ResponseBody<B> {
     }
 }
 
+/// An empty body, for layers such as tower-http's CORS that answer on their own.
+impl<B> Default for ResponseBody<B> {
+    fn default() -> Self {
+        ResponseBody::engine(Full::default())
+    }
+}
+
 impl<B> Body for ResponseBody<B>
 where
     B: Body<Data = Bytes>,
