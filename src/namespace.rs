@@ -115,6 +115,14 @@ impl Namespace {
         read(&self.sockets).get(&sid).cloned()
     }
 
+    /// Looks sockets up under one read lock: a broadcast resolves all its receivers at once.
+    pub(crate) fn get_sockets(&self, ids: &[Sid]) -> Vec<SocketRef> {
+        let sockets = read(&self.sockets);
+        ids.iter()
+            .filter_map(|id| sockets.get(id).cloned())
+            .collect()
+    }
+
     pub(crate) fn sockets(&self) -> Vec<SocketRef> {
         read(&self.sockets).values().cloned().collect()
     }

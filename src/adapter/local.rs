@@ -118,10 +118,17 @@ impl LocalAdapter {
                 .copied()
                 .collect();
         }
+        let members = opts.rooms.iter().filter_map(|room| state.rooms.get(room));
+        if opts.rooms.len() == 1 {
+            // One room: its members are already distinct.
+            return members
+                .flatten()
+                .filter(|sid| !excluded(sid))
+                .copied()
+                .collect();
+        }
         let mut seen = HashSet::new();
-        opts.rooms
-            .iter()
-            .filter_map(|room| state.rooms.get(room))
+        members
             .flatten()
             .filter(|sid| !excluded(sid) && seen.insert(**sid))
             .copied()
@@ -129,10 +136,7 @@ impl LocalAdapter {
     }
 
     fn target_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
-        self.targets(opts)
-            .into_iter()
-            .filter_map(|sid| self.ns.socket(sid))
-            .collect()
+        self.ns.sockets_by_id(&self.targets(opts))
     }
 
     /// Delivers a packet to the targeted local sockets, sharing its frames.

@@ -330,6 +330,14 @@ impl NamespaceHandle {
         self.ns.upgrade()?.on_server_side(event, args)
     }
 
+    /// The local sockets with these ids (those still connected), looked up together.
+    pub fn sockets_by_id(&self, ids: &[Sid]) -> Vec<SocketRef> {
+        self.ns
+            .upgrade()
+            .map(|ns| ns.get_sockets(ids))
+            .unwrap_or_default()
+    }
+
     /// Every local socket.
     pub fn sockets(&self) -> Vec<SocketRef> {
         self.ns.upgrade().map(|ns| ns.sockets()).unwrap_or_default()
