@@ -124,7 +124,7 @@ async fn main() -> std::io::Result<()> {
     let io = socket_io();
     tokio::select! {
         () = serve(listener, io.clone()) => {}
-        _ = tokio::signal::ctrl_c() => io.shutdown(),
+        _ = tokio::signal::ctrl_c() => io.shutdown().await,
     }
     Ok(())
 }

@@ -155,7 +155,7 @@ async fn main() -> std::io::Result<()> {
     let service = service(io.clone(), &["http://localhost:8080"]);
     tokio::select! {
         () = serve(listener, service) => {}
-        _ = tokio::signal::ctrl_c() => io.shutdown(),
+        _ = tokio::signal::ctrl_c() => io.shutdown().await,
     }
     Ok(())
 }

@@ -131,20 +131,17 @@ impl Client {
     }
 
     fn connect(&self, name: String, auth: Option<Value>) {
+        // The cap comes first, so a refused CONNECT creates no dynamic namespace.
+        if lock(&self.namespaces).len() >= self.core.config.max_namespaces_per_client {
+            self.refuse(&name, &ConnectError::new("Too many namespaces"));
+            return;
+        }
         let Some(ns) = self.core.resolve_namespace(&name) else {
             // `{"message":"Invalid namespace"}` for every protocol revision, as in Node.
             self.refuse_with(&name, ConnectError::new("Invalid namespace").to_json());
             return;
         };
-        {
-            let mut namespaces = lock(&self.namespaces);
-            if namespaces.len() >= self.core.config.max_namespaces_per_client {
-                drop(namespaces);
-                self.refuse(&name, &ConnectError::new("Too many namespaces"));
-                return;
-            }
-            namespaces.push((name, Slot::Connecting));
-        }
+        lock(&self.namespaces).push((name, Slot::Connecting));
         let restored = restore_session(&ns, auth.as_ref());
         let (restored, recovery) = match restored {
             Some((session, missed)) => {

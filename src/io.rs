@@ -343,18 +343,71 @@ impl SocketIo {
     }
 
     /// Disconnects every client with "server shutting down" after flushing what is queued to
-    /// them, and refuses new connections. Call it on graceful shutdown (see the crate docs).
-    pub fn shutdown(&self) {
-        if let Some(engine) = self.0.engine.get().and_then(Weak::upgrade) {
+    /// them, and refuses new connections. It starts at once; await the returned [`Shutdown`]
+    /// to wait until every session has finished (a polling client has come back for its last
+    /// packets), which takes at most a few seconds. Hook it into axum's graceful shutdown:
+    ///
+    /// ```no_run
+    /// # async fn f(listener: tokio::net::TcpListener, app: axum::Router, io: tower_socketio::SocketIo) {
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(async move {
+    ///         let _ = tokio::signal::ctrl_c().await;
+    ///         io.shutdown().await;
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// # }
+    /// ```
+    pub fn shutdown(&self) -> Shutdown {
+        let engine = self.0.engine.get().and_then(Weak::upgrade);
+        if let Some(engine) = &engine {
             engine.shutdown();
         }
         self.0.shutdown.notify_waiters();
+        Shutdown(Box::pin(async move {
+            let Some(engine) = engine else {
+                return;
+            };
+            // Each session finishes within its grace period (5 s at most); this is a backstop.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while engine.len() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }))
     }
 }
 
 fn server_side_args<T: Serialize + ?Sized>(data: &T) -> Result<Vec<serde_json::Value>, EmitError> {
     let args = crate::parser::encode_args(data, Vec::new())?;
     Ok(serde_json::from_str(&format!("[{}]", args.json))?)
+}
+
+/// Resolves once every session of a server that is shutting down has finished; see
+/// [`SocketIo::shutdown`]. The shutdown itself has already started: awaiting is optional.
+///
+/// ```no_run
+/// # async fn f(io: tower_socketio::SocketIo) {
+/// io.shutdown().await;
+/// assert_eq!(io.client_count(), 0);
+/// # }
+/// ```
+pub struct Shutdown(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>);
+
+impl std::future::Future for Shutdown {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shutdown").finish_non_exhaustive()
+    }
 }
 
 /// Options for a [`SocketIo`] server, named after Node's.

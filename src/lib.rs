@@ -26,7 +26,7 @@ mod standalone;
 pub use ack::{AckFuture, AckResponse, BroadcastAckFuture};
 pub use config::SocketIoConfig;
 pub use errors::{AckError, AdapterError, ConnectError, EmitError};
-pub use io::{SocketIo, SocketIoBuilder};
+pub use io::{Shutdown, SocketIo, SocketIoBuilder};
 pub use layer::{SocketIoLayer, SocketIoService};
 pub use namespace::NamespaceBuilder;
 pub use parser::placeholder;

@@ -29,7 +29,8 @@ async fn serves_socket_io_alone_and_stops_on_shutdown() {
     let other = target.get("/index.html").await;
     assert_eq!(other.status, 404, "requests outside the path get 404");
 
-    io.shutdown();
+    io.shutdown().await;
+    assert_eq!(io.client_count(), 0, "every session finished");
     let stopped = tokio::time::timeout(Duration::from_secs(5), server)
         .await
         .expect("serve returns after shutdown")

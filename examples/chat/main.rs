@@ -120,7 +120,7 @@ async fn main() -> std::io::Result<()> {
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;
-            io.shutdown();
+            io.shutdown().await;
         })
         .await
 }

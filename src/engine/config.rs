@@ -66,7 +66,7 @@ impl Default for EngineConfig {
             ping_timeout: Duration::from_millis(20_000),
             upgrade_timeout: Duration::from_millis(10_000),
             max_http_buffer_size: 1_000_000,
-            max_buffered_bytes: 4 * 1024 * 1024,
+            max_buffered_bytes: 32 * 1024 * 1024,
             transports: Transports {
                 polling: true,
                 websocket: true,
@@ -143,7 +143,7 @@ impl EngineConfig {
         self
     }
 
-    /// How many bytes may wait in one session's outbound queue (default 4 MiB). A session whose
+    /// How many bytes may wait in one session's outbound queue (default 32 MiB). A session whose
     /// reader cannot keep up beyond that is closed (see the crate docs on slow consumers).
     pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
         self.max_buffered_bytes = bytes;

@@ -355,12 +355,14 @@ impl<H: EngineHandler> Engine<H> {
                 self.handler.on_message(&entry.state, session, message);
             }
             Packet::Pong { .. } if !session.is_v3() => session.0.heartbeat.notify_one(),
-            Packet::Ping { probe: false } if session.is_v3() => {
+            Packet::Ping { .. } if session.is_v3() => {
                 session.state().push_control(Frame::pong());
                 session.wake_transports();
                 session.0.heartbeat.notify_one();
             }
-            Packet::Ping { probe: false } | Packet::Pong { .. } => {
+            // A probe belongs on a candidate WebSocket; on the transport carrying a v4 session it
+            // is a ping in the wrong direction, as Node judges it.
+            Packet::Ping { .. } | Packet::Pong { .. } => {
                 // A heartbeat in the wrong direction for the protocol version.
                 session.close(CloseReason::TransportError);
                 return Flow::Stop;
@@ -371,7 +373,7 @@ impl<H: EngineHandler> Engine<H> {
                 return Flow::Stop;
             }
             Packet::Close => {}
-            Packet::Open | Packet::Noop | Packet::Upgrade | Packet::Ping { probe: true } => {}
+            Packet::Open | Packet::Noop | Packet::Upgrade => {}
         }
         Flow::Continue
     }

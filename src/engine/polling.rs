@@ -198,7 +198,15 @@ where
         guard.answered = true;
         return empty_response(StatusCode::PAYLOAD_TOO_LARGE);
     }
-    let body = match Limited::new(req.into_body(), max).collect().await {
+    // A body that stalls dies with its session (Node destroys the request on close).
+    let collected = tokio::select! {
+        collected = Limited::new(req.into_body(), max).collect() => collected,
+        _ = session.closed() => {
+            guard.answered = true;
+            return empty_response(StatusCode::BAD_REQUEST);
+        }
+    };
+    let body = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
             guard.answered = true;

@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     pub(crate) ws_waker: AtomicWaker,
     /// Wakes the heartbeat task: a pong (v4) or ping (v3) arrived, or the session closed.
     pub(crate) heartbeat: Notify,
+    /// Wakes whoever waits for the session to close (a POST still reading its body).
+    closed: Notify,
     host: Weak<dyn SessionHost>,
 }
 
@@ -74,6 +76,14 @@ pub(crate) enum Upgrade {
     Probing,
     /// `3probe` was sent; waiting for `5`.
     Upgrading,
+}
+
+/// What one queued packet costs beyond its bytes (the queue slot, the shared buffer's header):
+/// counted against `max_buffered_bytes` so a flood of tiny packets is bounded too.
+const FRAME_OVERHEAD: usize = 80;
+
+fn cost(frame: &Frame) -> usize {
+    frame.len() + FRAME_OVERHEAD
 }
 
 pub(crate) struct State {
@@ -119,6 +129,7 @@ impl Session {
             poll_waker: AtomicWaker::new(),
             ws_waker: AtomicWaker::new(),
             heartbeat: Notify::new(),
+            closed: Notify::new(),
             host,
         }))
     }
@@ -183,7 +194,7 @@ impl Session {
         let before = state.outbox.len();
         let mut added = 0usize;
         for frame in frames {
-            added += frame.len();
+            added += cost(&frame);
             state.outbox.push_back(frame);
         }
         if state.outbox_bytes + added > self.0.config.max_buffered_bytes {
@@ -209,7 +220,7 @@ impl Session {
             && state.upgrade == Upgrade::None
             && (state.transport == TransportKind::WebSocket || state.get_pending);
         if writable {
-            state.outbox_bytes += frame.len();
+            state.outbox_bytes += cost(&frame);
             state.outbox.push_back(frame);
             drop(state);
             self.wake_transports();
@@ -257,6 +268,7 @@ impl Session {
             }
         }
         tracing::debug!(sid = %self.0.sid, %reason, "session closing");
+        self.0.closed.notify_waiters();
         self.wake_transports();
         self.0.heartbeat.notify_one();
         if let Some(host) = self.0.host.upgrade() {
@@ -279,6 +291,19 @@ impl Session {
         }
         if let Some(host) = self.0.host.upgrade() {
             host.session_finished(self.0.sid);
+        }
+    }
+
+    /// Resolves once the session is no longer open.
+    pub(crate) async fn closed(&self) {
+        loop {
+            let notified = self.0.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.is_open() {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -311,7 +336,7 @@ impl State {
     /// Takes the next queued packet.
     pub(crate) fn pop_outbox(&mut self) -> Option<Frame> {
         let frame = self.outbox.pop_front()?;
-        self.outbox_bytes = self.outbox_bytes.saturating_sub(frame.len());
+        self.outbox_bytes = self.outbox_bytes.saturating_sub(cost(&frame));
         Some(frame)
     }
 
@@ -321,6 +346,7 @@ impl State {
 
     /// Queues a control packet of the engine's own (ping, pong, noop) regardless of the bound.
     pub(crate) fn push_control(&mut self, frame: Frame) {
+        self.outbox_bytes += cost(&frame);
         self.outbox.push_back(frame);
     }
 }

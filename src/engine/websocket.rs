@@ -166,6 +166,9 @@ fn abandon_probe<S>(entry: &Entry<S>) {
 enum End {
     /// The peer closed the WebSocket or the TCP connection.
     PeerClosed,
+    /// The peer sent a close frame whose code is not allowed on the wire (tungstenite answers
+    /// it with 1002).
+    PeerClosedBadly,
     /// The peer broke the protocol; close with this code.
     Violation(CloseCode),
     /// The connection failed under us.
@@ -207,18 +210,26 @@ impl<H: EngineHandler> Connection<H> {
         } else {
             match end {
                 End::PeerClosed => session.close(CloseReason::TransportClose),
-                End::Violation(_) | End::Io => session.close(CloseReason::TransportError),
+                End::PeerClosedBadly | End::Violation(_) | End::Io => {
+                    session.close(CloseReason::TransportError)
+                }
                 End::SessionClosed => session.finish(),
                 End::ProbeFailed => {}
             }
         }
-        if !matches!(end, End::Io) {
-            // Bounded: a peer that does not read must not keep this task alive.
-            let _ = tokio::time::timeout(
-                std::time::Duration::from_secs(1),
-                self.ws.close(close_frame),
-            )
-            .await;
+        // Bounded: a peer that does not read must not keep this task alive.
+        let grace = std::time::Duration::from_secs(1);
+        match end {
+            End::Io => {}
+            // tungstenite has queued its answer to the peer's close frame (same code, or 1002
+            // for a code not allowed on the wire): write it out.
+            End::PeerClosed | End::PeerClosedBadly => {
+                let _ =
+                    tokio::time::timeout(grace, futures_util::SinkExt::flush(&mut self.ws)).await;
+            }
+            _ => {
+                let _ = tokio::time::timeout(grace, self.ws.close(close_frame)).await;
+            }
         }
     }
 
@@ -331,6 +342,9 @@ impl<H: EngineHandler> Connection<H> {
                 }
             }
             WsMessage::Binary(data) => Packet::decode_binary(data, protocol),
+            WsMessage::Close(Some(frame)) if frame.code == CloseCode::Protocol => {
+                return Some(End::PeerClosedBadly);
+            }
             WsMessage::Close(_) => return Some(End::PeerClosed),
             WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => return None,
         };
@@ -351,7 +365,7 @@ impl<H: EngineHandler> Connection<H> {
         let session = self.entry.session.clone();
         let mut state = session.state();
         match (packet, state.upgrade) {
-            (Some(Packet::Ping { probe: true }), Upgrade::Probing) => {
+            (Some(Packet::Ping { probe: true }), Upgrade::Probing | Upgrade::Upgrading) => {
                 state.upgrade = Upgrade::Upgrading;
                 drop(state);
                 self.direct = Some(WsMessage::Text(Utf8Bytes::from_static("3probe")));
