@@ -9,7 +9,10 @@
 //! - 2.x speaks Engine.IO 3 and Socket.IO protocol 4: the server has
 //!   `allow_eio3(true)`;
 //! - 3.x and 4.x speak Engine.IO 4 and Socket.IO protocol 5: the server has the
-//!   default options (Engine.IO 3 refused), as most users run it.
+//!   default options (Engine.IO 3 refused), as most users run it;
+//! - 4.x again with `socket.io-msgpack-parser` on both ends (feature
+//!   `msgpack`, `PARSER=msgpack` for the script): what cannot apply with that
+//!   parser is printed as `skip - …` with the reason.
 //!
 //! Needs Node.js 20+ and npm (`tests/js/node_modules` is installed with
 //! `npm ci` on first use). `ONLY=<regex>` (scenarios), `MODES=<regex>`
@@ -23,6 +26,8 @@ mod node;
 
 use std::time::Duration;
 
+use tower_socketio::parser::Parser;
+
 /// The scripts cap themselves at 150 s.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -30,15 +35,21 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(180);
 const MODES: u32 = 4;
 
 async fn run(script: &str, allow_eio3: bool) {
+    run_with(script, allow_eio3, Parser::Default, &[]).await;
+}
+
+/// [`run`] with `parser` on the server and `env` for the script.
+async fn run_with(
+    script: &str,
+    allow_eio3: bool,
+    parser: Parser,
+    env: &[(&str, &str)],
+) -> node::ScriptRun {
     node::prepare().await;
-    let app = legacy_app::start(allow_eio3).await;
-    let run = node::run_script_with_env(
-        script,
-        &app.base_url,
-        SCRIPT_TIMEOUT,
-        &[("RUST_SERVER", "1")],
-    )
-    .await;
+    let app = legacy_app::start_with_parser(allow_eio3, parser).await;
+    let mut vars = vec![("RUST_SERVER", "1")];
+    vars.extend_from_slice(env);
+    let run = node::run_script_with_env(script, &app.base_url, SCRIPT_TIMEOUT, &vars).await;
     run.assert_passed();
     // One restart per transport mode: the server really went away and came back.
     if std::env::var_os("ONLY").is_none() && std::env::var_os("MODES").is_none() {
@@ -48,6 +59,7 @@ async fn run(script: &str, allow_eio3: bool) {
             "the server should have been restarted once per transport mode"
         );
     }
+    run
 }
 
 /// socket.io-client 2.5 (Engine.IO 3) against `allow_eio3(true)`.
@@ -73,4 +85,32 @@ async fn socketio_client_v4_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_client_v3_node_with_eio3_enabled() {
     run("legacy-v3.mjs", true).await;
+}
+
+/// socket.io-client 4.x with `socket.io-msgpack-parser`, the server with
+/// `Parser::MsgPack`: every transport mode, auto-reconnection included.
+#[cfg(feature = "msgpack")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_client_v4_msgpack_node() {
+    let run = run_with(
+        "legacy-v4.mjs",
+        false,
+        Parser::MsgPack,
+        &[("PARSER", "msgpack")],
+    )
+    .await;
+    // Skips are printed with their reason, one per (mode, scenario) left out:
+    // the typed-array scenario, in each mode.
+    if std::env::var_os("ONLY").is_none() && std::env::var_os("MODES").is_none() {
+        let skipped: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("skip - "))
+            .collect();
+        assert_eq!(
+            skipped.len() as u32,
+            MODES,
+            "expected one skipped scenario per mode: {skipped:#?}"
+        );
+    }
 }

@@ -98,10 +98,11 @@ fn to_json(value: &Mp, attachments: &mut Vec<Bytes>) -> Value {
         }
         Mp::F64(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
         Mp::String(s) => Value::String(s.as_str().unwrap_or_default().to_owned()),
-        // notepack.io (the JS side) writes `undefined` as fixext 1 of type 0 holding a zero byte,
-        // and ArrayBuffers and typed arrays as ext of type 0; other extensions (dates) have no
-        // JSON form.
-        Mp::Ext(0, b) if b.as_slice() == [0] => Value::Null,
+        // notepack.io (the JS side) writes ArrayBuffers and typed arrays as ext of type 0, and
+        // `undefined` as fixext 1 of type 0 holding a zero byte, which rmpv cannot tell from a
+        // one-byte buffer `[0]`: inside arguments it is read as that buffer (undefined only
+        // stands alone, as a missing payload, handled by the caller). Other extensions (dates)
+        // have no JSON form.
         Mp::Ext(0, b) | Mp::Binary(b) => {
             attachments.push(Bytes::copy_from_slice(b));
             super::placeholder(attachments.len() - 1)

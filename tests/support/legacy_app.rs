@@ -4,8 +4,10 @@
 //! socket.io-client 2, 3 and 4 in Node, and 4 in headless Chromium).
 //!
 //! [`start`] serves it on `127.0.0.1:0` (with `allow_eio3` as asked: the 2.x
-//! client speaks Engine.IO 3) and returns an [`InteropServer`]. Its Node
-//! counterpart is `tests/js/legacy-reference-server.mjs`.
+//! client speaks Engine.IO 3) and returns an [`InteropServer`];
+//! [`start_with_parser`] does the same with another packet parser (e.g.
+//! `Parser::MsgPack`, for clients with `socket.io-msgpack-parser`). Its Node
+//! counterpart is `tests/js/legacy-reference-server.mjs` (default parser only).
 //!
 //! ## Socket.IO (path `/socket.io/`)
 //!
@@ -57,6 +59,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tower_socketio::extract::{AckSender, Args, Bin, Data, SocketRef, State};
+use tower_socketio::parser::Parser;
 use tower_socketio::{AckError, ConnectError, SocketIo, SocketIoLayer};
 
 pub const PING_INTERVAL: Duration = Duration::from_millis(500);
@@ -80,9 +83,10 @@ struct Control {
 }
 
 /// The Socket.IO server of one generation.
-fn socket_io(allow_eio3: bool, control: Control) -> SocketIo {
+fn socket_io(allow_eio3: bool, parser: Parser, control: Control) -> SocketIo {
     let io = SocketIo::builder()
         .allow_eio3(allow_eio3)
+        .parser(parser)
         .ping_interval(PING_INTERVAL)
         .ping_timeout(PING_TIMEOUT)
         .build();
@@ -345,14 +349,20 @@ impl Drop for InteropServer {
     }
 }
 
-/// Serves the interop app on `127.0.0.1:0`, in tasks of the current runtime.
+/// Serves the interop app on `127.0.0.1:0`, in tasks of the current runtime,
+/// with the default parser.
 pub async fn start(allow_eio3: bool) -> InteropServer {
+    start_with_parser(allow_eio3, Parser::Default).await
+}
+
+/// [`start`] with `parser` for every generation of the server.
+pub async fn start_with_parser(allow_eio3: bool, parser: Parser) -> InteropServer {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let generation = Arc::new(AtomicU32::new(1));
-    let supervisor = tokio::spawn(supervise(listener, allow_eio3, generation.clone()));
+    let supervisor = tokio::spawn(supervise(listener, allow_eio3, parser, generation.clone()));
     InteropServer {
         base_url: format!("http://{addr}"),
         generation,
@@ -361,13 +371,19 @@ pub async fn start(allow_eio3: bool) -> InteropServer {
 }
 
 /// Runs one generation after the other, each until a client asks for a restart.
-async fn supervise(mut listener: TcpListener, allow_eio3: bool, current: Arc<AtomicU32>) {
+async fn supervise(
+    mut listener: TcpListener,
+    allow_eio3: bool,
+    parser: Parser,
+    current: Arc<AtomicU32>,
+) {
     let addr = listener.local_addr().expect("local addr");
     let (restart, mut requests) = mpsc::unbounded_channel();
     let mut generation = 1;
     loop {
         let io = socket_io(
             allow_eio3,
+            parser,
             Control {
                 generation,
                 restart: restart.clone(),
