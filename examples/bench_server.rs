@@ -1,0 +1,82 @@
+//! The benchmark server: tower-socketio with the handlers the load generator drives.
+//!
+//! `tests/js/bench-server.mjs` is the same server on Node's `socket.io` 4.8; `scripts/compare`
+//! runs both side by side (see `benches/README.md`).
+//!
+//! Binds `127.0.0.1:$PORT` (default 3000, accept queue 511 as Node's), prints `listening` once
+//! bound, and serves Socket.IO at `/socket.io/` with every option at its default (pingInterval
+//! 25 s, pingTimeout 20 s, both transports, upgrades allowed). Namespace `/`:
+//! - `echo` (one argument): emits `echo` back to the sender with that argument;
+//! - `ack` (one argument, with an ack): acknowledges with that argument;
+//! - `join` (a room name, ack optional): joins that room, then acknowledges with no argument;
+//! - `broadcast` (a room name, then one argument): emits `bcast` with that argument to every
+//!   socket in the room.
+//!
+//! Warnings from the crate (a slow consumer disconnected, a protocol violation) go to stderr;
+//! `RUST_LOG` overrides the filter (default `tower_socketio=warn`).
+//!
+//! ```text
+//! cargo build --release --example bench_server
+//! PORT=3000 target/release/examples/bench_server
+//! ```
+
+use axum::serve::ListenerExt;
+use serde_json::Value;
+use tower_socketio::extract::{AckSender, Data, SocketRef};
+use tower_socketio::{SocketIo, SocketIoLayer};
+use tracing_subscriber::EnvFilter;
+
+fn on_connect(socket: SocketRef) {
+    socket.on("echo", |socket: SocketRef, Data(data): Data<Value>| {
+        socket.emit("echo", &data).ok();
+    });
+    socket.on("ack", |Data(data): Data<Value>, ack: AckSender| {
+        ack.send(&data).ok();
+    });
+    socket.on(
+        "join",
+        |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
+            socket.join(room);
+            // An empty tuple: no argument, as Node's `cb()`.
+            ack.send(&()).ok();
+        },
+    );
+    socket.on(
+        "broadcast",
+        |io: SocketIo, Data((room, data)): Data<(String, Value)>| {
+            io.to(room).emit("bcast", &data).ok();
+        },
+    );
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("tower_socketio=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+
+    let io = SocketIo::new();
+    io.ns("/", on_connect);
+    let app = axum::Router::new().layer(SocketIoLayer::new(io));
+
+    // The accept queue of Node's `server.listen()`: 511. `TcpListener::bind` would give 128
+    // (mio copies std), and bursts of connections overflow it: dropped SYNs, retried by the
+    // client a second later.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    // Node's http server sets TCP_NODELAY on every connection; so do we.
+    let listener = socket.listen(511)?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    println!("listening");
+    axum::serve(listener, app).await
+}
