@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use super::error::{CloseReason, empty_response};
 use super::packet::Frame;
 use super::query::TransportKind;
-use super::session::{Phase, Session, Upgrade};
+use super::session::{Phase, Session, State, Upgrade};
 use super::{Engine, EngineHandler, Entry, Flow, ProtocolVersion, payload, v3};
 
 /// Answers a GET: waits until something is queued, then sends all of it.
@@ -22,20 +22,9 @@ pub(crate) async fn get<H: EngineHandler>(
     headers: &HeaderMap,
 ) -> Response<Full<Bytes>> {
     let session = &entry.session;
-    {
-        let mut state = session.state();
-        if state.get_pending {
-            drop(state);
-            // Node: "overlap from client" is a transport error that ends the session.
-            tracing::debug!(sid = %session.sid(), "overlapping GET");
-            session.close(CloseReason::TransportError);
-            return empty_response(StatusCode::BAD_REQUEST);
-        }
-        state.get_pending = true;
-    }
-    let mut guard = PendingGet {
-        session,
-        answered: false,
+    let mut guard = match InFlight::begin(session, PollingRequest::Get) {
+        Some(guard) => guard,
+        None => return empty_response(StatusCode::BAD_REQUEST),
     };
     let frames = poll_fn(|cx| {
         session.0.poll_waker.register(cx.waker());
@@ -74,22 +63,6 @@ pub(crate) fn drain_now(
         headers.insert(header::ACCEPT_ENCODING, value);
     }
     payload_response(session, &frames, &headers)
-}
-
-/// Marks the session's GET as pending while it waits. A GET dropped before it was answered
-/// means the client went away: Node ends the session ("poll connection closed prematurely").
-struct PendingGet<'a> {
-    session: &'a Session,
-    answered: bool,
-}
-
-impl Drop for PendingGet<'_> {
-    fn drop(&mut self) {
-        self.session.state().get_pending = false;
-        if !self.answered {
-            self.session.close(CloseReason::TransportError);
-        }
-    }
 }
 
 fn payload_response(
@@ -164,19 +137,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let session = &entry.session;
-    {
-        let mut state = session.state();
-        if state.post_pending {
-            drop(state);
-            tracing::debug!(sid = %session.sid(), "overlapping POST");
-            session.close(CloseReason::TransportError);
-            return empty_response(StatusCode::BAD_REQUEST);
-        }
-        state.post_pending = true;
-    }
-    let mut guard = PendingPost {
-        session,
-        answered: false,
+    let mut guard = match InFlight::begin(session, PollingRequest::Post) {
+        Some(guard) => guard,
+        None => return empty_response(StatusCode::BAD_REQUEST),
     };
     let is_binary = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
         v.as_bytes()
@@ -239,16 +202,50 @@ where
     res
 }
 
-/// Marks the session's POST as in flight; a POST dropped mid-body ends the session, as in Node
-/// ("data request connection closed prematurely").
-struct PendingPost<'a> {
+/// Which polling request a session has in flight.
+#[derive(Clone, Copy)]
+enum PollingRequest {
+    Get,
+    Post,
+}
+
+/// One GET or POST in flight for a session. Node allows one of each at a time: a second one
+/// is "overlap from client", a transport error that ends the session. A request dropped before
+/// it was answered means the client went away, which ends the session too ("poll connection
+/// closed prematurely", "data request connection closed prematurely").
+struct InFlight<'a> {
     session: &'a Session,
+    request: PollingRequest,
     answered: bool,
 }
 
-impl Drop for PendingPost<'_> {
+impl<'a> InFlight<'a> {
+    /// Marks the request in flight; `None` when one was already (the session is then closed).
+    fn begin(session: &'a Session, request: PollingRequest) -> Option<Self> {
+        let already = std::mem::replace(flag(&mut session.state(), request), true);
+        if already {
+            tracing::debug!(sid = %session.sid(), "overlapping polling request");
+            session.close(CloseReason::TransportError);
+            return None;
+        }
+        Some(InFlight {
+            session,
+            request,
+            answered: false,
+        })
+    }
+}
+
+fn flag(state: &mut State, request: PollingRequest) -> &mut bool {
+    match request {
+        PollingRequest::Get => &mut state.get_pending,
+        PollingRequest::Post => &mut state.post_pending,
+    }
+}
+
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.session.state().post_pending = false;
+        *flag(&mut self.session.state(), self.request) = false;
         if !self.answered {
             self.session.close(CloseReason::TransportError);
         }
