@@ -192,11 +192,14 @@ impl LocalAdapter {
     pub fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
         self.target_sockets(opts)
             .into_iter()
-            .map(|socket| RemoteSocket {
-                id: socket.id(),
-                rooms: self.socket_rooms(socket.id()),
-                handshake: handshake_json(&socket),
-                local: Some(socket),
+            .map(|socket| {
+                RemoteSocket::new(
+                    self.ns.clone(),
+                    socket.id(),
+                    self.socket_rooms(socket.id()),
+                    handshake_json(&socket),
+                    Some(socket),
+                )
             })
             .collect()
     }

@@ -130,8 +130,9 @@ pub struct BroadcastPacket {
 /// # async fn f(io: tower_socketio::SocketIo) -> Result<(), tower_socketio::AdapterError> {
 /// for socket in io.within("lobby").fetch_sockets().await? {
 ///     println!("{} is in {:?}", socket.id, socket.rooms);
-///     // Emit to it wherever it lives:
-///     io.to(socket.id).emit("hello", &"from the server").ok();
+///     // Emit to it, make it join a room, wherever it lives:
+///     socket.emit("hello", &"from the server").ok();
+///     socket.join("vip").await?;
 /// }
 /// # Ok(()) }
 /// ```
@@ -145,6 +146,68 @@ pub struct RemoteSocket {
     pub handshake: Value,
     /// The socket itself when it lives on this node.
     pub local: Option<SocketRef>,
+    ns: NamespaceHandle,
+}
+
+impl RemoteSocket {
+    /// A socket of namespace `ns`, wherever it lives.
+    pub fn new(
+        ns: NamespaceHandle,
+        id: Sid,
+        rooms: Vec<Room>,
+        handshake: Value,
+        local: Option<SocketRef>,
+    ) -> Self {
+        RemoteSocket {
+            id,
+            rooms,
+            handshake,
+            local,
+            ns,
+        }
+    }
+
+    /// Operators that select this socket alone, on whichever node it lives.
+    fn select(&self) -> Option<crate::operators::BroadcastOperators> {
+        let ns = self.ns.ns.upgrade()?;
+        Some(crate::operators::BroadcastOperators::new(ns).within(self.id))
+    }
+
+    /// Emits an event to this socket (Node's `remoteSocket.emit`).
+    pub fn emit<T: serde::Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<(), crate::EmitError> {
+        match self.select() {
+            Some(selected) => selected.emit(event, data),
+            None => Err(crate::EmitError::Disconnected),
+        }
+    }
+
+    /// Makes this socket join rooms.
+    pub async fn join(&self, rooms: impl crate::operators::IntoRooms) -> Result<(), AdapterError> {
+        match self.select() {
+            Some(selected) => selected.join(rooms).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Makes this socket leave rooms.
+    pub async fn leave(&self, rooms: impl crate::operators::IntoRooms) -> Result<(), AdapterError> {
+        match self.select() {
+            Some(selected) => selected.leave(rooms).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Disconnects this socket (closing its connection with `close`).
+    pub async fn disconnect(&self, close: bool) -> Result<(), AdapterError> {
+        match self.select() {
+            Some(selected) => selected.disconnect(close).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// Holds rooms and carries broadcasts and cluster queries for one namespace. See the

@@ -309,18 +309,19 @@ fn ack_response(value: Option<Value>, attachments: Vec<Bytes>) -> AckResponse {
 }
 
 /// Another node's socket, as a fetch answer describes it.
-fn remote_socket(value: &Value) -> Option<RemoteSocket> {
+fn remote_socket(ns: &NamespaceHandle, value: &Value) -> Option<RemoteSocket> {
     let id = value.get("id")?.as_str()?;
     let Ok(id) = id.parse::<Sid>() else {
         tracing::debug!(id, "ignoring a remote socket whose id is not a socket id");
         return None;
     };
-    Some(RemoteSocket {
+    Some(RemoteSocket::new(
+        ns.clone(),
         id,
-        rooms: parse_rooms(value.get("rooms")),
-        handshake: value.get("handshake").cloned().unwrap_or(Value::Null),
-        local: None,
-    })
+        parse_rooms(value.get("rooms")),
+        value.get("handshake").cloned().unwrap_or(Value::Null),
+        None,
+    ))
 }
 
 impl NsShared {
@@ -1264,7 +1265,7 @@ impl NsShared {
                 }
             })
             .await?;
-        sockets.extend(values.iter().filter_map(remote_socket));
+        sockets.extend(values.iter().filter_map(|v| remote_socket(&self.ns, v)));
         Ok(sockets)
     }
 
