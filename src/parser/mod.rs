@@ -7,7 +7,7 @@
 //!
 //! Decoding is bounded: serde_json refuses nesting deeper than 128 levels, the attachment count
 //! is capped ([`crate::SocketIoConfig::max_attachments`]), and every check Node's parser makes is
-//! made here too. Encoding happens once per emit or broadcast into [`Frame`]s that all receivers
+//! made here too. Encoding happens once per emit or broadcast into [`Frame`](crate::engine::Frame)s that all receivers
 //! share.
 
 mod decode;
