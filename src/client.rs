@@ -215,7 +215,9 @@ impl Client {
         }
         // What a recovered socket missed goes first, in order, as Node sends it.
         if !recovery.missed.is_empty() {
-            let _ = self.session.send_frames(recovery.missed);
+            // Bounded by the recovery log, not by the queue: a slow consumer that comes back
+            // for what it missed must not be dropped again for taking it.
+            self.session.send_frames_unbounded(recovery.missed);
         }
         // v2 clients (Engine.IO v3) expect a bare CONNECT; later ones learn their id from it,
         // and their private id when they may recover.

@@ -94,6 +94,9 @@ pub(crate) struct State {
     pub(crate) post_pending: bool,
     outbox: VecDeque<Frame>,
     outbox_bytes: usize,
+    /// Bytes queued past the bound on purpose (a recovery replay): the bound stretches by as
+    /// much until they are written out.
+    allowance: usize,
 }
 
 pub(crate) fn inner_size() -> usize {
@@ -125,6 +128,7 @@ impl Session {
                 post_pending: false,
                 outbox: VecDeque::new(),
                 outbox_bytes: 0,
+                allowance: 0,
             }),
             poll_waker: AtomicWaker::new(),
             ws_waker: AtomicWaker::new(),
@@ -197,7 +201,7 @@ impl Session {
             added += cost(&frame);
             state.outbox.push_back(frame);
         }
-        if state.outbox_bytes + added > self.0.config.max_buffered_bytes {
+        if state.outbox_bytes + added > self.0.config.max_buffered_bytes + state.allowance {
             state.outbox.truncate(before);
             drop(state);
             tracing::warn!(sid = %self.0.sid, "outbound queue full: closing slow consumer");
@@ -208,6 +212,23 @@ impl Session {
         drop(state);
         self.wake_transports();
         Ok(())
+    }
+
+    /// Queues packets whatever the bound: for a backlog that is already bounded elsewhere (the
+    /// recovery log replayed to a reconnecting client, which would otherwise be closed again
+    /// as a slow consumer by the very packets it came back for).
+    pub(crate) fn send_frames_unbounded(&self, frames: impl IntoIterator<Item = Frame>) {
+        let mut state = self.state();
+        if state.phase != Phase::Open {
+            return;
+        }
+        for frame in frames {
+            state.outbox_bytes += cost(&frame);
+            state.allowance += cost(&frame);
+            state.outbox.push_back(frame);
+        }
+        drop(state);
+        self.wake_transports();
     }
 
     /// Queues a packet only if the transport can take it right away (nothing else waiting and,
@@ -255,6 +276,7 @@ impl Session {
                 state.phase = Phase::Closed;
                 state.outbox.clear();
                 state.outbox_bytes = 0;
+                state.allowance = 0;
                 if state.transport == TransportKind::Polling && state.get_pending {
                     // The client said goodbye itself: just release its poll.
                     state
@@ -330,6 +352,7 @@ impl State {
     /// Takes everything queued.
     pub(crate) fn drain_outbox(&mut self) -> Vec<Frame> {
         self.outbox_bytes = 0;
+        self.allowance = 0;
         self.outbox.drain(..).collect()
     }
 
@@ -337,6 +360,7 @@ impl State {
     pub(crate) fn pop_outbox(&mut self) -> Option<Frame> {
         let frame = self.outbox.pop_front()?;
         self.outbox_bytes = self.outbox_bytes.saturating_sub(cost(&frame));
+        self.allowance = self.allowance.saturating_sub(cost(&frame));
         Some(frame)
     }
 
