@@ -670,12 +670,8 @@ impl Emitter {
             .ns
             .encode_event(event, &args, None, own_room.as_ref());
         if self.volatile {
-            let mut frames = frames.into_iter();
-            if let Some(first) = frames.next()
-                && self.socket.connected()
-                && self.socket.session.send_volatile(first)
-            {
-                self.socket.session.send_frames(frames)?;
+            if self.socket.connected() {
+                self.socket.session.send_volatile_frames(frames)?;
             }
             return Ok(());
         }

@@ -143,12 +143,9 @@ impl LocalAdapter {
     pub fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
         for socket in self.target_sockets(opts) {
             if opts.volatile {
-                let mut frames = packet.frames.iter().cloned();
-                if let Some(first) = frames.next()
-                    && socket.session.send_volatile(first)
-                {
-                    let _ = socket.session.send_frames(frames);
-                }
+                let _ = socket
+                    .session
+                    .send_volatile_frames(packet.frames.iter().cloned());
             } else {
                 // A full queue closes that receiver as a slow consumer; the others carry on.
                 let _ = socket.send_frames(packet.frames.iter().cloned());

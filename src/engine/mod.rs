@@ -177,8 +177,14 @@ impl<H: EngineHandler> Engine<H> {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let is_upgrade = websocket::is_upgrade_request(&req);
-        let span = request_span(&req);
-        match self.route(req, is_upgrade).instrument(span).await {
+        let routed = match query::parse(req.uri().query()) {
+            Ok(query) => {
+                let span = request_span(&req, &query);
+                self.route(req, query, is_upgrade).instrument(span).await
+            }
+            Err(err) => Err(err),
+        };
+        match routed {
             Ok(res) => res,
             Err(err) => {
                 tracing::debug!(error = %err, "request refused");
@@ -194,6 +200,7 @@ impl<H: EngineHandler> Engine<H> {
     async fn route<B>(
         self: &Arc<Self>,
         req: Request<B>,
+        query: query::EngineQuery,
         is_upgrade: bool,
     ) -> Result<Response<Full<Bytes>>, RequestError>
     where
@@ -201,7 +208,6 @@ impl<H: EngineHandler> Engine<H> {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let query = query::parse(req.uri().query())?;
         let enabled = match query.transport {
             TransportKind::Polling => self.config.transports.polling,
             TransportKind::WebSocket => self.config.transports.websocket,
@@ -433,18 +439,11 @@ pub(crate) fn parse_query_for_internals(query: &str) -> bool {
 }
 
 /// A span per request naming the session (or the handshake) and the transport.
-fn request_span<B>(req: &Request<B>) -> tracing::Span {
-    let query = req.uri().query().unwrap_or_default();
-    let field = |name: &str| {
-        query_pairs(query)
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
+fn request_span<B>(req: &Request<B>, query: &query::EngineQuery) -> tracing::Span {
     tracing::debug_span!(
         "engine.io",
-        sid = %field("sid"),
-        transport = %field("transport"),
+        sid = ?query.sid.and_then(Result::ok),
+        transport = query.transport.as_str(),
         method = %req.method()
     )
 }

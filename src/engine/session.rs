@@ -217,18 +217,26 @@ impl Session {
     /// Queues packets whatever the bound: for a backlog that is already bounded elsewhere (the
     /// recovery log replayed to a reconnecting client, which would otherwise be closed again
     /// as a slow consumer by the very packets it came back for).
-    pub(crate) fn send_frames_unbounded(&self, frames: impl IntoIterator<Item = Frame>) {
-        let mut state = self.state();
-        if state.phase != Phase::Open {
-            return;
+    pub(crate) fn send_frames_unbounded(&self, frames: Vec<Frame>) {
+        self.state().allowance += frames.iter().map(cost).sum::<usize>();
+        // Within the stretched bound by construction; a closed session just drops them.
+        let _ = self.send_frames(frames);
+    }
+
+    /// Queues a packet's frames only if the transport can take the first right away (see
+    /// [`send_volatile`](Self::send_volatile)); returns whether they were queued.
+    pub(crate) fn send_volatile_frames(
+        &self,
+        frames: impl IntoIterator<Item = Frame>,
+    ) -> Result<bool, SendError> {
+        let mut frames = frames.into_iter();
+        let Some(first) = frames.next() else {
+            return Ok(false);
+        };
+        if !self.send_volatile(first) {
+            return Ok(false);
         }
-        for frame in frames {
-            state.outbox_bytes += cost(&frame);
-            state.allowance += cost(&frame);
-            state.outbox.push_back(frame);
-        }
-        drop(state);
-        self.wake_transports();
+        self.send_frames(frames).map(|()| true)
     }
 
     /// Queues a packet only if the transport can take it right away (nothing else waiting and,
