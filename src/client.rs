@@ -10,6 +10,7 @@ use crate::errors::ConnectError;
 use crate::io::ServerCore;
 use crate::namespace::Namespace;
 use crate::parser::{self, EncodedArgs, Packet, PacketDecoder, PacketType};
+use crate::recovery::{PersistedSession, Recovery};
 use crate::socket::{DisconnectReason, Socket, SocketRef, lock};
 
 /// The Engine.IO handler of a Socket.IO server.
@@ -142,13 +143,51 @@ impl Client {
             return;
         };
         lock(&self.namespaces).push((name, Slot::Connecting));
-        let restored = restore_session(&ns, auth.as_ref());
+        match recovery_request(&ns, auth.as_ref()) {
+            Some((pid, offset)) if ns.recovery.as_ref().is_some_and(Recovery::by_adapter) => {
+                // The adapter's store answers asynchronously; the namespace stays `Connecting`
+                // meanwhile, as it does while middlewares run.
+                let this = self.this.clone();
+                tokio::spawn(async move {
+                    let restored = match ns.adapter.restore_session(pid, offset).await {
+                        Ok(restored) => restored,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "session not restored: a new connection");
+                            None
+                        }
+                    };
+                    if let Some(client) = this.upgrade() {
+                        let restored = restored.map(|r| (r.session.into(), r.missed));
+                        client.connect_socket(ns, auth, restored);
+                    }
+                });
+            }
+            Some((pid, offset)) => {
+                let restored = ns
+                    .recovery
+                    .as_ref()
+                    .and_then(Recovery::in_memory)
+                    .and_then(|store| store.restore(&pid, &offset));
+                self.connect_socket(ns, auth, restored);
+            }
+            None => self.connect_socket(ns, auth, None),
+        }
+    }
+
+    /// Creates the socket (a recovered one when `restored`), runs the middlewares unless it
+    /// may skip them, and completes the connection.
+    fn connect_socket(
+        &self,
+        ns: Arc<Namespace>,
+        auth: Option<Value>,
+        restored: Option<(PersistedSession, Vec<crate::engine::Frame>)>,
+    ) {
         let (restored, recovery) = match restored {
             Some((session, missed)) => {
                 let rooms = session.rooms.clone();
-                (Some(session), Recovery { rooms, missed })
+                (Some(session), RecoveredState { rooms, missed })
             }
-            None => (None, Recovery::default()),
+            None => (None, RecoveredState::default()),
         };
         // Socket.IO v2 clients compute their id in `/` as the Engine.IO id (Node gives it
         // them so); other namespaces' `/nsp#id` form does not fit a socket id here.
@@ -161,8 +200,11 @@ impl Client {
             restored,
             legacy_id,
         );
-        let skip_middlewares =
-            socket.recovered() && ns.recovery.as_ref().is_some_and(|s| s.skip_middlewares());
+        let skip_middlewares = socket.recovered()
+            && ns
+                .recovery
+                .as_ref()
+                .is_some_and(|r| r.config().skip_middlewares);
         if skip_middlewares || !ns.handlers.has_middlewares() {
             self.finish_connect(&ns, socket, auth, recovery);
             return;
@@ -189,7 +231,7 @@ impl Client {
         ns: &Arc<Namespace>,
         socket: SocketRef,
         auth: Option<Value>,
-        recovery: Recovery,
+        recovery: RecoveredState,
     ) {
         if !self.session.is_open() {
             self.remove_socket(&ns.name);
@@ -324,20 +366,16 @@ fn split_v3_namespace(raw: &str) -> (String, Value) {
 
 /// What a recovered socket gets back besides its id and data.
 #[derive(Default)]
-struct Recovery {
+struct RecoveredState {
     rooms: Vec<crate::adapter::Room>,
     missed: Vec<crate::engine::Frame>,
 }
 
-/// The session a CONNECT asks to recover with `{pid, offset}` in its auth, if the namespace
-/// recovers sessions and still has it.
-fn restore_session(
-    ns: &Namespace,
-    auth: Option<&Value>,
-) -> Option<(crate::recovery::PersistedSession, Vec<crate::engine::Frame>)> {
-    let store = ns.recovery.as_ref()?;
+/// The `{pid, offset}` a CONNECT asks to recover with, if the namespace recovers sessions.
+fn recovery_request(ns: &Namespace, auth: Option<&Value>) -> Option<(String, String)> {
+    ns.recovery.as_ref()?;
     let auth = auth?;
     let pid = auth.get("pid")?.as_str()?;
     let offset = auth.get("offset")?.as_str()?;
-    store.restore(pid, offset)
+    Some((pid.to_owned(), offset.to_owned()))
 }

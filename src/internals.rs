@@ -114,6 +114,7 @@ impl FanoutFixture {
             attachments: args.attachments,
             id: None,
             frames,
+            recoverable: false,
         };
         let opts = BroadcastOptions {
             rooms: vec!["all".into()],

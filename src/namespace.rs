@@ -14,6 +14,7 @@ use crate::handler::{
     BoxedConnectHandler, BoxedConnectMiddleware, ConnectHandler, ConnectMiddleware,
 };
 use crate::io::ServerCore;
+use crate::recovery::Recovery;
 use crate::socket::{SocketRef, read, write};
 
 /// A listener of events from other server nodes.
@@ -69,8 +70,8 @@ pub(crate) struct Namespace {
     ack_ids: AtomicU64,
     pub(crate) ack_timeout: std::time::Duration,
     pub(crate) parser: crate::parser::Parser,
-    /// Sessions and packet log, when connection state recovery is on.
-    pub(crate) recovery: Option<crate::recovery::SessionStore>,
+    /// Where sessions and the packet log live, when connection state recovery is on.
+    pub(crate) recovery: Option<Recovery>,
     core: Weak<ServerCore>,
     server_side: RwLock<HashMap<String, ServerSideListener>>,
     /// Created on demand for a dynamic pattern; removed again once empty.
@@ -92,22 +93,30 @@ impl Namespace {
         core: &Arc<ServerCore>,
         dynamic: bool,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|weak| Namespace {
-            adapter: core.adapter_builder.build(NamespaceHandle::new(
+        Arc::new_cyclic(|weak| {
+            let adapter = core.adapter_builder.build(NamespaceHandle::new(
                 weak.clone(),
                 &name,
                 core.config.parser,
-            )),
-            name,
-            handlers,
-            sockets: RwLock::new(HashMap::new()),
-            ack_ids: AtomicU64::new(0),
-            ack_timeout: core.config.ack_timeout,
-            parser: core.config.parser,
-            recovery: core.config.recovery.map(crate::recovery::SessionStore::new),
-            core: Arc::downgrade(core),
-            server_side: RwLock::new(HashMap::new()),
-            dynamic,
+                core.config.recovery.is_some(),
+            ));
+            let recovery = core
+                .config
+                .recovery
+                .map(|config| Recovery::new(config, adapter.as_ref()));
+            Namespace {
+                adapter,
+                name,
+                handlers,
+                sockets: RwLock::new(HashMap::new()),
+                ack_ids: AtomicU64::new(0),
+                ack_timeout: core.config.ack_timeout,
+                parser: core.config.parser,
+                recovery,
+                core: Arc::downgrade(core),
+                server_side: RwLock::new(HashMap::new()),
+                dynamic,
+            }
         })
     }
 
@@ -177,16 +186,12 @@ impl Namespace {
                 args,
             )
         };
-        match (&self.recovery, recorded_for) {
+        match (
+            self.recovery.as_ref().and_then(Recovery::in_memory),
+            recorded_for,
+        ) {
             (Some(store), Some(opts)) if id.is_none() => store.record(opts, |offset| {
-                let mut with_offset = args.clone();
-                if !with_offset.json.is_empty() {
-                    with_offset.json.push(',');
-                }
-                with_offset.json.push('"');
-                with_offset.json.push_str(offset);
-                with_offset.json.push('"');
-                encode(&with_offset)
+                encode(&args.clone().with_trailing_string(offset))
             }),
             _ => encode(args),
         }

@@ -162,6 +162,7 @@ impl BroadcastOperators {
             attachments: args.attachments,
             id,
             frames,
+            recoverable: self.ns.recovery.is_some() && id.is_none() && !self.opts.volatile,
         })
     }
 
@@ -244,7 +245,7 @@ impl BroadcastOperators {
 }
 
 /// Polls an adapter operation once; what is not done yet carries on as a task.
-fn drive(mut future: AdapterFuture<'_, ()>) -> Result<(), EmitError> {
+pub(crate) fn drive(mut future: AdapterFuture<'_, ()>) -> Result<(), EmitError> {
     use std::task::{Context, Poll, Waker};
     let mut cx = Context::from_waker(Waker::noop());
     match future.as_mut().poll(&mut cx) {

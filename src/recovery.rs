@@ -15,7 +15,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::adapter::{BroadcastOptions, Room};
+use serde_json::Value;
+
+use crate::adapter::{Adapter, BroadcastOptions, RecoverySession, Room};
 use crate::engine::{Frame, Sid};
 use crate::socket::lock;
 
@@ -54,25 +56,83 @@ impl Default for ConnectionStateRecovery {
     }
 }
 
+/// Where a namespace's recovery state lives.
+pub(crate) enum Recovery {
+    /// In the namespace, in memory (every adapter that does not persist sessions).
+    InMemory(SessionStore),
+    /// In the adapter's store (see [`Adapter::persists_sessions`]).
+    Adapter(ConnectionStateRecovery),
+}
+
+impl Recovery {
+    pub(crate) fn new(config: ConnectionStateRecovery, adapter: &dyn Adapter) -> Self {
+        if adapter.persists_sessions() {
+            Recovery::Adapter(config)
+        } else {
+            Recovery::InMemory(SessionStore::new(config))
+        }
+    }
+
+    pub(crate) fn in_memory(&self) -> Option<&SessionStore> {
+        match self {
+            Recovery::InMemory(store) => Some(store),
+            Recovery::Adapter(_) => None,
+        }
+    }
+
+    pub(crate) fn config(&self) -> &ConnectionStateRecovery {
+        match self {
+            Recovery::InMemory(store) => &store.config,
+            Recovery::Adapter(config) => config,
+        }
+    }
+
+    pub(crate) fn by_adapter(&self) -> bool {
+        matches!(self, Recovery::Adapter(_))
+    }
+}
+
 /// A socket kept for recovery.
 #[derive(Debug, Clone)]
 pub(crate) struct PersistedSession {
     pub sid: Sid,
     pub pid: Sid,
     pub rooms: Vec<Room>,
+    pub data: Value,
+    /// Only kept in memory: extensions are not serializable, so a session restored from an
+    /// adapter's store (perhaps on another node) comes back without them.
     pub extensions: http::Extensions,
     disconnected_at: Instant,
 }
 
 impl PersistedSession {
-    pub(crate) fn new(sid: Sid, pid: Sid, rooms: Vec<Room>, extensions: http::Extensions) -> Self {
+    pub(crate) fn new(
+        sid: Sid,
+        pid: Sid,
+        rooms: Vec<Room>,
+        data: Value,
+        extensions: http::Extensions,
+    ) -> Self {
         PersistedSession {
             sid,
             pid,
             rooms,
+            data,
             extensions,
             disconnected_at: Instant::now(),
         }
+    }
+}
+
+impl From<RecoverySession> for PersistedSession {
+    fn from(session: RecoverySession) -> Self {
+        PersistedSession::new(
+            session.sid,
+            session.pid,
+            session.rooms,
+            session.data,
+            http::Extensions::new(),
+        )
     }
 }
 
@@ -103,10 +163,6 @@ impl SessionStore {
             config,
             inner: Mutex::new(Inner::default()),
         }
-    }
-
-    pub(crate) fn skip_middlewares(&self) -> bool {
-        self.config.skip_middlewares
     }
 
     /// Gives the packet the next offset, encodes it with `encode(offset)`, and logs it for the
@@ -213,6 +269,7 @@ mod tests {
             sid,
             pid,
             vec![Room::Owned(sid.to_string()), "red".into()],
+            Value::Null,
             http::Extensions::new(),
         ));
         let offset = first[0].as_text().unwrap()[1..].to_owned();
@@ -244,6 +301,7 @@ mod tests {
             Sid::new(),
             pid,
             vec![],
+            Value::Null,
             http::Extensions::new(),
         ));
         assert!(

@@ -21,6 +21,7 @@ use crate::handler::{
 use crate::namespace::Namespace;
 use crate::operators::{BroadcastOperators, IntoRooms};
 use crate::parser::{self, EncodedArgs, Packet, PacketType};
+use crate::recovery::{PersistedSession, Recovery};
 
 /// Why a socket left its namespace, with the reason strings Node's `socket.io` gives.
 ///
@@ -200,6 +201,8 @@ pub struct Socket {
     on_disconnecting: RwLock<Option<BoxedDisconnectHandler>>,
     pub(crate) acks: PendingAcks,
     extensions: RwLock<http::Extensions>,
+    /// Node's `socket.data`: serializable, so other nodes see it and it survives recovery.
+    data: RwLock<Value>,
     /// The client connection this socket belongs to, to leave or close it.
     pub(crate) client: std::sync::Weak<crate::client::Client>,
 }
@@ -222,17 +225,18 @@ impl Socket {
         session: Session,
         auth: Option<Value>,
         client: std::sync::Weak<crate::client::Client>,
-        restored: Option<crate::recovery::PersistedSession>,
+        restored: Option<PersistedSession>,
         id: Option<Sid>,
     ) -> SocketRef {
         let handshake = Handshake::new(&session, auth);
         let recovery_enabled = ns.recovery.is_some();
-        let (id, pid, extensions, recovered) = match restored {
-            Some(s) => (s.sid, Some(s.pid), s.extensions, true),
+        let (id, pid, extensions, data, recovered) = match restored {
+            Some(s) => (s.sid, Some(s.pid), s.extensions, s.data, true),
             None => (
                 id.unwrap_or_default(),
                 recovery_enabled.then(Sid::new),
                 http::Extensions::new(),
+                Value::Null,
                 false,
             ),
         };
@@ -253,6 +257,7 @@ impl Socket {
             on_disconnecting: RwLock::new(None),
             acks: PendingAcks::default(),
             extensions: RwLock::new(extensions),
+            data: RwLock::new(data),
             client,
         })
     }
@@ -474,9 +479,73 @@ impl Socket {
         read(&self.extensions).get::<T>().cloned()
     }
 
-    /// Stores a value on the socket (Node's `socket.data`), returning the previous one.
+    /// Stores a value on the socket, returning the previous one. Extensions stay on this node:
+    /// for what other nodes should see and recovery on another node should bring back, use
+    /// [`set_data`](Self::set_data).
     pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
         write(&self.extensions).insert(value)
+    }
+
+    /// The socket's data (Node's `socket.data`) as a `T`; `None` when unset or not a `T`.
+    ///
+    /// ```
+    /// # fn f(socket: tower_socketio::SocketRef) -> Result<(), serde_json::Error> {
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct User { name: String }
+    ///
+    /// socket.set_data(&User { name: "ada".into() })?;
+    /// let user: Option<User> = socket.data();
+    /// assert_eq!(user.map(|u| u.name).as_deref(), Some("ada"));
+    /// # Ok(()) }
+    /// ```
+    pub fn data<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        let data = read(&self.data);
+        if data.is_null() {
+            return None;
+        }
+        T::deserialize(&*data).ok()
+    }
+
+    /// Sets the socket's data (Node's `socket.data`). Unlike an extension, it is serialized:
+    /// [`fetch_sockets`](crate::operators::BroadcastOperators::fetch_sockets) on another node
+    /// sees it, and a session recovered on another node gets it back.
+    pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
+        *write(&self.data) = serde_json::to_value(data)?;
+        Ok(())
+    }
+
+    /// Node's `socket.emit` with recovery on and an adapter that persists sessions: a
+    /// broadcast to the socket's own room, so the adapter gives it an offset and logs it.
+    fn emit_through_adapter(&self, event: &str, args: EncodedArgs) -> Result<(), EmitError> {
+        if !self.connected() {
+            return Err(EmitError::Disconnected);
+        }
+        let frames = parser::encode(
+            self.ns.parser,
+            PacketType::Event,
+            &self.ns.name,
+            None,
+            Some(event),
+            &args,
+        );
+        let packet = crate::adapter::BroadcastPacket {
+            event: event.to_owned(),
+            args_json: args.json,
+            attachments: args.attachments,
+            id: None,
+            frames,
+            recoverable: true,
+        };
+        let opts = crate::adapter::BroadcastOptions {
+            rooms: self.id.into_rooms(),
+            ..Default::default()
+        };
+        crate::operators::drive(self.ns.adapter.broadcast(packet, opts))
+    }
+
+    /// The data as JSON, `null` when unset.
+    pub(crate) fn data_value(&self) -> Value {
+        read(&self.data).clone()
     }
 
     /// Queues frames for this client.
@@ -575,6 +644,38 @@ impl Socket {
     }
 
     /// Leaves the namespace: `disconnecting`, rooms, registry, then `disconnect`.
+    /// Keeps this socket's session for its client to recover.
+    fn persist(&self, recovery: &Recovery, pid: Sid) {
+        let rooms = self.rooms();
+        match recovery {
+            Recovery::InMemory(store) => store.persist(PersistedSession::new(
+                self.id,
+                pid,
+                rooms,
+                self.data_value(),
+                read(&self.extensions).clone(),
+            )),
+            Recovery::Adapter(config) => {
+                let session = crate::adapter::RecoverySession {
+                    sid: self.id,
+                    pid,
+                    rooms,
+                    data: self.data_value(),
+                };
+                let ttl = config.max_disconnection_duration;
+                let adapter = self.ns.adapter.clone();
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    return tracing::warn!("no runtime: the session is not persisted");
+                };
+                runtime.spawn(async move {
+                    if let Err(err) = adapter.persist_session(session, ttl).await {
+                        tracing::warn!(error = %err, "the session could not be persisted");
+                    }
+                });
+            }
+        }
+    }
+
     pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
         if !self.connected() || self.closing.swap(true, Ordering::AcqRel) {
             return;
@@ -587,16 +688,10 @@ impl Socket {
             handler.call(self.clone(), reason);
         }
         self.connected.store(false, Ordering::Release);
-        if let (Some(store), Some(pid)) = (&self.ns.recovery, self.pid)
+        if let (Some(recovery), Some(pid)) = (&self.ns.recovery, self.pid)
             && reason.is_recoverable()
         {
-            let session = crate::recovery::PersistedSession::new(
-                self.id,
-                pid,
-                self.rooms(),
-                read(&self.extensions).clone(),
-            );
-            store.persist(session);
+            self.persist(recovery, pid);
         }
         self.ns.adapter.del_all(self.id);
         self.ns.remove_socket(self.id);
@@ -660,6 +755,15 @@ impl Emitter {
     pub fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
         let args = parser::encode_args(data, self.attachments)?;
         self.socket.notify_outgoing(event, &args);
+        let by_adapter = self
+            .socket
+            .ns
+            .recovery
+            .as_ref()
+            .is_some_and(Recovery::by_adapter);
+        if by_adapter && !self.volatile {
+            return self.socket.emit_through_adapter(event, args);
+        }
         // With recovery on, what goes to this socket is logged as a broadcast to its room.
         let own_room = (!self.volatile).then(|| crate::adapter::BroadcastOptions {
             rooms: self.socket.id.into_rooms(),

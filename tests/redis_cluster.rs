@@ -1,5 +1,5 @@
 //! Three Rust nodes on one private `redis-server`, with a real `socket.io-client` on each: every
-//! cluster operation from every node, in the classic and the sharded format.
+//! cluster operation from every node, in the classic, the sharded and the streams format.
 #![cfg(feature = "redis")]
 
 #[path = "support/redis.rs"]
@@ -12,9 +12,9 @@ async fn three_rust_nodes(mode: RedisMode, key: &str) {
     let server = RedisServer::shared();
     let mut nodes = Vec::new();
     for name in ["r1", "r2", "r3"] {
-        nodes.push(Node::Rust(
-            RustNode::start(name, config(server, mode).key(key)).await,
-        ));
+        // Each test has its own stream too (the streams mode keeps one per server).
+        let config = config(server, mode).key(key).stream_name(key);
+        nodes.push(Node::Rust(RustNode::start(name, config).await));
     }
     let mut cluster = Cluster::start(nodes).await;
     for from in 0..3 {
@@ -39,4 +39,9 @@ async fn sharded_three_rust_nodes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharded_static_three_rust_nodes() {
     three_rust_nodes(RedisMode::Sharded(SubscriptionMode::Static), "rust-static").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_three_rust_nodes() {
+    three_rust_nodes(RedisMode::Streams, "rust-streams").await;
 }

@@ -122,6 +122,80 @@ pub struct BroadcastPacket {
     pub id: Option<u64>,
     /// The encoded frames, shared by every local receiver.
     pub frames: Vec<Frame>,
+    /// Whether the packet goes to sockets that may recover (connection state recovery is on,
+    /// the packet has no ack id and is not volatile). An adapter that
+    /// [persists sessions](Adapter::persists_sessions) gives such a packet an offset and sends
+    /// [`frames_with_offset`](Self::frames_with_offset) instead of `frames`.
+    pub recoverable: bool,
+}
+
+impl BroadcastPacket {
+    /// The packet encoded again for namespace `ns` with `offset` as its last argument, as Node
+    /// sends an event to a recoverable socket.
+    ///
+    /// ```
+    /// # fn f(packet: tower_socketio::adapter::BroadcastPacket, ns: &tower_socketio::adapter::NamespaceHandle) {
+    /// let frames = packet.frames_with_offset(ns, "1700000000000-0");
+    /// # let _ = frames;
+    /// # }
+    /// ```
+    pub fn frames_with_offset(&self, ns: &NamespaceHandle, offset: &str) -> Vec<Frame> {
+        let args = crate::parser::EncodedArgs {
+            json: self.args_json.clone(),
+            attachments: self.attachments.clone(),
+        }
+        .with_trailing_string(offset);
+        crate::parser::encode(
+            ns.parser(),
+            crate::parser::PacketType::Event,
+            ns.name(),
+            self.id,
+            Some(&self.event),
+            &args,
+        )
+    }
+}
+
+/// A disconnected socket kept for connection state recovery by an adapter that
+/// [persists sessions](Adapter::persists_sessions) (Node's `Session`).
+///
+/// ```
+/// use tower_socketio::adapter::RecoverySession;
+///
+/// let session = RecoverySession {
+///     sid: "AAAAAAAAAAAAAAAAAAAA".parse().unwrap(),
+///     pid: "BBBBBBBBBBBBBBBBBBBB".parse().unwrap(),
+///     rooms: vec!["lobby".into()],
+///     data: serde_json::json!({ "user": 7 }),
+/// };
+/// assert_eq!(session.rooms.len(), 1);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoverySession {
+    /// The socket's public id, given back on recovery.
+    pub sid: Sid,
+    /// The private id the client recovers with.
+    pub pid: Sid,
+    /// Its rooms (its own room included).
+    pub rooms: Vec<Room>,
+    /// Its data ([`Socket::data`](crate::Socket::data), Node's `socket.data`).
+    pub data: Value,
+}
+
+/// A session taken back by [`Adapter::restore_session`], with what the socket missed.
+///
+/// ```
+/// # fn f(restored: tower_socketio::adapter::RestoredSession) {
+/// println!("{} missed {} frames", restored.session.sid, restored.missed.len());
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RestoredSession {
+    /// The session as it was persisted.
+    pub session: RecoverySession,
+    /// The events sent to the socket after the client's offset, in order, encoded for this
+    /// namespace with their offsets.
+    pub missed: Vec<Frame>,
 }
 
 /// A socket found by [`Adapter::fetch_sockets`], on this node or another.
@@ -285,7 +359,10 @@ pub trait Adapter: Send + Sync + 'static {
     ///
     /// Contract: by the time this returns, the local delivery is done and anything for other
     /// nodes is queued in order (emits are synchronous for users, as in Node); the future only
-    /// reports how the remote part went, and may be dropped unpolled.
+    /// reports how the remote part went, and may be dropped unpolled. One exception: an adapter
+    /// that [persists sessions](Self::persists_sessions) learns a recoverable packet's offset
+    /// from its store, so it may defer that packet's local delivery until then, keeping the
+    /// order of broadcasts.
     fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()>;
     /// Sends a packet with an ack id and collects each receiver's answer within `timeout`.
     fn broadcast_with_ack(
@@ -315,6 +392,33 @@ pub trait Adapter: Send + Sync + 'static {
     fn all_rooms(&self) -> AdapterFuture<'_, Vec<Room>>;
     /// How many nodes share this namespace (1 for the memory adapter).
     fn server_count(&self) -> AdapterFuture<'_, usize>;
+
+    /// Whether this adapter keeps connection state recovery itself: sessions, and the offsets
+    /// and log of the packets sent to recoverable sockets (as a store shared by every node
+    /// does). By default it does not, and each namespace keeps them in memory.
+    fn persists_sessions(&self) -> bool {
+        false
+    }
+
+    /// Keeps the session of a socket that left without meaning to, for `ttl` (Node's
+    /// `persistSession`). Only called when [`persists_sessions`](Self::persists_sessions).
+    fn persist_session(&self, session: RecoverySession, ttl: Duration) -> AdapterFuture<'_, ()> {
+        let _ = (session, ttl);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Takes back a session and the packets its socket missed after `offset` (Node's
+    /// `restoreSession`); `None` when the session or the offset is unknown or expired, and the
+    /// client gets a new connection. Only called when
+    /// [`persists_sessions`](Self::persists_sessions).
+    fn restore_session(
+        &self,
+        pid: String,
+        offset: String,
+    ) -> AdapterFuture<'_, Option<RestoredSession>> {
+        let _ = (pid, offset);
+        Box::pin(std::future::ready(Ok(None)))
+    }
 }
 
 /// Builds a namespace's adapter; the namespace is handed over (weakly) so the adapter can reach
@@ -359,15 +463,28 @@ pub struct NamespaceHandle {
     ns: Weak<Namespace>,
     name: Arc<str>,
     parser: crate::parser::Parser,
+    recovers: bool,
 }
 
 impl NamespaceHandle {
-    pub(crate) fn new(ns: Weak<Namespace>, name: &str, parser: crate::parser::Parser) -> Self {
+    pub(crate) fn new(
+        ns: Weak<Namespace>,
+        name: &str,
+        parser: crate::parser::Parser,
+        recovers: bool,
+    ) -> Self {
         NamespaceHandle {
             ns,
             name: name.into(),
             parser,
+            recovers,
         }
+    }
+
+    /// Whether connection state recovery is on: an adapter that
+    /// [persists sessions](Adapter::persists_sessions) then gives offsets to what it delivers.
+    pub fn recovers(&self) -> bool {
+        self.recovers
     }
 
     /// The namespace's name (known from the start, while the adapter is being built).

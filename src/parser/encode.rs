@@ -18,6 +18,22 @@ pub(crate) struct EncodedArgs {
     pub attachments: Vec<Bytes>,
 }
 
+impl EncodedArgs {
+    /// The same arguments with one more, a string, at the end: where connection state recovery
+    /// puts a packet's offset.
+    pub(crate) fn with_trailing_string(mut self, last: &str) -> Self {
+        if !self.json.is_empty() {
+            self.json.push(',');
+        }
+        match serde_json::to_string(last) {
+            Ok(quoted) => self.json.push_str(&quoted),
+            // A `&str` always serializes; keep the arguments valid JSON regardless.
+            Err(_) => self.json.push_str("\"\""),
+        }
+        self
+    }
+}
+
 /// The name under which [`Args`](crate::extract::Args) serializes, so it spreads like a tuple.
 pub(crate) const SPREAD_MARKER: &str = "__tower_socketio_args";
 

@@ -1,5 +1,6 @@
 //! One namespace's Redis adapter: what it publishes for each operation, and what it does with
-//! what other nodes publish, in both of Node's formats (classic and sharded).
+//! what other nodes publish, in Node's three formats (classic, sharded, and the streams
+//! adapter's).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,14 +14,15 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::driver::{Driver, Outgoing, Subscription};
+use super::streams::{self, StreamEntry};
 use super::wire::{self, Decoded};
 use super::{RedisMode, SubscriptionMode, remote_ack_sid};
 use crate::ack::{AckResponse, BroadcastAckFuture};
 use crate::adapter::{
     Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
-    RemoteSocket, Room,
+    RecoverySession, RemoteSocket, RestoredSession, Room,
 };
-use crate::engine::Sid;
+use crate::engine::{Frame, Sid};
 use crate::errors::{AckError, AdapterError};
 use crate::extract::Args;
 use crate::parser::{self, PacketType};
@@ -41,7 +43,7 @@ mod classic {
 }
 
 /// Message types of the sharded format (`socket.io-adapter`'s `ClusterAdapter`).
-mod cluster {
+pub(crate) mod cluster {
     pub const INITIAL_HEARTBEAT: u64 = 1;
     pub const HEARTBEAT: u64 = 2;
     pub const BROADCAST: u64 = 3;
@@ -287,6 +289,16 @@ fn encode(value: &Value, attachments: &[Bytes], msgpack: bool) -> Vec<u8> {
     }
 }
 
+/// A copy of a packet `{type, data, nsp}` with one more argument at the end of its `data`: where
+/// connection state recovery puts the offset.
+fn with_trailing_arg(packet: &Value, arg: &str) -> Value {
+    let mut packet = packet.clone();
+    if let Some(Value::Array(data)) = packet.get_mut("data") {
+        data.push(Value::String(arg.to_owned()));
+    }
+    packet
+}
+
 fn request_id(value: &Value) -> Option<String> {
     match value.get("requestId")? {
         Value::String(s) => Some(s.clone()),
@@ -333,6 +345,16 @@ impl NsShared {
         matches!(self.mode(), RedisMode::Sharded(_))
     }
 
+    fn streams(&self) -> bool {
+        self.mode() == RedisMode::Streams
+    }
+
+    /// The streams adapter reads everything on Pub/Sub as MessagePack; the sharded adapter
+    /// writes JSON unless there is binary data.
+    fn always_msgpack(&self) -> bool {
+        self.streams()
+    }
+
     fn names(&self) -> Option<&Names> {
         if let Some(names) = self.names.get() {
             return Some(names);
@@ -352,7 +374,7 @@ impl NsShared {
                     parser,
                 }
             }
-            RedisMode::Sharded(_) => Names {
+            RedisMode::Sharded(_) | RedisMode::Streams => Names {
                 response: format!("{channel}{}#", self.uid),
                 request: String::new(),
                 specific_response: String::new(),
@@ -380,6 +402,10 @@ impl NsShared {
                         Subscription::Shard(names.channel.clone()),
                         Subscription::Shard(names.response.clone()),
                     ],
+                    RedisMode::Streams => vec![
+                        Subscription::Channel(names.channel.clone()),
+                        Subscription::Channel(names.response.clone()),
+                    ],
                 });
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -389,12 +415,8 @@ impl NsShared {
     }
 
     fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), AdapterError> {
-        self.driver.publish(Outgoing {
-            channel,
-            payload,
-            sharded: self.sharded(),
-            done: None,
-        })
+        self.driver
+            .publish(Outgoing::publish(channel, payload, self.sharded()))
     }
 
     async fn publish_and_wait(
@@ -416,6 +438,7 @@ impl NsShared {
         match self.mode() {
             RedisMode::Classic => self.driver.numsub(&names.request, false).await,
             RedisMode::Sharded(_) => self.driver.numsub(&names.channel, true).await,
+            RedisMode::Streams => self.driver.numsub(&names.channel, false).await,
         }
     }
 
@@ -574,7 +597,7 @@ impl NsShared {
                     "id": socket.id.as_str(),
                     "handshake": handshake,
                     "rooms": rooms_json(&socket.rooms),
-                    "data": {},
+                    "data": socket.local.as_ref().map_or(Value::Null, |s| s.data_value()),
                 })
             })
             .collect()
@@ -597,7 +620,7 @@ impl NsShared {
                     self.on_classic_response(channel, payload);
                 }
             }
-            RedisMode::Sharded(_) => {
+            RedisMode::Sharded(_) | RedisMode::Streams => {
                 if channel == names.response {
                     if let Some(message) = decode_logged(channel, payload) {
                         self.on_cluster_response(&message);
@@ -605,7 +628,7 @@ impl NsShared {
                 } else if channel.starts_with(names.channel.as_str())
                     && let Some(message) = decode_logged(channel, payload)
                 {
-                    self.on_cluster_message(names, message);
+                    self.on_cluster_message(names, message, None);
                 }
             }
         }
@@ -685,6 +708,7 @@ impl NsShared {
             attachments: args.attachments,
             id,
             frames,
+            recoverable: false,
         })
     }
 
@@ -984,19 +1008,20 @@ impl NsShared {
         attachments: &[Bytes],
     ) {
         let message = self.cluster_message(&names.nsp, kind, data);
-        let binary = matches!(
-            kind,
-            cluster::BROADCAST_ACK
-                | cluster::FETCH_SOCKETS_RESPONSE
-                | cluster::SERVER_SIDE_EMIT_RESPONSE
-        ) && wire::has_binary(&message, attachments);
+        let binary = self.always_msgpack()
+            || matches!(
+                kind,
+                cluster::BROADCAST_ACK
+                    | cluster::FETCH_SOCKETS_RESPONSE
+                    | cluster::SERVER_SIDE_EMIT_RESPONSE
+            ) && wire::has_binary(&message, attachments);
         let _ = self.publish(
             format!("{}{requester}#", names.channel),
             encode(&message, attachments, binary),
         );
     }
 
-    fn on_cluster_message(self: &Arc<Self>, names: &Names, message: Decoded) {
+    fn on_cluster_message(self: &Arc<Self>, names: &Names, message: Decoded, offset: Option<&str>) {
         let Decoded {
             value: message,
             attachments,
@@ -1042,7 +1067,8 @@ impl NsShared {
                             }
                         };
                         let message = shared.cluster_message(&nsp, kind, data);
-                        let binary = wire::has_binary(&message, &attachments);
+                        let binary =
+                            shared.always_msgpack() || wire::has_binary(&message, &attachments);
                         let _ = shared.publish(
                             format!("{channel}{requester}#"),
                             encode(&message, &attachments, binary),
@@ -1052,6 +1078,14 @@ impl NsShared {
                     let opts = parse_opts(data.get("opts"));
                     let Some(packet) = data.get("packet") else {
                         return;
+                    };
+                    let with_offset;
+                    let packet = match offset {
+                        Some(offset) if self.ns.recovers() && !opts.volatile => {
+                            with_offset = with_trailing_arg(packet, offset);
+                            &with_offset
+                        }
+                        _ => packet,
                     };
                     match self.remote_packet(names, packet, attachments, None) {
                         Some(packet) => self.local.broadcast(&packet, &opts),
@@ -1147,6 +1181,173 @@ impl NsShared {
         }
     }
 
+    // ---- streams mode ----
+
+    /// An entry of the stream, if it is for this namespace.
+    pub(crate) fn on_stream_entry(self: &Arc<Self>, entry: &StreamEntry) {
+        let Some(names) = self.names.get() else {
+            return;
+        };
+        if entry.nsp != names.nsp {
+            return;
+        }
+        if let Some(message) = &entry.message {
+            self.on_cluster_message(names, message.clone(), Some(&entry.id));
+        }
+    }
+
+    /// Adds a broadcast to the stream. A recoverable packet is delivered here once Redis gave
+    /// its entry an id, which becomes the packet's offset (Node's `addOffsetIfNecessary`); the
+    /// publisher hands ids back in order, so broadcasts keep their order.
+    fn broadcast_to_stream(
+        self: &Arc<Self>,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+    ) -> Result<(), AdapterError> {
+        let (Some(names), Some(data)) = (self.names(), packet_data(&packet)) else {
+            self.local.broadcast(&packet, &opts);
+            return Ok(());
+        };
+        let body = json!({
+            "packet": packet_json(&names.nsp, data),
+            "opts": opts_json(&opts, None),
+        });
+        let fields = streams::entry_fields(
+            &self.uid,
+            &names.nsp,
+            cluster::BROADCAST,
+            &body,
+            &packet.attachments,
+        );
+        if !(packet.recoverable && self.ns.recovers()) {
+            self.local.broadcast(&packet, &opts);
+            return self.driver.publish(Outgoing::stream_add(fields, None));
+        }
+        let shared = Arc::downgrade(self);
+        let deliver = Box::new(move |offset: Option<String>| {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let packet = match offset {
+                Some(offset) => BroadcastPacket {
+                    frames: packet.frames_with_offset(&shared.ns, &offset),
+                    ..packet
+                },
+                // Not in the stream: delivered all the same, without an offset.
+                None => packet,
+            };
+            shared.local.broadcast(&packet, &opts);
+        });
+        self.driver
+            .publish(Outgoing::stream_add(fields, Some(deliver)))
+    }
+
+    /// `SET <prefix><pid> <base64 msgpack session> PX <ttl>` (Node's `persistSession`).
+    async fn persist_session(
+        &self,
+        session: RecoverySession,
+        ttl: Duration,
+    ) -> Result<(), AdapterError> {
+        let options = &self.driver.config.streams;
+        let key = format!("{}{}", options.session_key_prefix, session.pid);
+        let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut conn = self.driver.commands.clone();
+        redis::cmd("SET")
+            .arg(key)
+            .arg(streams::encode_session(&session))
+            .arg("PX")
+            .arg(ttl)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| AdapterError::Transport(e.to_string()))
+    }
+
+    /// Node's `restoreSession`: takes the session (`GETDEL`), checks that the offset is still in
+    /// the stream, then reads the stream after it for the broadcasts the session's rooms got.
+    async fn restore_session(
+        self: Arc<Self>,
+        pid: String,
+        offset: String,
+    ) -> Result<Option<RestoredSession>, AdapterError> {
+        let Some(names) = self.names() else {
+            return Ok(None);
+        };
+        if !streams::valid_offset(&offset) {
+            return Ok(None);
+        }
+        let options = &self.driver.config.streams;
+        let transport = |e: redis::RedisError| AdapterError::Transport(e.to_string());
+        let mut conn = self.driver.commands.clone();
+        let (raw, found): (Option<Vec<u8>>, redis::Value) = redis::pipe()
+            .cmd("GETDEL")
+            .arg(format!("{}{pid}", options.session_key_prefix))
+            .cmd("XRANGE")
+            .arg(&options.stream_name)
+            .arg(&offset)
+            .arg(&offset)
+            .query_async(&mut conn)
+            .await
+            .map_err(transport)?;
+        let Some(session) = raw.as_deref().and_then(streams::decode_session) else {
+            return Ok(None);
+        };
+        if streams::parse_entries(&found).is_empty() {
+            return Ok(None);
+        }
+        let mut missed = Vec::new();
+        let mut cursor = offset;
+        for _ in 0..streams::RESTORE_MAX_RANGES {
+            let Some(start) = streams::next_offset(&cursor) else {
+                break;
+            };
+            let reply: redis::Value = redis::cmd("XRANGE")
+                .arg(&options.stream_name)
+                .arg(start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(streams::RESTORE_RANGE_COUNT)
+                .query_async(&mut conn)
+                .await
+                .map_err(transport)?;
+            let entries = streams::parse_entries(&reply);
+            if entries.is_empty() {
+                break;
+            }
+            for entry in entries {
+                cursor.clone_from(&entry.id);
+                if entry.nsp == names.nsp {
+                    missed.extend(self.missed_frames(names, &session.rooms, entry));
+                }
+            }
+        }
+        Ok(Some(RestoredSession { session, missed }))
+    }
+
+    /// The frames of a stream entry for a session in `rooms`: a broadcast that targeted them,
+    /// with its offset.
+    fn missed_frames(&self, names: &Names, rooms: &[Room], entry: StreamEntry) -> Vec<Frame> {
+        let Some(Decoded { value, attachments }) = entry.message else {
+            return Vec::new();
+        };
+        if value.get("type").and_then(Value::as_u64) != Some(cluster::BROADCAST) {
+            return Vec::new();
+        }
+        let Some(data) = value.get("data") else {
+            return Vec::new();
+        };
+        let opts = parse_opts(data.get("opts"));
+        if opts.volatile || request_id(data).is_some() || !streams::includes(rooms, &opts) {
+            return Vec::new();
+        }
+        let Some(packet) = data.get("packet") else {
+            return Vec::new();
+        };
+        let packet = with_trailing_arg(packet, &entry.id);
+        self.remote_packet(names, &packet, attachments, None)
+            .map(|p| p.frames)
+            .unwrap_or_default()
+    }
+
     // ---- outgoing operations ----
 
     fn broadcast_message(
@@ -1170,6 +1371,7 @@ impl NsShared {
                 };
                 Some((channel, encode(&message, &packet.attachments, true)))
             }
+            RedisMode::Streams => None,
             RedisMode::Sharded(mode) => {
                 let message = self.cluster_message(
                     &names.nsp,
@@ -1215,7 +1417,7 @@ impl NsShared {
                     encode(&message, &packet.attachments, true),
                 )
             }
-            RedisMode::Sharded(_) => {
+            RedisMode::Sharded(_) | RedisMode::Streams => {
                 let message = self.cluster_message(
                     &names.nsp,
                     cluster::BROADCAST,
@@ -1223,7 +1425,7 @@ impl NsShared {
                 );
                 (
                     names.channel.clone(),
-                    encode(&message, &packet.attachments, false),
+                    encode(&message, &packet.attachments, self.always_msgpack()),
                 )
             }
         })
@@ -1254,13 +1456,14 @@ impl NsShared {
                         });
                         (names.request.clone(), encode(&message, &[], false))
                     }
-                    RedisMode::Sharded(_) => {
+                    RedisMode::Sharded(_) | RedisMode::Streams => {
                         let message = self.cluster_message(
                             &names.nsp,
                             cluster::FETCH_SOCKETS,
                             json!({ "opts": opts_json(&opts, None), "requestId": id }),
                         );
-                        (names.channel.clone(), encode(&message, &[], false))
+                        let payload = encode(&message, &[], self.always_msgpack());
+                        (names.channel.clone(), payload)
                     }
                 }
             })
@@ -1291,6 +1494,21 @@ impl NsShared {
                 body.insert("opts".into(), opts_json(opts, None));
                 let message = self.cluster_message(&names.nsp, cluster_kind, Value::Object(body));
                 (names.channel.clone(), message)
+            }
+            RedisMode::Streams => {
+                // Joins, leaves and disconnects are kept in the stream, in order with broadcasts.
+                body.insert("opts".into(), opts_json(opts, None));
+                let fields = streams::entry_fields(
+                    &self.uid,
+                    &names.nsp,
+                    cluster_kind,
+                    &Value::Object(body),
+                    &[],
+                );
+                return self
+                    .driver
+                    .send_and_wait(Outgoing::stream_add(fields, None))
+                    .await;
             }
         };
         self.publish_and_wait(channel, encode(&message, &[], false))
@@ -1346,7 +1564,7 @@ impl NsShared {
                     );
                 }
             }
-            RedisMode::Sharded(_) => {
+            RedisMode::Sharded(_) | RedisMode::Streams => {
                 // The cluster format has no rooms request: every room with a member is the room
                 // of some socket, so ask for every socket.
                 let sockets = self
@@ -1384,13 +1602,14 @@ fn server_side_message(
             }
             (names.request.clone(), encode(&message, &[], false))
         }
-        RedisMode::Sharded(_) => {
+        RedisMode::Sharded(_) | RedisMode::Streams => {
             let mut body = json!({ "packet": data });
             if let (Some(id), Value::Object(map)) = (id, &mut body) {
                 map.insert("requestId".into(), Value::String(id.to_owned()));
             }
             let message = shared.cluster_message(&names.nsp, cluster::SERVER_SIDE_EMIT, body);
-            (names.channel.clone(), encode(&message, &[], false))
+            let payload = encode(&message, &[], shared.always_msgpack());
+            (names.channel.clone(), payload)
         }
     }
 }
@@ -1515,6 +1734,9 @@ impl Adapter for RedisAdapter {
 
     fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()> {
         let shared = &self.shared;
+        if shared.streams() && !opts.local {
+            return ready(shared.broadcast_to_stream(packet, opts));
+        }
         shared.local.broadcast(&packet, &opts);
         if opts.local {
             return ready(Ok(()));
@@ -1647,5 +1869,21 @@ impl Adapter for RedisAdapter {
 
     fn server_count(&self) -> AdapterFuture<'_, usize> {
         Box::pin(self.shared.server_count())
+    }
+
+    fn persists_sessions(&self) -> bool {
+        self.shared.streams()
+    }
+
+    fn persist_session(&self, session: RecoverySession, ttl: Duration) -> AdapterFuture<'_, ()> {
+        Box::pin(self.shared.persist_session(session, ttl))
+    }
+
+    fn restore_session(
+        &self,
+        pid: String,
+        offset: String,
+    ) -> AdapterFuture<'_, Option<RestoredSession>> {
+        Box::pin(self.shared.clone().restore_session(pid, offset))
     }
 }

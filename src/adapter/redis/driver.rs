@@ -1,6 +1,7 @@
 //! The connections to Redis, shared by every namespace of one server: a publisher that drains an
-//! ordered queue, a subscriber whose subscriptions survive reconnections, and a router that hands
-//! each incoming message to the namespaces it concerns.
+//! ordered queue, a subscriber whose subscriptions survive reconnections, a router that hands
+//! each incoming message to the namespaces it concerns, and in streams mode a reader that
+//! follows the stream.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,15 +24,77 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a batch that Redis refused is retried (the connection manager reconnects meanwhile)
 /// before its messages are dropped.
 const PUBLISH_RETRY_WINDOW: Duration = Duration::from_secs(2);
+/// The same for a batch that adds to the stream: the stream is the recovery log, so its entries
+/// wait out a Redis restart rather than being lost.
+const STREAM_RETRY_WINDOW: Duration = Duration::from_secs(30);
+/// How long the stream reader waits before reading again after an error.
+const READ_RETRY_DELAY: Duration = Duration::from_millis(200);
 
-/// A message to publish.
+/// Told the id Redis gave a stream entry (`None` when it could not be added).
+pub(crate) type OnOffset = Box<dyn FnOnce(Option<String>) + Send>;
+
+/// What to send to Redis.
+pub(crate) enum Command {
+    /// `PUBLISH` (or `SPUBLISH`, when `sharded`) on a channel.
+    Publish {
+        channel: String,
+        payload: Vec<u8>,
+        sharded: bool,
+    },
+    /// `XADD <stream> MAXLEN ~ <max_len> * <field> <value>…`.
+    StreamAdd {
+        fields: Vec<(&'static str, Vec<u8>)>,
+        on_offset: Option<OnOffset>,
+    },
+}
+
+/// A message to send, in order with the others.
 pub(crate) struct Outgoing {
-    pub channel: String,
-    pub payload: Vec<u8>,
-    /// `SPUBLISH` rather than `PUBLISH`.
-    pub sharded: bool,
+    pub command: Command,
     /// Told how the publication went, when someone waits for it.
     pub done: Option<oneshot::Sender<Result<(), AdapterError>>>,
+}
+
+impl Outgoing {
+    pub(crate) fn publish(channel: String, payload: Vec<u8>, sharded: bool) -> Self {
+        Outgoing {
+            command: Command::Publish {
+                channel,
+                payload,
+                sharded,
+            },
+            done: None,
+        }
+    }
+
+    pub(crate) fn stream_add(
+        fields: Vec<(&'static str, Vec<u8>)>,
+        on_offset: Option<OnOffset>,
+    ) -> Self {
+        Outgoing {
+            command: Command::StreamAdd { fields, on_offset },
+            done: None,
+        }
+    }
+
+    fn is_stream_add(&self) -> bool {
+        matches!(self.command, Command::StreamAdd { .. })
+    }
+
+    /// Tells whoever waits that the message will not be sent: a stream entry's local delivery
+    /// then happens without an offset.
+    fn refuse(self, err: AdapterError) {
+        if let Command::StreamAdd {
+            on_offset: Some(on_offset),
+            ..
+        } = self.command
+        {
+            on_offset(None);
+        }
+        if let Some(done) = self.done {
+            let _ = done.send(Err(err));
+        }
+    }
 }
 
 /// A subscription of the subscriber connection.
@@ -60,7 +123,7 @@ pub(crate) struct Driver {
     pub(crate) config: RedisAdapterConfig,
     publisher: mpsc::Sender<Outgoing>,
     control: mpsc::UnboundedSender<Control>,
-    commands: ConnectionManager,
+    pub(crate) commands: ConnectionManager,
     tasks: Vec<tokio::task::AbortHandle>,
     dropped: Arc<LogLimiter>,
 }
@@ -128,7 +191,7 @@ impl Driver {
             }
         };
         let subscriber = ConnectionManager::new_with_config(
-            client,
+            client.clone(),
             manager_config()
                 .set_push_sender(push_sender)
                 .set_automatic_resubscription(),
@@ -139,11 +202,28 @@ impl Driver {
         let registry = Arc::new(Registry::default());
         let (publisher, out_rx) = mpsc::channel(config.queue_capacity.max(1));
         let (control, control_rx) = mpsc::unbounded_channel();
-        let tasks = vec![
-            tokio::spawn(publish_loop(commands.clone(), out_rx)).abort_handle(),
+        let stream = StreamTarget {
+            name: config.streams.stream_name.clone(),
+            max_len: config.streams.max_len,
+        };
+        let mut tasks = vec![
+            tokio::spawn(publish_loop(commands.clone(), out_rx, stream)).abort_handle(),
             tokio::spawn(control_loop(subscriber, control_rx, registry.clone())).abort_handle(),
-            tokio::spawn(route_loop(push_rx, registry)).abort_handle(),
+            tokio::spawn(route_loop(push_rx, registry.clone())).abort_handle(),
         ];
+        if config.mode == super::RedisMode::Streams {
+            // `XREAD BLOCK` holds its connection: the reader gets one of its own, whose
+            // response timeout outlasts the block.
+            let reader = ConnectionManager::new_with_config(
+                client,
+                manager_config()
+                    .set_response_timeout(Some(config.streams.block_time + Duration::from_secs(3))),
+            )
+            .await
+            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+            let options = config.streams.clone();
+            tasks.push(tokio::spawn(read_stream_loop(reader, options, registry)).abort_handle());
+        }
         Ok(Arc::new(Driver {
             config,
             publisher,
@@ -163,14 +243,14 @@ impl Driver {
                 self.dropped
                     .note("Redis publish queue full: messages to other nodes dropped");
                 let err = AdapterError::Transport("the Redis publish queue is full".into());
-                if let Some(done) = message.done {
-                    let _ = done.send(Err(err.clone()));
-                }
+                message.refuse(err.clone());
                 Err(err)
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(AdapterError::Transport(
-                "the Redis adapter is closed".into(),
-            )),
+            Err(mpsc::error::TrySendError::Closed(message)) => {
+                let err = AdapterError::Transport("the Redis adapter is closed".into());
+                message.refuse(err.clone());
+                Err(err)
+            }
         }
     }
 
@@ -181,13 +261,15 @@ impl Driver {
         payload: Vec<u8>,
         sharded: bool,
     ) -> Result<(), AdapterError> {
+        self.send_and_wait(Outgoing::publish(channel, payload, sharded))
+            .await
+    }
+
+    /// Queues a message and waits until Redis took it.
+    pub(crate) async fn send_and_wait(&self, mut message: Outgoing) -> Result<(), AdapterError> {
         let (tx, rx) = oneshot::channel();
-        self.publish(Outgoing {
-            channel,
-            payload,
-            sharded,
-            done: Some(tx),
-        })?;
+        message.done = Some(tx);
+        self.publish(message)?;
         match rx.await {
             Ok(result) => result,
             Err(_) => Err(AdapterError::Transport(
@@ -247,9 +329,20 @@ fn parse_numsub(value: &redis::Value) -> Option<usize> {
     }
 }
 
+/// Where stream entries go.
+struct StreamTarget {
+    name: String,
+    max_len: u64,
+}
+
 /// Drains the queue in order, many messages per pipeline; a batch Redis refuses is retried for a
-/// short while (the connection manager reconnects meanwhile), then dropped with a log line.
-async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<Outgoing>) {
+/// while (the connection manager reconnects meanwhile), then dropped with a log line. The ids of
+/// stream entries are handed back in order, once Redis gave them.
+async fn publish_loop(
+    mut conn: ConnectionManager,
+    mut rx: mpsc::Receiver<Outgoing>,
+    stream: StreamTarget,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -259,23 +352,18 @@ async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<Outgoi
                 Err(_) => break,
             }
         }
-        let mut pipe = redis::pipe();
-        for message in &batch {
-            pipe.cmd(if message.sharded {
-                "SPUBLISH"
-            } else {
-                "PUBLISH"
-            })
-            .arg(&message.channel)
-            .arg(&message.payload)
-            .ignore();
-        }
+        let pipe = pipeline(&batch, &stream);
+        let window = if batch.iter().any(Outgoing::is_stream_add) {
+            STREAM_RETRY_WINDOW
+        } else {
+            PUBLISH_RETRY_WINDOW
+        };
         let started = Instant::now();
         let mut delay = Duration::from_millis(50);
         let result = loop {
-            match pipe.query_async::<()>(&mut conn).await {
-                Ok(()) => break Ok(()),
-                Err(err) if started.elapsed() >= PUBLISH_RETRY_WINDOW => {
+            match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {
+                Ok(ids) => break Ok(ids),
+                Err(err) if started.elapsed() >= window => {
                     tracing::warn!(
                         messages = batch.len(),
                         error = %err,
@@ -290,9 +378,102 @@ async fn publish_loop(mut conn: ConnectionManager, mut rx: mpsc::Receiver<Outgoi
                 }
             }
         };
+        let (status, mut ids) = match result {
+            Ok(ids) => (Ok(()), ids.into_iter()),
+            Err(err) => (Err(err), Vec::new().into_iter()),
+        };
         for message in batch.drain(..) {
+            if let Command::StreamAdd { on_offset, .. } = message.command {
+                let id = ids.next().and_then(|id| stream_id(&id));
+                if let Some(on_offset) = on_offset {
+                    on_offset(id);
+                }
+            }
             if let Some(done) = message.done {
-                let _ = done.send(result.clone());
+                let _ = done.send(status.clone());
+            }
+        }
+    }
+}
+
+/// One pipeline for a batch: only the `XADD`s answer (with their ids).
+fn pipeline(batch: &[Outgoing], stream: &StreamTarget) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    for message in batch {
+        match &message.command {
+            Command::Publish {
+                channel,
+                payload,
+                sharded,
+            } => {
+                pipe.cmd(if *sharded { "SPUBLISH" } else { "PUBLISH" })
+                    .arg(channel)
+                    .arg(payload)
+                    .ignore();
+            }
+            Command::StreamAdd { fields, .. } => {
+                let cmd = pipe
+                    .cmd("XADD")
+                    .arg(&stream.name)
+                    .arg("MAXLEN")
+                    .arg("~")
+                    .arg(stream.max_len)
+                    .arg("*");
+                for (field, value) in fields {
+                    cmd.arg(*field).arg(value);
+                }
+            }
+        }
+    }
+    pipe
+}
+
+/// A stream entry id as Redis writes it.
+pub(crate) fn stream_id(value: &redis::Value) -> Option<String> {
+    match value {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        redis::Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Follows the stream from its end (`$`), then from the last entry read, handing each entry to
+/// the namespace it names. After an error (Redis gone), it reads again from the last entry read,
+/// so nothing added meanwhile is missed.
+async fn read_stream_loop(
+    mut conn: ConnectionManager,
+    options: super::StreamsOptions,
+    registry: Arc<Registry>,
+) {
+    let mut offset = String::from("$");
+    let block = u64::try_from(options.block_time.as_millis()).unwrap_or(u64::MAX);
+    loop {
+        let reply = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(options.read_count)
+            .arg("BLOCK")
+            .arg(block)
+            .arg("STREAMS")
+            .arg(&options.stream_name)
+            .arg(&offset)
+            .query_async::<redis::Value>(&mut conn)
+            .await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(err) => {
+                tracing::debug!(error = %err, "reading the Redis stream failed; retrying");
+                tokio::time::sleep(READ_RETRY_DELAY).await;
+                continue;
+            }
+        };
+        for entry in super::streams::parse_xread(&reply) {
+            offset.clone_from(&entry.id);
+            let adapters: Vec<Arc<NsShared>> = read(&registry.adapters)
+                .iter()
+                .filter_map(|(_, w)| w.upgrade())
+                .collect();
+            for adapter in adapters {
+                adapter.on_stream_entry(&entry);
             }
         }
     }

@@ -79,6 +79,7 @@
 
 mod adapter;
 mod driver;
+mod streams;
 mod wire;
 
 pub use adapter::RedisAdapter;
@@ -105,6 +106,10 @@ pub enum RedisMode {
     Classic,
     /// Node's `createShardedAdapter`: Redis 7 sharded Pub/Sub and the cluster-adapter messages.
     Sharded(SubscriptionMode),
+    /// Node's `@socket.io/redis-streams-adapter` 0.3: the cluster-adapter messages through a
+    /// Redis stream, sessions for connection state recovery in Redis (see
+    /// [`RedisStreamsAdapter`]).
+    Streams,
 }
 
 /// Which channels a sharded adapter listens to (Node's `subscriptionMode`).
@@ -146,6 +151,29 @@ pub struct RedisAdapterConfig {
     pub(crate) mode: RedisMode,
     pub(crate) queue_capacity: usize,
     pub(crate) incoming_capacity: usize,
+    pub(crate) streams: StreamsOptions,
+}
+
+/// The options of the streams mode, with the defaults of `@socket.io/redis-streams-adapter`.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamsOptions {
+    pub(crate) stream_name: String,
+    pub(crate) max_len: u64,
+    pub(crate) read_count: u64,
+    pub(crate) block_time: Duration,
+    pub(crate) session_key_prefix: String,
+}
+
+impl Default for StreamsOptions {
+    fn default() -> Self {
+        StreamsOptions {
+            stream_name: "socket.io".into(),
+            max_len: 10_000,
+            read_count: 100,
+            block_time: Duration::from_millis(5000),
+            session_key_prefix: "sio:session:".into(),
+        }
+    }
 }
 
 impl RedisAdapterConfig {
@@ -165,6 +193,7 @@ impl RedisAdapterConfig {
             mode: RedisMode::Classic,
             queue_capacity: 65_536,
             incoming_capacity: 65_536,
+            streams: StreamsOptions::default(),
         }
     }
 
@@ -245,6 +274,70 @@ impl RedisAdapterConfig {
         self
     }
 
+    /// Streams mode: the stream's name (Node's `streamName`; default `socket.io`).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").stream_name("chat-stream");
+    /// # let _ = config;
+    /// ```
+    pub fn stream_name(mut self, name: impl Into<String>) -> Self {
+        self.streams.stream_name = name.into();
+        self
+    }
+
+    /// Streams mode: about how many entries the stream keeps (`XADD MAXLEN ~`, Node's `maxLen`;
+    /// default 10 000). It bounds how far back a session can recover.
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").max_len(100_000);
+    /// # let _ = config;
+    /// ```
+    pub fn max_len(mut self, max_len: u64) -> Self {
+        self.streams.max_len = max_len;
+        self
+    }
+
+    /// Streams mode: how many entries one `XREAD` takes at most (Node's `readCount`; default
+    /// 100).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").read_count(500);
+    /// # let _ = config;
+    /// ```
+    pub fn read_count(mut self, count: u64) -> Self {
+        self.streams.read_count = count.max(1);
+        self
+    }
+
+    /// Streams mode: how long one `XREAD` blocks (Node's `blockTimeInMs`; default 5 s).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1")
+    ///     .block_time(std::time::Duration::from_secs(1));
+    /// # let _ = config;
+    /// ```
+    pub fn block_time(mut self, block_time: Duration) -> Self {
+        self.streams.block_time = block_time.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Streams mode: the prefix of the session keys (Node's `sessionKeyPrefix`; default
+    /// `sio:session:`).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::RedisAdapterConfig;
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").session_key_prefix("chat:s:");
+    /// # let _ = config;
+    /// ```
+    pub fn session_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.streams.session_key_prefix = prefix.into();
+        self
+    }
+
     /// How many incoming messages may wait to be handled (default 65 536); past that, incoming
     /// messages are dropped with a log line.
     ///
@@ -321,6 +414,36 @@ impl RedisAdapter {
         Ok(RedisAdapterBuilder {
             driver: driver::Driver::connect(config).await?,
         })
+    }
+}
+
+/// Node's `@socket.io/redis-streams-adapter`: [`RedisAdapter`] in [`RedisMode::Streams`]. See
+/// the [module docs](self) for the format; the adapter also persists sessions for connection
+/// state recovery, so a client can recover on any node.
+///
+/// ```no_run
+/// use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisStreamsAdapter};
+/// use tower_socketio::{ConnectionStateRecovery, SocketIo};
+///
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = RedisAdapterConfig::new("redis://127.0.0.1:6379").stream_name("socket.io");
+/// let io = SocketIo::builder()
+///     .adapter(RedisStreamsAdapter::connect(config).await?)
+///     .connection_state_recovery(ConnectionStateRecovery::default())
+///     .build();
+/// # let _ = io;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub enum RedisStreamsAdapter {}
+
+impl RedisStreamsAdapter {
+    /// Connects to Redis in [`RedisMode::Streams`] (whatever mode `config` named) and returns
+    /// the builder to hand to [`SocketIoBuilder::adapter`](crate::SocketIoBuilder::adapter).
+    pub async fn connect(
+        config: RedisAdapterConfig,
+    ) -> Result<RedisAdapterBuilder, RedisAdapterError> {
+        RedisAdapter::connect(config.mode(RedisMode::Streams)).await
     }
 }
 

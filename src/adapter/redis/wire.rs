@@ -17,7 +17,7 @@ pub(crate) struct MsgpackError(String);
 
 /// A message from a channel: JSON (first byte `{`) or MessagePack, as JSON with binary values
 /// taken out as attachments.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Decoded {
     pub value: Value,
     pub attachments: Vec<Bytes>,
