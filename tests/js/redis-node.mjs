@@ -5,6 +5,18 @@
 //   REDIS_URL=redis://127.0.0.1:PORT NAME=n1 [SHARDED=dynamic|static|dynamic-private]
 //   [KEY=socket.io] [SPECIFIC=1] [PORT=0] node redis-node.mjs
 //
+// Streams mode: STREAMS=1 uses @socket.io/redis-streams-adapter 0.3 instead, with one
+// node-redis client (the adapter duplicates it for XREAD and for its Pub/Sub channels):
+//   REDIS_URL=... NAME=n1 STREAMS=1 [KEY=socket.io] [RECOVERY_MS=n] [MAX_LEN=10000]
+//   [SESSION_KEY_PREFIX=sio:session:] node redis-node.mjs
+// KEY is both the stream name (`streamName`) and the Pub/Sub prefix (`channelPrefix`:
+// channels `KEY#<nsp>#` and `KEY#<nsp>#<uid>#`). RECOVERY_MS turns on
+// `connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_MS, skipMiddlewares: true }`.
+// In this mode each socket gets `hello` {recovered, id, rooms (sorted), data} on connection and
+// handles `set-data` (value, ack) and `ticks` ({count, every_ms, room}, ack) (tests/js/recovery-cross.mjs).
+// allRooms has no adapter support there (ClusterAdapter has no allRooms): it falls back to
+// fetchSockets like the sharded mode.
+//
 // Prints {"event":"listening","port":N} once ready. DETACHED=1 keeps it running
 // without a controlling stdin (to run it by hand, e.g. for redis-bench.mjs). Its sockets handle `join`
 // and `leave` (room or rooms, acked with the socket's rooms); its server-side
@@ -16,6 +28,7 @@
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
 import { send, serve, toWire, fromWire } from "./redis-lib.mjs";
 
@@ -23,19 +36,39 @@ const NAME = process.env.NAME || "node";
 const SHARDED = process.env.SHARDED || "";
 const KEY = process.env.KEY || "socket.io";
 
-const pubClient = createClient({ url: process.env.REDIS_URL });
-const subClient = pubClient.duplicate();
-for (const c of [pubClient, subClient]) {
-  c.on("error", (e) => process.stderr.write(`redis client error: ${e.message}\n`));
-}
-await Promise.all([pubClient.connect(), subClient.connect()]);
+const STREAMS = !!process.env.STREAMS && process.env.STREAMS !== "0";
+const RECOVERY_MS = Number(process.env.RECOVERY_MS || 0);
 
-const adapter = SHARDED
-  ? createShardedAdapter(pubClient, subClient, { channelPrefix: KEY, subscriptionMode: SHARDED })
-  : createAdapter(pubClient, subClient, { key: KEY, publishOnSpecificResponseChannel: !!process.env.SPECIFIC });
+function onRedisError(e) {
+  process.stderr.write(`redis client error: ${e.message}\n`);
+}
+
+let adapter;
+if (STREAMS) {
+  // One client; the adapter duplicates it (one for the blocking XREAD loop, one subscriber).
+  const redisClient = createClient({ url: process.env.REDIS_URL });
+  redisClient.on("error", onRedisError);
+  await redisClient.connect();
+  const opts = { streamName: KEY, channelPrefix: KEY };
+  if (process.env.MAX_LEN) opts.maxLen = Number(process.env.MAX_LEN);
+  if (process.env.SESSION_KEY_PREFIX) opts.sessionKeyPrefix = process.env.SESSION_KEY_PREFIX;
+  adapter = createStreamsAdapter(redisClient, opts);
+} else {
+  const pubClient = createClient({ url: process.env.REDIS_URL });
+  const subClient = pubClient.duplicate();
+  for (const c of [pubClient, subClient]) c.on("error", onRedisError);
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  adapter = SHARDED
+    ? createShardedAdapter(pubClient, subClient, { channelPrefix: KEY, subscriptionMode: SHARDED })
+    : createAdapter(pubClient, subClient, { key: KEY, publishOnSpecificResponseChannel: !!process.env.SPECIFIC });
+}
 
 const httpServer = createServer();
-const io = new Server(httpServer, { adapter, cors: { origin: "*" } });
+const serverOpts = { adapter, cors: { origin: "*" } };
+if (STREAMS && RECOVERY_MS > 0) {
+  serverOpts.connectionStateRecovery = { maxDisconnectionDuration: RECOVERY_MS, skipMiddlewares: true };
+}
+const io = new Server(httpServer, serverOpts);
 
 const serverSideLog = [];
 
@@ -53,6 +86,32 @@ function onConnection(socket) {
     socket.leave(room);
     if (typeof ack === "function") ack([...socket.rooms].sort());
   });
+  if (STREAMS) {
+    // Emitted through the adapter when recovery is on (socket.emit broadcasts to the socket's
+    // own room), so it carries an offset and the client has one to send back.
+    socket.emit("hello", {
+      recovered: socket.recovered,
+      id: socket.id,
+      rooms: [...socket.rooms].sort(),
+      data: socket.data ?? null,
+    });
+    socket.on("set-data", (value, ack) => {
+      socket.data = value;
+      if (typeof ack === "function") ack();
+    });
+    // Broadcasts `tick` i (i = 0..count-1) to `room`, one every `every_ms` ms, from this node;
+    // acks once scheduled. Bounded: count <= 10000, every_ms >= 1.
+    socket.on("ticks", ({ count, every_ms, room } = {}, ack) => {
+      const n = Math.min(Number(count) || 0, 10_000);
+      const every = Math.max(Number(every_ms) || 10, 1);
+      let i = 0;
+      const timer = setInterval(() => {
+        if (i >= n) return clearInterval(timer);
+        io.to(room).emit("tick", i++);
+      }, every);
+      if (typeof ack === "function") ack({ count: n, every_ms: every });
+    });
+  }
 }
 io.on("connection", onConnection);
 io.of("/chat").on("connection", onConnection);

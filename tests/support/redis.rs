@@ -35,6 +35,8 @@ pub mod node;
 pub struct RedisServer {
     pub port: u16,
     child: Mutex<Option<Child>>,
+    /// With an append-only file here (fsync on every write), what Redis took survives a restart.
+    aof_dir: Option<std::path::PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -53,11 +55,25 @@ impl RedisServer {
 
     /// A new redis-server on a free port.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(None)
+    }
+
+    /// A new redis-server that keeps its data across restarts (AOF, `appendfsync always`, in a
+    /// fresh directory under the system's temp dir).
+    pub fn start_persistent() -> RedisServer {
+        let dir =
+            std::env::temp_dir().join(format!("tsio-redis-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("AOF directory");
+        RedisServer::start_with(Some(dir))
+    }
+
+    fn start_with(aof_dir: Option<std::path::PathBuf>) -> RedisServer {
         for _ in 0..5 {
             let port = free_port();
             let server = RedisServer {
                 port,
                 child: Mutex::new(None),
+                aof_dir: aof_dir.clone(),
             };
             if server.launch() {
                 return server;
@@ -72,21 +88,36 @@ impl RedisServer {
     }
 
     fn launch(&self) -> bool {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
+        let port = self.port.to_string();
+        let mut args = vec![
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+            "--loglevel",
+            "warning",
+        ];
+        let dir = self
+            .aof_dir
+            .as_ref()
+            .map(|d| d.to_string_lossy().into_owned());
+        match &dir {
+            Some(dir) => args.extend([
                 "--appendonly",
-                "no",
-                "--protected-mode",
                 "yes",
-                "--loglevel",
-                "warning",
-            ])
+                "--appendfsync",
+                "always",
+                "--dir",
+                dir,
+            ]),
+            None => args.extend(["--appendonly", "no"]),
+        }
+        let child = Command::new("redis-server")
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -136,6 +167,34 @@ impl RedisServer {
         }
     }
 
+    /// Stops the server the way an operator does (`SHUTDOWN`, SIGTERM): it finishes what it
+    /// was doing, then closes every connection.
+    pub fn stop(&self) {
+        if let Some(mut child) = self.child.lock().unwrap().take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port after [`stop`](Self::stop) or [`kill`](Self::kill).
+    pub fn start_again(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.launch() {
+            assert!(Instant::now() < deadline, "redis-server did not restart");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Starts it again on the same port.
     pub fn restart(&self) {
         self.kill();
@@ -150,6 +209,9 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = &self.aof_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -479,12 +541,73 @@ pub struct RustNode {
 
 impl RustNode {
     pub async fn start(name: &str, config: RedisAdapterConfig) -> RustNode {
+        RustNode::start_with(name, config, None).await
+    }
+
+    /// A node with connection state recovery on for `recovery` (streams mode), whose sockets
+    /// also do what tests/js/recovery-cross.mjs expects of a node, as redis-node.mjs does with
+    /// `STREAMS=1`: `hello` on connection, `set-data`, `ticks`.
+    pub async fn start_with(
+        name: &str,
+        config: RedisAdapterConfig,
+        recovery: Option<Duration>,
+    ) -> RustNode {
         let builder = RedisAdapter::connect(config)
             .await
             .unwrap_or_else(|e| panic!("node {name}: {e}"));
-        let io = SocketIo::builder().adapter(builder).build();
-        io.ns("/", on_connect);
+        let mut io = SocketIo::builder().adapter(builder);
+        if let Some(window) = recovery {
+            io = io.connection_state_recovery(tower_socketio::ConnectionStateRecovery {
+                max_disconnection_duration: window,
+                ..Default::default()
+            });
+        }
+        let io = io.build();
+        if recovery.is_some() {
+            io.ns("/", |socket: SocketRef, io: SocketIo| {
+                on_connect(socket.clone());
+                recovery_handlers(socket, io);
+            });
+        } else {
+            io.ns("/", on_connect);
+        }
         io.ns("/chat", on_connect);
+        fn recovery_handlers(socket: SocketRef, io: SocketIo) {
+            let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+            rooms.sort();
+            let data = socket.data::<Value>().unwrap_or(Value::Null);
+            socket
+                .emit(
+                    "hello",
+                    &json!({
+                        "recovered": socket.recovered(),
+                        "id": socket.id().as_str(),
+                        "rooms": rooms,
+                        "data": data,
+                    }),
+                )
+                .ok();
+            socket.on(
+                "set-data",
+                |socket: SocketRef, Data(value): Data<Value>, ack: AckSender| {
+                    socket.set_data(&value).ok();
+                    ack.send(&()).ok();
+                },
+            );
+            socket.on("ticks", move |Data(spec): Data<Value>, ack: AckSender| {
+                let count = spec["count"].as_u64().unwrap_or(0).min(10_000);
+                let every = spec["every_ms"].as_u64().unwrap_or(10).max(1);
+                let room = spec["room"].as_str().unwrap_or("").to_string();
+                let io = io.clone();
+                tokio::spawn(async move {
+                    for i in 0..count {
+                        io.to(room.clone()).emit("tick", &i).ok();
+                        tokio::time::sleep(Duration::from_millis(every)).await;
+                    }
+                });
+                ack.send(&json!({ "count": count, "every_ms": every })).ok();
+            });
+        }
         fn on_connect(socket: SocketRef) {
             socket.on(
                 "join",
@@ -589,17 +712,43 @@ impl JsNode {
         sharded: Option<&str>,
         specific: bool,
     ) -> JsNode {
-        let mut env = vec![
-            ("REDIS_URL", redis_url.to_string()),
-            ("NAME", name.to_string()),
-            ("KEY", key.to_string()),
-        ];
+        let mut env = Vec::new();
         if specific {
             env.push(("SPECIFIC", "1".to_string()));
         }
         if let Some(mode) = sharded {
             env.push(("SHARDED", mode.to_string()));
         }
+        JsNode::start_env(name, redis_url, key, env).await
+    }
+
+    /// A node with `@socket.io/redis-streams-adapter` on stream `key`, with connection state
+    /// recovery on for `recovery`.
+    pub async fn start_streams(
+        name: &str,
+        redis_url: &str,
+        key: &str,
+        recovery: Option<Duration>,
+    ) -> JsNode {
+        let mut env = vec![("STREAMS", "1".to_string())];
+        if let Some(window) = recovery {
+            env.push(("RECOVERY_MS", window.as_millis().to_string()));
+        }
+        JsNode::start_env(name, redis_url, key, env).await
+    }
+
+    async fn start_env(
+        name: &str,
+        redis_url: &str,
+        key: &str,
+        extra: Vec<(&str, String)>,
+    ) -> JsNode {
+        let mut env = vec![
+            ("REDIS_URL", redis_url.to_string()),
+            ("NAME", name.to_string()),
+            ("KEY", key.to_string()),
+        ];
+        env.extend(extra);
         let proc = JsProc::spawn("redis-node.mjs", name, &env).await;
         proc.events
             .wait_for(
