@@ -238,14 +238,26 @@ impl Client {
             return;
         }
         ns.insert_socket(socket.clone());
-        socket.join(socket.id());
-        socket.join(recovery.rooms);
+        // Connected before joining: from its first room on, broadcasts reach it.
+        socket.set_connected();
+        // What a recovered socket missed goes first, in order, as Node sends it; then it joins
+        // its rooms in one go, the moment from which an adapter that was replaying into a
+        // buffer hands over to live delivery.
+        if !recovery.missed.is_empty() {
+            // Bounded by the recovery log, not by the queue: a slow consumer that comes back
+            // for what it missed must not be dropped again for taking it.
+            self.session.send_frames_unbounded(recovery.missed);
+        }
+        let mut rooms = recovery.rooms;
+        if !rooms.iter().any(|r| r.as_ref() == socket.id().as_str()) {
+            rooms.push(socket.id().as_str().to_owned().into());
+        }
+        socket.join(rooms);
         if self.is_v3() && ns.name != "/" {
             // A v2 client believes its id here is `/nsp#<engine id>`; the room of that name
             // makes messages to it arrive, although `socket.id()` is a random id.
             socket.join(format!("{}#{}", ns.name, self.session.sid()));
         }
-        socket.set_connected();
         if let Some((_, slot)) = lock(&self.namespaces)
             .iter_mut()
             .find(|(name, _)| *name == ns.name)
@@ -254,12 +266,6 @@ impl Client {
         }
         if let Some(timer) = lock(&self.connect_timer).take() {
             timer.abort();
-        }
-        // What a recovered socket missed goes first, in order, as Node sends it.
-        if !recovery.missed.is_empty() {
-            // Bounded by the recovery log, not by the queue: a slow consumer that comes back
-            // for what it missed must not be dropped again for taking it.
-            self.session.send_frames_unbounded(recovery.missed);
         }
         // v2 clients (Engine.IO v3) expect a bare CONNECT; later ones learn their id from it,
         // and their private id when they may recover.

@@ -119,7 +119,35 @@ pub(crate) struct NsShared {
     ack_requests: Mutex<HashMap<String, mpsc::UnboundedSender<AckEvent>>>,
     /// Sharded dynamic mode: the rooms whose own channel this node listens to.
     room_channels: Mutex<HashSet<String>>,
+    /// Streams mode: sessions being restored, and restored ones whose replay the stream reader
+    /// may not have passed yet. Every delivery of a stream entry happens under this lock.
+    restores: Mutex<HashMap<Sid, Restore>>,
 }
+
+/// A session restored from the stream, from the start of its replay until live delivery has
+/// certainly caught up with it.
+///
+/// The replay (`XRANGE`) and live delivery (the reader, and this node's own broadcasts once
+/// Redis gave them an id) overlap: an entry may come through both, or, while the socket has not
+/// joined its rooms yet, through neither. So entries delivered during the replay are buffered
+/// for the session; when the socket joins its rooms, the buffer is flushed minus what the replay
+/// already had; and after that, live entries the replay already had are not delivered to it
+/// again.
+struct Restore {
+    rooms: Vec<Room>,
+    /// The last entry the replay read; `None` while it runs.
+    replayed_to: Option<(u64, u64)>,
+    /// Entries delivered during the replay, for the session's rooms.
+    buffer: Vec<((u64, u64), Vec<Frame>)>,
+    joined: bool,
+    since: std::time::Instant,
+}
+
+/// How long a restore may wait for its socket to join (it was abandoned after that), and how
+/// long a joined one keeps filtering replayed entries out of live delivery.
+const RESTORE_HANDOVER: Duration = Duration::from_secs(30);
+/// How many entries a restore buffers at most; past that it gives up buffering.
+const RESTORE_BUFFER_MAX: usize = 100_000;
 
 /// A namespace's Redis adapter, built by [`RedisAdapterBuilder`](super::RedisAdapterBuilder).
 ///
@@ -169,6 +197,7 @@ impl RedisAdapter {
             requests: Mutex::new(HashMap::new()),
             ack_requests: Mutex::new(HashMap::new()),
             room_channels: Mutex::new(HashSet::new()),
+            restores: Mutex::new(HashMap::new()),
         });
         shared.driver.register(shared.id, Arc::downgrade(&shared));
         RedisAdapter { shared }
@@ -506,6 +535,14 @@ impl NsShared {
     }
 
     fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
+        if self.streams() {
+            let mut restores = lock(&self.restores);
+            self.local.add_all(sid, rooms);
+            if let Some(restore) = restores.get_mut(&sid) {
+                self.hand_over(sid, restore);
+            }
+            return;
+        }
         if !self.dynamic_rooms() {
             self.local.add_all(sid, rooms);
             return;
@@ -1079,16 +1116,18 @@ impl NsShared {
                     let Some(packet) = data.get("packet") else {
                         return;
                     };
+                    // Node's `addOffsetIfNecessary`: what recovery may replay carries its offset.
+                    let offset = offset.filter(|_| self.ns.recovers() && !opts.volatile);
                     let with_offset;
                     let packet = match offset {
-                        Some(offset) if self.ns.recovers() && !opts.volatile => {
+                        Some(offset) => {
                             with_offset = with_trailing_arg(packet, offset);
                             &with_offset
                         }
-                        _ => packet,
+                        None => packet,
                     };
                     match self.remote_packet(names, packet, attachments, None) {
-                        Some(packet) => self.local.broadcast(&packet, &opts),
+                        Some(packet) => self.deliver_entry(&packet, &opts, offset),
                         None => {
                             tracing::warn!("ignoring a Redis broadcast whose packet is malformed")
                         }
@@ -1196,6 +1235,71 @@ impl NsShared {
         }
     }
 
+    /// Delivers a broadcast that came through the stream (or, from this node, went into it) as
+    /// entry `offset`, minding the sessions being restored (see [`Restore`]).
+    fn deliver_entry(
+        &self,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+        offset: Option<&str>,
+    ) {
+        let Some(id) = offset.and_then(streams::parse_id) else {
+            self.local.broadcast(packet, opts);
+            return;
+        };
+        let mut restores = lock(&self.restores);
+        if restores.is_empty() {
+            self.local.broadcast(packet, opts);
+            return;
+        }
+        let mut already_replayed = Vec::new();
+        for (sid, restore) in restores.iter_mut() {
+            if !streams::includes(&restore.rooms, opts) {
+                continue;
+            }
+            match restore.replayed_to {
+                Some(last) if restore.joined => {
+                    if id <= last {
+                        already_replayed.push(Room::Owned(sid.as_str().to_owned()));
+                    }
+                }
+                _ if restore.buffer.len() < RESTORE_BUFFER_MAX => {
+                    restore.buffer.push((id, packet.frames.clone()));
+                }
+                _ => tracing::warn!(socket = %sid, "restore buffer full: a live packet is lost"),
+            }
+        }
+        if already_replayed.is_empty() {
+            self.local.broadcast(packet, opts);
+        } else {
+            let mut opts = opts.clone();
+            opts.except.extend(already_replayed);
+            self.local.broadcast(packet, &opts);
+        }
+    }
+
+    /// The restored socket just joined its rooms: it gets what was delivered during its replay
+    /// and the replay did not have; from now on live delivery reaches it.
+    fn hand_over(&self, sid: Sid, restore: &mut Restore) {
+        if restore.joined {
+            return;
+        }
+        restore.joined = true;
+        restore.since = std::time::Instant::now();
+        let last = restore.replayed_to.unwrap_or_default();
+        let mut buffered = std::mem::take(&mut restore.buffer);
+        buffered.retain(|(id, _)| *id > last);
+        buffered.sort_by_key(|(id, _)| *id);
+        if buffered.is_empty() {
+            return;
+        }
+        if let Some(socket) = self.ns.socket(sid) {
+            socket
+                .session()
+                .send_frames_unbounded(buffered.into_iter().flat_map(|(_, f)| f).collect());
+        }
+    }
+
     /// Adds a broadcast to the stream. A recoverable packet is delivered here once Redis gave
     /// its entry an id, which becomes the packet's offset (Node's `addOffsetIfNecessary`); the
     /// publisher hands ids back in order, so broadcasts keep their order.
@@ -1228,15 +1332,17 @@ impl NsShared {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            let packet = match offset {
-                Some(offset) => BroadcastPacket {
-                    frames: packet.frames_with_offset(&shared.ns, &offset),
-                    ..packet
-                },
+            match offset {
+                Some(offset) => {
+                    let packet = BroadcastPacket {
+                        frames: packet.frames_with_offset(&shared.ns, &offset),
+                        ..packet
+                    };
+                    shared.deliver_entry(&packet, &opts, Some(&offset));
+                }
                 // Not in the stream: delivered all the same, without an offset.
-                None => packet,
-            };
-            shared.local.broadcast(&packet, &opts);
+                None => shared.local.broadcast(&packet, &opts),
+            }
         });
         self.driver
             .publish(Outgoing::stream_add(fields, Some(deliver)))
@@ -1294,6 +1400,51 @@ impl NsShared {
         if streams::parse_entries(&found).is_empty() {
             return Ok(None);
         }
+        self.begin_restore(&session);
+        let replay = self.replay(names, &session, offset).await;
+        let mut restores = lock(&self.restores);
+        match replay {
+            Ok((missed, last)) => {
+                if let Some(restore) = restores.get_mut(&session.sid) {
+                    restore.replayed_to = streams::parse_id(&last);
+                }
+                Ok(Some(RestoredSession { session, missed }))
+            }
+            Err(err) => {
+                restores.remove(&session.sid);
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts buffering live entries for a session about to be replayed (and forgets restores
+    /// that are over or were abandoned).
+    fn begin_restore(&self, session: &RecoverySession) {
+        let mut restores = lock(&self.restores);
+        restores.retain(|_, r| r.since.elapsed() < RESTORE_HANDOVER);
+        restores.insert(
+            session.sid,
+            Restore {
+                rooms: session.rooms.clone(),
+                replayed_to: None,
+                buffer: Vec::new(),
+                joined: false,
+                since: std::time::Instant::now(),
+            },
+        );
+    }
+
+    /// Reads the stream after `offset` for what the session missed; returns the frames and the
+    /// id of the last entry read.
+    async fn replay(
+        &self,
+        names: &Names,
+        session: &RecoverySession,
+        offset: String,
+    ) -> Result<(Vec<Frame>, String), AdapterError> {
+        let options = &self.driver.config.streams;
+        let transport = |e: redis::RedisError| AdapterError::Transport(e.to_string());
+        let mut conn = self.driver.commands.clone();
         let mut missed = Vec::new();
         let mut cursor = offset;
         for _ in 0..streams::RESTORE_MAX_RANGES {
@@ -1320,7 +1471,7 @@ impl NsShared {
                 }
             }
         }
-        Ok(Some(RestoredSession { session, missed }))
+        Ok((missed, cursor))
     }
 
     /// The frames of a stream entry for a session in `rooms`: a broadcast that targeted them,

@@ -1,5 +1,6 @@
-//! A Redis adapter, wire-compatible with Node's [`@socket.io/redis-adapter`] 8.x: Rust and Node
-//! server nodes share one cluster (feature `redis`).
+//! A Redis adapter, wire-compatible with Node's [`@socket.io/redis-adapter`] 8.x and
+//! `@socket.io/redis-streams-adapter` 0.3: Rust and Node server nodes share one cluster (feature
+//! `redis`).
 //!
 //! ```no_run
 //! use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig};
@@ -17,7 +18,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Two formats
+//! # Three formats
 //!
 //! **Classic** (the default, Node's `createAdapter`), with `<prefix>` = `socket.io` unless
 //! [`RedisAdapterConfig::key`] says otherwise:
@@ -43,6 +44,27 @@
 //! `PUBSUB SHARDNUMSUB`. The cluster format has no all-rooms request: `all_rooms` gathers the
 //! rooms of every socket instead. This mode talks to one Redis server (or one shard): routing
 //! shard channels across a Redis Cluster is not done.
+//!
+//! **Streams** ([`RedisStreamsAdapter`], [`RedisMode::Streams`], Node's
+//! `@socket.io/redis-streams-adapter` 0.3): the same cluster messages, but what must not be lost
+//! (broadcasts without ack, joins, leaves, disconnects) is added to one stream shared by every
+//! namespace, `XADD <stream> MAXLEN ~ <max_len> * uid <uid> nsp <nsp> type <n> data <data>`
+//! (`data` JSON, or base64 MessagePack when binary), and read back by every node with
+//! `XREAD BLOCK <block_time> COUNT <read_count>` from where it last read; requests and their
+//! answers (broadcasts with ack, fetch sockets, server-side emits) are MessagePack on Pub/Sub
+//! (`PUBLISH <prefix>#<nsp>#`, answers on `<prefix>#<nsp>#<uid>#`); the server count is
+//! `PUBSUB NUMSUB <prefix>#<nsp>#`. This mode also keeps connection state recovery in Redis, so
+//! a client can recover on any node: an event to a recoverable socket carries its stream entry's
+//! id as offset (it is delivered locally once Redis gave that id, in order), a socket that left
+//! without meaning to is stored as `SET <session_key_prefix><pid> <base64 MessagePack {sid, pid,
+//! rooms, data}> PX <max_disconnection_duration>`, and a reconnecting client gets it back with
+//! `GETDEL`, if its offset is still in the stream, with every broadcast after that offset that
+//! targeted its rooms (`XRANGE`, at most 100 reads of 1 000 entries). How far back a session can
+//! recover is bounded by [`RedisAdapterConfig::max_len`]. When Redis goes away, entries wait in
+//! the publish queue and are retried for up to 30 s, and the reader resumes after the last entry
+//! it read, so a restart loses nothing Redis kept (run it with an append-only file: a Redis that
+//! forgets its data on restart also forgets the stream). Node's `streamCount` (one stream per
+//! namespace hash) and `useShardedPubSub` are not offered.
 //!
 //! Every request waits at most [`RedisAdapterConfig::requests_timeout`] (5 s by default) for the
 //! other nodes' answers and then fails with [`AdapterError::Timeout`](crate::AdapterError); so

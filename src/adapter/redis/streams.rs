@@ -184,6 +184,12 @@ pub(crate) fn decode_session(raw: &[u8]) -> Option<RecoverySession> {
     })
 }
 
+/// A stream id as numbers, to compare ids.
+pub(crate) fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
 /// Whether `offset` is a stream id (`<ms>-<seq>`), as Node checks before restoring.
 pub(crate) fn valid_offset(offset: &str) -> bool {
     let Some((ms, seq)) = offset.split_once('-') else {
