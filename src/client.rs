@@ -219,6 +219,7 @@ impl Client {
                 Ok(()) => client.finish_connect(&ns, socket, auth, recovery),
                 Err(error) => {
                     client.remove_socket(&ns.name);
+                    ns.adapter.del_all(socket.id());
                     client.refuse(&ns.name, &error);
                     ns.forget_if_unused();
                 }
@@ -235,6 +236,8 @@ impl Client {
     ) {
         if !self.session.is_open() {
             self.remove_socket(&ns.name);
+            // It joined nothing, but the adapter may be holding a restore for it.
+            ns.adapter.del_all(socket.id());
             return;
         }
         ns.insert_socket(socket.clone());

@@ -122,6 +122,8 @@ pub(crate) struct NsShared {
     /// Streams mode: sessions being restored, and restored ones whose replay the stream reader
     /// may not have passed yet. Every delivery of a stream entry happens under this lock.
     restores: Mutex<HashMap<Sid, Restore>>,
+    /// Streams mode: the copies a retried batch of another node added are skipped.
+    copies: Mutex<streams::Copies>,
 }
 
 /// A session restored from the stream, from the start of its replay until live delivery has
@@ -198,6 +200,7 @@ impl RedisAdapter {
             ack_requests: Mutex::new(HashMap::new()),
             room_channels: Mutex::new(HashSet::new()),
             restores: Mutex::new(HashMap::new()),
+            copies: Mutex::new(streams::Copies::default()),
         });
         shared.driver.register(shared.id, Arc::downgrade(&shared));
         RedisAdapter { shared }
@@ -593,6 +596,10 @@ impl NsShared {
     }
 
     fn del_all(&self, sid: Sid) {
+        if self.streams() {
+            // A socket that leaves (or never got to join) ends its restore, if any.
+            lock(&self.restores).remove(&sid);
+        }
         if !self.dynamic_rooms() {
             self.local.del_all(sid);
             return;
@@ -1227,7 +1234,7 @@ impl NsShared {
         let Some(names) = self.names.get() else {
             return;
         };
-        if entry.nsp != names.nsp {
+        if entry.nsp != names.nsp || lock(&self.copies).is_copy(entry) {
             return;
         }
         if let Some(message) = &entry.message {
@@ -1446,6 +1453,7 @@ impl NsShared {
         let transport = |e: redis::RedisError| AdapterError::Transport(e.to_string());
         let mut conn = self.driver.commands.clone();
         let mut missed = Vec::new();
+        let mut copies = streams::Copies::default();
         let mut cursor = offset;
         for _ in 0..streams::RESTORE_MAX_RANGES {
             let Some(start) = streams::next_offset(&cursor) else {
@@ -1466,7 +1474,7 @@ impl NsShared {
             }
             for entry in entries {
                 cursor.clone_from(&entry.id);
-                if entry.nsp == names.nsp {
+                if entry.nsp == names.nsp && !copies.is_copy(&entry) {
                     missed.extend(self.missed_frames(names, &session.rooms, entry));
                 }
             }

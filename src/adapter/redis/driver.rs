@@ -205,6 +205,7 @@ impl Driver {
         let stream = StreamTarget {
             name: config.streams.stream_name.clone(),
             max_len: config.streams.max_len,
+            next_seq: 0,
         };
         let mut tasks = vec![
             tokio::spawn(publish_loop(commands.clone(), out_rx, stream)).abort_handle(),
@@ -333,6 +334,8 @@ fn parse_numsub(value: &redis::Value) -> Option<usize> {
 struct StreamTarget {
     name: String,
     max_len: u64,
+    /// Numbers this node's entries in the order it adds them (the `seq` field).
+    next_seq: u64,
 }
 
 /// Drains the queue in order, many messages per pipeline; a batch Redis refuses is retried for a
@@ -341,7 +344,7 @@ struct StreamTarget {
 async fn publish_loop(
     mut conn: ConnectionManager,
     mut rx: mpsc::Receiver<Outgoing>,
-    stream: StreamTarget,
+    mut stream: StreamTarget,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -352,7 +355,9 @@ async fn publish_loop(
                 Err(_) => break,
             }
         }
-        let pipe = pipeline(&batch, &stream);
+        // Numbered once: a batch retried after Redis executed it but its answer was lost adds
+        // the same numbers again, by which readers know the copies.
+        let pipe = pipeline(&batch, &mut stream);
         let window = if batch.iter().any(Outgoing::is_stream_add) {
             STREAM_RETRY_WINDOW
         } else {
@@ -397,7 +402,7 @@ async fn publish_loop(
 }
 
 /// One pipeline for a batch: only the `XADD`s answer (with their ids).
-fn pipeline(batch: &[Outgoing], stream: &StreamTarget) -> redis::Pipeline {
+fn pipeline(batch: &[Outgoing], stream: &mut StreamTarget) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     for message in batch {
         match &message.command {
@@ -422,6 +427,8 @@ fn pipeline(batch: &[Outgoing], stream: &StreamTarget) -> redis::Pipeline {
                 for (field, value) in fields {
                     cmd.arg(*field).arg(value);
                 }
+                cmd.arg(super::streams::SEQ_FIELD).arg(stream.next_seq);
+                stream.next_seq += 1;
             }
         }
     }

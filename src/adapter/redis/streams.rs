@@ -21,11 +21,18 @@ pub(crate) const RESTORE_MAX_RANGES: usize = 100;
 /// How many entries one of those calls reads.
 pub(crate) const RESTORE_RANGE_COUNT: usize = 1000;
 
+/// The field by which a Rust node numbers its entries, in the order it adds them: when Redis
+/// goes away after adding a batch but before answering, the batch is added again, and readers
+/// skip the copies. Node's adapter reads only the fields it knows, so it ignores this one.
+pub(crate) const SEQ_FIELD: &str = "seq";
+
 /// One entry of the stream.
 #[derive(Debug)]
 pub(crate) struct StreamEntry {
     /// Its id: the offset of the packet it carries.
     pub id: String,
+    /// Who added it and its number, when a Rust node did.
+    pub numbered: Option<(String, u64)>,
     /// The namespace it is for (empty when missing: such entries are for nobody).
     pub nsp: String,
     /// The message as `{uid, nsp, type, data}`, binary data taken out; `None` when malformed.
@@ -117,7 +124,17 @@ fn parse_entry(entry: &redis::Value) -> Option<StreamEntry> {
     if message.is_none() && !nsp.is_empty() {
         tracing::warn!(id, "ignoring a malformed entry of the Redis stream");
     }
-    Some(StreamEntry { id, nsp, message })
+    let uid = field(b"uid").and_then(|v| std::str::from_utf8(v).ok());
+    let seq = field(SEQ_FIELD.as_bytes())
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let numbered = uid.map(str::to_owned).zip(seq);
+    Some(StreamEntry {
+        id,
+        numbered,
+        nsp,
+        message,
+    })
 }
 
 /// Node's `RedisStreamsAdapter.decode`: `data` is JSON when it starts with `{`, else base64
@@ -182,6 +199,32 @@ pub(crate) fn decode_session(raw: &[u8]) -> Option<RecoverySession> {
         rooms,
         data,
     })
+}
+
+/// Remembers the last number seen from each node, to skip the copies a retried batch added.
+#[derive(Debug, Default)]
+pub(crate) struct Copies {
+    last: std::collections::HashMap<String, u64>,
+}
+
+impl Copies {
+    /// Whether `entry` is a copy of one already seen.
+    pub(crate) fn is_copy(&mut self, entry: &StreamEntry) -> bool {
+        let Some((uid, seq)) = &entry.numbered else {
+            return false;
+        };
+        match self.last.get_mut(uid) {
+            Some(last) if *seq <= *last => true,
+            Some(last) => {
+                *last = *seq;
+                false
+            }
+            None => {
+                self.last.insert(uid.clone(), *seq);
+                false
+            }
+        }
+    }
 }
 
 /// A stream id as numbers, to compare ids.
@@ -277,6 +320,43 @@ mod tests {
         let entries = parse_entries(&reply);
         assert_eq!(entries[0].id, "5-1");
         assert!(entries[0].message.is_none());
+    }
+
+    #[test]
+    fn copies_of_a_retried_batch_are_skipped() {
+        let entry = |id: &str, uid: &str, seq: Option<&str>| {
+            let mut flat = vec![
+                bulk("uid"),
+                bulk(uid),
+                bulk("nsp"),
+                bulk("/"),
+                bulk("type"),
+                bulk("4"),
+            ];
+            if let Some(seq) = seq {
+                flat.extend([bulk(SEQ_FIELD), bulk(seq)]);
+            }
+            parse_entry(&redis::Value::Array(vec![
+                bulk(id),
+                redis::Value::Array(flat),
+            ]))
+            .unwrap()
+        };
+        let mut copies = Copies::default();
+        // a's batch 0, 1 added twice (its answer was lost), b's entries in between.
+        let stream = [
+            (entry("1-0", "a", Some("0")), false),
+            (entry("1-1", "b", Some("7")), false),
+            (entry("1-2", "a", Some("1")), false),
+            (entry("2-0", "a", Some("0")), true),
+            (entry("2-1", "a", Some("1")), true),
+            (entry("2-2", "a", Some("2")), false),
+            (entry("2-3", "node", None), false),
+            (entry("2-4", "node", None), false),
+        ];
+        for (entry, copy) in &stream {
+            assert_eq!(copies.is_copy(entry), *copy, "{}", entry.id);
+        }
     }
 
     #[test]
