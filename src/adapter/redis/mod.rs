@@ -63,7 +63,9 @@
 //! recover is bounded by [`RedisAdapterConfig::max_len`]. When Redis goes away, entries wait in
 //! the publish queue and are retried for up to 30 s, and the reader resumes after the last entry
 //! it read, so a restart loses nothing Redis kept (run it with an append-only file: a Redis that
-//! forgets its data on restart also forgets the stream). Node's `streamCount` (one stream per
+//! forgets its data on restart also forgets the stream). A Rust node numbers its entries (an
+//! extra `seq` field, which Node ignores) so that the copies a batch leaves when Redis took it
+//! but could not answer before going away are skipped. Node's `streamCount` (one stream per
 //! namespace hash) and `useShardedPubSub` are not offered.
 //!
 //! Every request waits at most [`RedisAdapterConfig::requests_timeout`] (5 s by default) for the
