@@ -18,29 +18,14 @@ mod legacy_app;
 #[path = "support/node.rs"]
 mod node;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The script caps itself at 170 s.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(200);
 
-/// Panics with how to get Chromium unless it is there.
-fn check_chromium() {
-    let path = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.exists(),
-        "the browser tests need Chromium at {}: install Debian's package \
-         (`apt-get install -y chromium`, which `scripts/test` runs when it is missing) \
-         or set CHROMIUM=<path to a Chromium binary>",
-        path.display()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_client_in_chromium() {
-    check_chromium();
+    node::check_chromium();
     node::prepare().await;
     let app = legacy_app::start(false).await;
     let run = node::run_script("browser-client.mjs", &app.base_url, SCRIPT_TIMEOUT).await;

@@ -20,23 +20,9 @@ use std::time::Duration;
 
 use tower_socketio::SocketIo;
 
-/// Panics with how to get Chromium unless it is there.
-fn check_chromium() {
-    let path = std::env::var_os("CHROMIUM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.exists(),
-        "the browser tests need Chromium at {}: install Debian's package \
-         (`apt-get install -y chromium`, which `scripts/test` runs when it is missing) \
-         or set CHROMIUM=<path to a Chromium binary>",
-        path.display()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_in_two_browser_contexts() {
-    check_chromium();
+    node::check_chromium();
     node::prepare().await;
     let screenshot = std::env::var_os("SCREENSHOT")
         .map(PathBuf::from)

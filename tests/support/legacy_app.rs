@@ -37,22 +37,22 @@
 //!   the scenarios module);
 //! - `/assets/socket.io.min.js`: socket.io-client's browser bundle, from
 //!   `tests/js/node_modules` (not vendored).
+//!
+//! Both come from `browser_pages.rs`, shared with the recovery app.
 #![allow(dead_code)]
+
+#[path = "browser_pages.rs"]
+mod browser_pages;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::Path as UrlPath;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -64,13 +64,6 @@ use tower_socketio::{AckError, ConnectError, SocketIo, SocketIoLayer};
 
 pub const PING_INTERVAL: Duration = Duration::from_millis(500);
 pub const PING_TIMEOUT: Duration = Duration::from_millis(1000);
-
-/// `tests/js`.
-pub fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("js")
-}
 
 // ---------------------------------------------------------------------------
 // Socket.IO
@@ -269,60 +262,7 @@ async fn on_ask(socket: SocketRef, Data(req): Data<AskReq>, Bin(bin): Bin, ack: 
 
 /// The app of one generation: Socket.IO in front of the page routes.
 fn router(io: SocketIo) -> axum::Router {
-    axum::Router::new()
-        .route("/pages/{file}", get(page))
-        .route("/assets/socket.io.min.js", get(bundle))
-        .layer(SocketIoLayer::new(io))
-}
-
-async fn page(UrlPath(file): UrlPath<String>) -> Response {
-    let valid = !file.starts_with('.')
-        && file
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    let kind = if file.ends_with(".html") {
-        "text/html; charset=utf-8"
-    } else if file.ends_with(".mjs") || file.ends_with(".js") {
-        "text/javascript; charset=utf-8"
-    } else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    if !valid {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    serve_file(&js_dir().join("pages").join(&file), kind, "").await
-}
-
-async fn bundle() -> Response {
-    let path = js_dir()
-        .join("node_modules")
-        .join("socket.io-client")
-        .join("dist")
-        .join("socket.io.min.js");
-    serve_file(
-        &path,
-        "text/javascript; charset=utf-8",
-        " (install the JS packages: npm ci --prefix tests/js)",
-    )
-    .await
-}
-
-async fn serve_file(path: &Path, kind: &'static str, hint: &str) -> Response {
-    match tokio::fs::read(path).await {
-        Ok(body) => (
-            [
-                (header::CONTENT_TYPE, kind),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            body,
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::NOT_FOUND,
-            format!("{}: {e}{hint}", path.display()),
-        )
-            .into_response(),
-    }
+    browser_pages::routes().layer(SocketIoLayer::new(io))
 }
 
 // ---------------------------------------------------------------------------

@@ -42,6 +42,22 @@ pub fn js_dir() -> PathBuf {
         .join("js")
 }
 
+/// Panics with how to get Chromium unless it is there: `CHROMIUM=<path>`, else
+/// Debian's `/usr/bin/chromium` (the browser scripts launch the same one
+/// through `tests/js/browser-launch.mjs`).
+pub fn check_chromium() {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "the browser tests need Chromium at {}: install Debian's package \
+         (`apt-get install -y chromium`, which `scripts/test` runs when it is missing) \
+         or set CHROMIUM=<path to a Chromium binary>",
+        path.display()
+    );
+}
+
 /// Checks `node` and installs `tests/js/node_modules` if needed, once per
 /// process. Blocking work runs off the async workers.
 pub async fn prepare() {

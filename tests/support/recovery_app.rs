@@ -4,6 +4,12 @@
 //! joins; `set` (nick, ack) stores a nick on the socket; `get` (ack) answers
 //! `{id, nick, rooms, recovered}`; `ticks` ({count, every_ms}, ack) starts a task that, every
 //! `every_ms`, emits `tick` with `i` to room `r` and `direct` with `i` to the socket itself.
+//!
+//! Over HTTP it also serves the browser test pages of `tests/js/pages` and socket.io-client's
+//! browser bundle (`browser_pages.rs`, as the interop app does), for `tests/js/browser-recovery.mjs`.
+
+#[path = "browser_pages.rs"]
+mod browser_pages;
 
 use std::time::Duration;
 
@@ -78,7 +84,7 @@ pub async fn start(max_disconnection: Duration) -> (String, SocketIo) {
             },
         );
     });
-    let app = axum::Router::new().layer(SocketIoLayer::new(io.clone()));
+    let app = browser_pages::routes().layer(SocketIoLayer::new(io.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
