@@ -718,10 +718,18 @@ export async function runScenario(env, modeLabel, name, timeoutMs = 12_000) {
   const mode = modeByLabel(modeLabel);
   const tracked = [];
   const t = { ...clientKit(env, mode, tracked), env, mode };
+  await runTracked(() => sc.fn(t), tracked, timeoutMs);
+}
+
+/**
+ * Runs `fn` within `timeoutMs`, then disconnects every socket in `tracked` (closing its
+ * Manager), whatever the outcome.
+ */
+export async function runTracked(fn, tracked, timeoutMs) {
   let timer;
   try {
     await Promise.race([
-      sc.fn(t),
+      Promise.resolve().then(fn),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
       }),

@@ -18,7 +18,7 @@
 //                   one every every_ms: emit("tick", i) to room "r" and
 //                   emit("direct", i) to the socket itself
 
-import { once, sleep, assert, assertSame } from "./interop-scenarios.mjs";
+import { once, sleep, assert, assertSame, runTracked } from "./interop-scenarios.mjs";
 
 const BASE = { path: "/socket.io/", forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 100, timeout: 5_000 };
 
@@ -159,25 +159,5 @@ export async function runScenario(env, name) {
   const sc = SCENARIOS.find((s) => s.name === name);
   if (!sc) throw new Error(`no scenario ${name}`);
   const tracked = [];
-  let timer;
-  try {
-    await Promise.race([
-      Promise.resolve().then(() => sc.fn(kit(env, tracked))),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${sc.timeoutMs} ms`)), sc.timeoutMs);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    for (const s of tracked) {
-      try {
-        s.io.reconnection(false);
-        s.disconnect();
-        if (s.io.engine) s.io.engine.close();
-      } catch {
-        /* ignore */
-      }
-    }
-    await sleep(20);
-  }
+  await runTracked(() => sc.fn(kit(env, tracked)), tracked, sc.timeoutMs);
 }
