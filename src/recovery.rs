@@ -211,7 +211,7 @@ impl SessionStore {
             .log
             .iter()
             .skip(start + 1)
-            .filter(|e| targets(&session.rooms, e))
+            .filter(|e| reaches(&session.rooms, &e.rooms, &e.except))
             .flat_map(|e| e.frames.iter().cloned())
             .collect();
         Some((session, missed))
@@ -237,11 +237,11 @@ impl SessionStore {
     }
 }
 
-/// Node's `shouldIncludePacket`: in one of the targeted rooms (or no rooms given) and in none
-/// of the excluded ones.
-fn targets(session_rooms: &[Room], entry: &Entry) -> bool {
-    let included = entry.rooms.is_empty() || session_rooms.iter().any(|r| entry.rooms.contains(r));
-    let excluded = session_rooms.iter().any(|r| entry.except.contains(r));
+/// Node's `shouldIncludePacket`: whether a packet sent to `rooms` (every socket when empty) but
+/// not to `except` reaches a session in `session_rooms`.
+pub(crate) fn reaches(session_rooms: &[Room], rooms: &[Room], except: &[Room]) -> bool {
+    let included = rooms.is_empty() || session_rooms.iter().any(|r| rooms.contains(r));
+    let excluded = session_rooms.iter().any(|r| except.contains(r));
     included && !excluded
 }
 

@@ -252,12 +252,9 @@ pub(crate) fn next_offset(offset: &str) -> Option<String> {
     }
 }
 
-/// Node's `shouldIncludePacket`: in one of the targeted rooms (or no rooms given) and in none
-/// of the excluded ones.
+/// Whether a broadcast with `opts` reaches a session in `session_rooms`.
 pub(crate) fn includes(session_rooms: &[Room], opts: &BroadcastOptions) -> bool {
-    let included = opts.rooms.is_empty() || session_rooms.iter().any(|r| opts.rooms.contains(r));
-    let excluded = session_rooms.iter().any(|r| opts.except.contains(r));
-    included && !excluded
+    crate::recovery::reaches(session_rooms, &opts.rooms, &opts.except)
 }
 
 #[cfg(test)]
