@@ -319,7 +319,10 @@ impl<H: EngineHandler> Engine<H> {
         });
         if session.is_open() {
             self.sessions_write().insert(sid, entry.clone());
-            tokio::spawn(session::heartbeat(session));
+            // A session born on a WebSocket has its heartbeat run by the connection's task.
+            if transport == TransportKind::Polling {
+                tokio::spawn(session::heartbeat(session));
+            }
         }
         entry
     }
