@@ -115,24 +115,23 @@ pub(crate) fn spawn<H: EngineHandler>(
     tokio::spawn(serve(engine, entry, on_upgrade, probing).instrument(span));
 }
 
-/// The connection's task. Kept lean: it lives as long as the connection, and its size is paid by
-/// every idle WebSocket.
-async fn serve<H: EngineHandler>(
-    engine: Arc<Engine<H>>,
-    entry: Arc<Entry<H::State>>,
+/// Waits for hyper to hand the connection over and wraps it in a WebSocket.
+async fn establish<H: EngineHandler>(
+    engine: &Engine<H>,
+    entry: &Entry<H::State>,
     on_upgrade: OnUpgrade,
     probing: bool,
-) {
+) -> Option<Ws> {
     let io = match on_upgrade.await {
         Ok(upgraded) => TokioIo::new(upgraded),
         Err(err) => {
             tracing::debug!(sid = %entry.session.sid(), %err, "WebSocket upgrade failed");
             if probing {
-                abandon_probe(&entry);
+                abandon_probe(entry);
             } else {
                 entry.session.close(CloseReason::TransportError);
             }
-            return;
+            return None;
         }
     };
     let config = &engine.config;
@@ -143,9 +142,24 @@ async fn serve<H: EngineHandler>(
         .write_buffer_size(64 * 1024)
         .max_message_size(Some(config.max_http_buffer_size))
         .max_frame_size(Some(config.max_http_buffer_size));
-    let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
+    Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await)
+}
+
+/// The connection's task. Kept lean: it lives as long as the connection, and its size is paid by
+/// every idle WebSocket.
+async fn serve<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    entry: Arc<Entry<H::State>>,
+    on_upgrade: OnUpgrade,
+    probing: bool,
+) {
+    // Boxed, and freed once the WebSocket is up: the upgrade's futures would otherwise add to
+    // the size of every connection's task for its whole life.
+    let Some(ws) = Box::pin(establish(&engine, &entry, on_upgrade, probing)).await else {
+        return;
+    };
     // One timer: the probe's deadline, or the heartbeat of a session born here.
-    let timer = tokio::time::sleep(config.upgrade_timeout);
+    let timer = tokio::time::sleep(engine.config.upgrade_timeout);
     tokio::pin!(timer);
     let heartbeat = (!probing).then(|| InlineHeartbeat::start(&entry.session, timer.as_mut()));
     let mut conn = Connection {
