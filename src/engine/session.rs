@@ -214,7 +214,11 @@ impl Session {
         }
         state.outbox_bytes += added;
         drop(state);
-        self.wake_transports();
+        // A transport drains the queue until it is empty or its connection cannot take more
+        // (and then the connection wakes it): only the first packet after empty needs a wake.
+        if before == 0 {
+            self.wake_transports();
+        }
         Ok(())
     }
 
@@ -504,9 +508,13 @@ impl InlineHeartbeat {
         }
     }
 
-    /// Whether [`poll`](Self::poll) has something to do beyond what the timer's waker covers.
-    pub(crate) fn needs_poll(&self) -> bool {
-        self.dirty || (self.draining && !matches!(self.wait, Wait::Grace | Wait::Done))
+    /// Whether [`poll`](Self::poll) has something to do: the timer fired, was reset (and must be
+    /// polled to be armed again), or the session started draining. Cheaper than polling the
+    /// timer on every wake of the connection.
+    pub(crate) fn needs_poll(&self, timer: &Sleep) -> bool {
+        self.dirty
+            || timer.is_elapsed()
+            || (self.draining && !matches!(self.wait, Wait::Grace | Wait::Done))
     }
 
     /// The session started draining.

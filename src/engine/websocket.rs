@@ -112,7 +112,12 @@ pub(crate) fn spawn<H: EngineHandler>(
         sid = %entry.session.sid(),
         transport = "websocket"
     );
-    tokio::spawn(serve(engine, entry, on_upgrade, probing).instrument(span));
+    // Entering a disabled span on every poll is not free: instrument only when it records.
+    if span.is_disabled() {
+        tokio::spawn(serve(engine, entry, on_upgrade, probing));
+    } else {
+        tokio::spawn(serve(engine, entry, on_upgrade, probing).instrument(span));
+    }
 }
 
 /// Waits for hyper to hand the connection over and wraps it in a WebSocket.
@@ -260,7 +265,9 @@ impl<H: EngineHandler> Connection<H> {
     }
 
     fn poll_io(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<End> {
-        if let Some(heartbeat) = &mut self.heartbeat {
+        if let Some(heartbeat) = &mut self.heartbeat
+            && heartbeat.needs_poll(&timer)
+        {
             heartbeat.poll(cx, &self.entry.session, timer.as_mut());
         }
         loop {
@@ -277,6 +284,12 @@ impl<H: EngineHandler> Connection<H> {
             }
             match Pin::new(&mut self.ws).poll_next(cx) {
                 Poll::Ready(Some(Ok(message))) => {
+                    if self.active {
+                        // The handlers run here and their replies would wake this very task,
+                        // costing it a second poll for nothing: the loop writes them next anyway
+                        // (and `poll_write` registers the waker again before it looks).
+                        drop(self.entry.session.0.ws_waker.take());
+                    }
                     if let Some(end) = self.on_message(message, timer.as_mut()) {
                         return Poll::Ready(end);
                     }
@@ -287,7 +300,7 @@ impl<H: EngineHandler> Connection<H> {
                     // The heartbeat's timer was reset (or the session started draining): arm it
                     // again before sleeping, and write whatever it queued.
                     if let Some(heartbeat) = &mut self.heartbeat
-                        && heartbeat.needs_poll()
+                        && heartbeat.needs_poll(&timer)
                         && heartbeat.poll(cx, &self.entry.session, timer.as_mut())
                     {
                         continue;
