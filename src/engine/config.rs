@@ -75,7 +75,10 @@ impl Default for EngineConfig {
             allow_eio3: false,
             cookie: None,
             http_compression_threshold: Some(1024),
-            ws_read_buffer_size: 4096,
+            // Allocated (and zeroed) per WebSocket for its whole life: at 1 KiB an idle connection
+            // stays small, and Socket.IO packets, mostly far smaller, still take one read each.
+            // Larger frames grow the buffer as needed, read 1 KiB at a time.
+            ws_read_buffer_size: 1024,
             allow_request: None,
         }
     }

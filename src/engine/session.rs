@@ -6,11 +6,15 @@
 //! synchronous critical section that is never held across an `.await`.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Context;
 use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
+use tokio::time::Sleep;
 
 use super::ProtocolVersion;
 use super::config::EngineConfig;
@@ -210,7 +214,11 @@ impl Session {
         }
         state.outbox_bytes += added;
         drop(state);
-        self.wake_transports();
+        // A transport drains the queue until it is empty or its connection cannot take more
+        // (and then the connection wakes it): only the first packet after empty needs a wake.
+        if before == 0 {
+            self.wake_transports();
+        }
         Ok(())
     }
 
@@ -392,6 +400,15 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// How long a draining session may take to flush: long enough for a polling client to come back
+/// for its last packets, short enough that a shutdown is never held up by a client that went
+/// away.
+fn drain_grace(config: &EngineConfig) -> Duration {
+    config
+        .ping_timeout
+        .clamp(Duration::from_secs(1), Duration::from_secs(5))
+}
+
 /// Sends pings (v4) or expects them (v3), and closes the session with "ping timeout" when the
 /// client falls silent. It also ends a draining session once its grace period is over.
 pub(crate) async fn heartbeat(session: Session) {
@@ -440,9 +457,7 @@ pub(crate) async fn heartbeat(session: Session) {
     }
     // Closing: give a draining session a bounded time to flush, then forget it.
     if session.state().phase == Phase::Draining {
-        // Long enough for a polling client to come back for its last packets, short enough
-        // that a shutdown is never held up by a client that went away.
-        let grace = timeout.clamp(Duration::from_secs(1), Duration::from_secs(5));
+        let grace = drain_grace(&config);
         let _ = tokio::time::timeout(grace, async {
             while session.state().phase == Phase::Draining {
                 session.0.heartbeat.notified().await;
@@ -451,4 +466,123 @@ pub(crate) async fn heartbeat(session: Session) {
         .await;
     }
     session.finish();
+}
+
+/// The heartbeat of a session born on a WebSocket, run as a timer by that connection's own task
+/// rather than as a task of its own (one task and its allocation less per connection). Same
+/// schedule and outcomes as [`heartbeat`]; the connection polls it and tells it what it heard.
+pub(crate) struct InlineHeartbeat {
+    wait: Wait,
+    /// The timer was reset and must be polled again to be armed.
+    dirty: bool,
+    /// The session is draining: switch to its grace period.
+    draining: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// v4: until the next ping.
+    Interval,
+    /// v4: a ping went out; until its pong.
+    Pong,
+    /// v3: until the client's next ping.
+    ClientPing,
+    /// Draining: until the grace period is over.
+    Grace,
+    Done,
+}
+
+impl InlineHeartbeat {
+    pub(crate) fn start(session: &Session, timer: Pin<&mut Sleep>) -> Self {
+        let config = &session.0.config;
+        let (wait, after) = if session.is_v3() {
+            (Wait::ClientPing, config.ping_interval + config.ping_timeout)
+        } else {
+            (Wait::Interval, config.ping_interval)
+        };
+        timer.reset(tokio::time::Instant::now() + after);
+        InlineHeartbeat {
+            wait,
+            dirty: true,
+            draining: false,
+        }
+    }
+
+    /// Whether [`poll`](Self::poll) has something to do: the timer fired, was reset (and must be
+    /// polled to be armed again), or the session started draining. Cheaper than polling the
+    /// timer on every wake of the connection.
+    pub(crate) fn needs_poll(&self, timer: &Sleep) -> bool {
+        self.dirty
+            || timer.is_elapsed()
+            || (self.draining && !matches!(self.wait, Wait::Grace | Wait::Done))
+    }
+
+    /// The session started draining.
+    pub(crate) fn draining(&mut self) {
+        self.draining = true;
+    }
+
+    /// The client's half of the heartbeat arrived: a pong (v4) or a ping (v3).
+    pub(crate) fn heard(&mut self, session: &Session, timer: Pin<&mut Sleep>) {
+        let config = &session.0.config;
+        let now = tokio::time::Instant::now();
+        match self.wait {
+            // A pong, expected or stray, restarts the interval, as in [`heartbeat`].
+            Wait::Interval | Wait::Pong => {
+                timer.reset(now + config.ping_interval);
+                self.wait = Wait::Interval;
+            }
+            Wait::ClientPing => timer.reset(now + config.ping_interval + config.ping_timeout),
+            Wait::Grace | Wait::Done => return,
+        }
+        self.dirty = true;
+    }
+
+    /// Acts on the timer; returns whether it changed the session (queued a ping, closed or
+    /// finished it).
+    pub(crate) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: &Session,
+        mut timer: Pin<&mut Sleep>,
+    ) -> bool {
+        self.dirty = false;
+        let mut acted = false;
+        loop {
+            if self.draining && !matches!(self.wait, Wait::Grace | Wait::Done) {
+                let grace = drain_grace(&session.0.config);
+                timer.as_mut().reset(tokio::time::Instant::now() + grace);
+                self.wait = Wait::Grace;
+            }
+            if self.wait == Wait::Done || timer.as_mut().poll(cx).is_pending() {
+                return acted;
+            }
+            acted = true;
+            match self.wait {
+                Wait::ClientPing | Wait::Pong => {
+                    session.close(CloseReason::PingTimeout);
+                    self.wait = Wait::Done;
+                }
+                Wait::Interval => {
+                    let mut state = session.state();
+                    match state.phase {
+                        Phase::Open => {
+                            state.push_control(Frame::ping());
+                            drop(state);
+                            let timeout = session.0.config.ping_timeout;
+                            timer.as_mut().reset(tokio::time::Instant::now() + timeout);
+                            self.wait = Wait::Pong;
+                        }
+                        Phase::Draining => self.draining = true,
+                        Phase::Closed => self.wait = Wait::Done,
+                    }
+                }
+                Wait::Grace => {
+                    session.finish();
+                    self.wait = Wait::Done;
+                }
+                Wait::Done => {}
+            }
+        }
+    }
 }

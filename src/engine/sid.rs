@@ -1,18 +1,19 @@
-//! Session ids: 20 characters of URL-safe base64 over 15 bytes from the operating system's CSPRNG.
+//! Session ids: 20 characters of URL-safe base64 over 15 bytes from a CSPRNG seeded by the
+//! operating system.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::TryRngCore;
-use rand::rngs::OsRng;
 
 const SID_LEN: usize = 20;
 
 /// An Engine.IO session id (and, in the Socket.IO layer, a socket id).
 ///
-/// Generated from 15 bytes of the operating system's cryptographic RNG, so it is unguessable and,
-/// with 120 bits of entropy, never reused in practice. It is `Copy` and lives inline: no allocation.
+/// Generated from 15 bytes of `rand`'s thread-local CSPRNG (ChaCha, seeded and periodically
+/// reseeded from the operating system, as `crypto.randomBytes` pools them in Node), so it is
+/// unguessable and, with 120 bits of entropy, never reused in practice. Drawing one makes no
+/// system call. It is `Copy` and lives inline: no allocation.
 ///
 /// ```
 /// use tower_socketio::engine::Sid;
@@ -30,11 +31,7 @@ impl Sid {
     /// Draws a fresh random id.
     pub fn new() -> Self {
         let mut raw = [0u8; 15];
-        // The OS RNG failing is not something a server can recover from sensibly; fall back to the
-        // thread RNG (itself a CSPRNG seeded from the OS) rather than abort.
-        if OsRng.try_fill_bytes(&mut raw).is_err() {
-            rand::fill(&mut raw);
-        }
+        rand::fill(&mut raw);
         let mut out = [0u8; SID_LEN];
         // 15 bytes encode to exactly 20 base64 characters, so this cannot fail.
         let written = URL_SAFE_NO_PAD

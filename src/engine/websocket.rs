@@ -15,6 +15,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
+use tokio::time::Sleep;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -26,7 +27,7 @@ use tracing::Instrument;
 use super::error::{CloseReason, RequestError};
 use super::packet::{Frame, FrameKind, Packet, Text};
 use super::query::TransportKind;
-use super::session::{Phase, Upgrade};
+use super::session::{InlineHeartbeat, Phase, Upgrade};
 use super::{Engine, EngineHandler, Entry, Flow, ProtocolVersion, v3};
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
@@ -111,45 +112,74 @@ pub(crate) fn spawn<H: EngineHandler>(
         sid = %entry.session.sid(),
         transport = "websocket"
     );
-    tokio::spawn(
-        async move {
-            let io = match on_upgrade.await {
-                Ok(upgraded) => TokioIo::new(upgraded),
-                Err(err) => {
-                    tracing::debug!(sid = %entry.session.sid(), %err, "WebSocket upgrade failed");
-                    if probing {
-                        abandon_probe(&entry);
-                    } else {
-                        entry.session.close(CloseReason::TransportError);
-                    }
-                    return;
-                }
-            };
-            let config = &engine.config;
-            let ws_config = WebSocketConfig::default()
-                .read_buffer_size(config.ws_read_buffer_size)
-                // Frames gather until the batch is flushed: one write per batch, so a reply and the
-                // packets right behind it never wait on Nagle's algorithm for the first one's ACK.
-                .write_buffer_size(64 * 1024)
-                .max_message_size(Some(config.max_http_buffer_size))
-                .max_frame_size(Some(config.max_http_buffer_size));
-            let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
-            let upgrade_deadline =
-                probing.then(|| Box::pin(tokio::time::sleep(config.upgrade_timeout)));
-            let conn = Connection {
-                engine,
-                entry,
-                ws,
-                active: !probing,
-                direct: None,
-                pending: None,
-                needs_flush: false,
-                upgrade_deadline,
-            };
-            conn.run().await;
+    // Entering a disabled span on every poll is not free: instrument only when it records.
+    if span.is_disabled() {
+        tokio::spawn(serve(engine, entry, on_upgrade, probing));
+    } else {
+        tokio::spawn(serve(engine, entry, on_upgrade, probing).instrument(span));
+    }
+}
+
+/// Waits for hyper to hand the connection over and wraps it in a WebSocket.
+async fn establish<H: EngineHandler>(
+    engine: &Engine<H>,
+    entry: &Entry<H::State>,
+    on_upgrade: OnUpgrade,
+    probing: bool,
+) -> Option<Ws> {
+    let io = match on_upgrade.await {
+        Ok(upgraded) => TokioIo::new(upgraded),
+        Err(err) => {
+            tracing::debug!(sid = %entry.session.sid(), %err, "WebSocket upgrade failed");
+            if probing {
+                abandon_probe(entry);
+            } else {
+                entry.session.close(CloseReason::TransportError);
+            }
+            return None;
         }
-        .instrument(span),
-    );
+    };
+    let config = &engine.config;
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(config.ws_read_buffer_size)
+        // Frames gather until the batch is flushed: one write per batch, so a reply and the
+        // packets right behind it never wait on Nagle's algorithm for the first one's ACK.
+        .write_buffer_size(64 * 1024)
+        .max_message_size(Some(config.max_http_buffer_size))
+        .max_frame_size(Some(config.max_http_buffer_size));
+    Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await)
+}
+
+/// The connection's task. Kept lean: it lives as long as the connection, and its size is paid by
+/// every idle WebSocket.
+async fn serve<H: EngineHandler>(
+    engine: Arc<Engine<H>>,
+    entry: Arc<Entry<H::State>>,
+    on_upgrade: OnUpgrade,
+    probing: bool,
+) {
+    // Boxed, and freed once the WebSocket is up: the upgrade's futures would otherwise add to
+    // the size of every connection's task for its whole life.
+    let Some(ws) = Box::pin(establish(&engine, &entry, on_upgrade, probing)).await else {
+        return;
+    };
+    // One timer: the probe's deadline, or the heartbeat of a session born here.
+    let timer = tokio::time::sleep(engine.config.upgrade_timeout);
+    tokio::pin!(timer);
+    let heartbeat = (!probing).then(|| InlineHeartbeat::start(&entry.session, timer.as_mut()));
+    let mut conn = Connection {
+        engine,
+        entry,
+        ws,
+        active: !probing,
+        direct: None,
+        pending: None,
+        needs_flush: false,
+        heartbeat,
+    };
+    let end = poll_fn(|cx| conn.poll_io(cx, timer.as_mut())).await;
+    // Boxed: the closing handshake's futures would otherwise add to every connection's size.
+    Box::pin(conn.finish(end)).await;
 }
 
 fn abandon_probe<S>(entry: &Entry<S>) {
@@ -190,12 +220,13 @@ struct Connection<H: EngineHandler> {
     /// A message taken from the queue that the sink has not accepted yet.
     pending: Option<WsMessage>,
     needs_flush: bool,
-    upgrade_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The session's heartbeat, when the session was born on this WebSocket (a session that
+    /// upgraded from polling keeps the heartbeat task it started with).
+    heartbeat: Option<InlineHeartbeat>,
 }
 
 impl<H: EngineHandler> Connection<H> {
-    async fn run(mut self) {
-        let end = poll_fn(|cx| self.poll_io(cx)).await;
+    async fn finish(mut self, end: End) {
         let session = self.entry.session.clone();
         tracing::debug!(sid = %session.sid(), ?end, active = self.active, "WebSocket ended");
         let close_frame = match &end {
@@ -233,12 +264,15 @@ impl<H: EngineHandler> Connection<H> {
         }
     }
 
-    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+    fn poll_io(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<End> {
+        if let Some(heartbeat) = &mut self.heartbeat
+            && heartbeat.needs_poll(&timer)
+        {
+            heartbeat.poll(cx, &self.entry.session, timer.as_mut());
+        }
         loop {
             if !self.active {
-                if let Some(deadline) = &mut self.upgrade_deadline
-                    && deadline.as_mut().poll(cx).is_ready()
-                {
+                if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(End::ProbeFailed);
                 }
                 if !self.entry.session.is_open() {
@@ -250,13 +284,29 @@ impl<H: EngineHandler> Connection<H> {
             }
             match Pin::new(&mut self.ws).poll_next(cx) {
                 Poll::Ready(Some(Ok(message))) => {
-                    if let Some(end) = self.on_message(message) {
+                    if self.active {
+                        // The handlers run here and their replies would wake this very task,
+                        // costing it a second poll for nothing: the loop writes them next anyway
+                        // (and `poll_write` registers the waker again before it looks).
+                        drop(self.entry.session.0.ws_waker.take());
+                    }
+                    if let Some(end) = self.on_message(message, timer.as_mut()) {
                         return Poll::Ready(end);
                     }
                 }
                 Poll::Ready(Some(Err(err))) => return Poll::Ready(end_for(err)),
                 Poll::Ready(None) => return Poll::Ready(End::PeerClosed),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // The heartbeat's timer was reset (or the session started draining): arm it
+                    // again before sleeping, and write whatever it queued.
+                    if let Some(heartbeat) = &mut self.heartbeat
+                        && heartbeat.needs_poll(&timer)
+                        && heartbeat.poll(cx, &self.entry.session, timer.as_mut())
+                    {
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -302,7 +352,12 @@ impl<H: EngineHandler> Connection<H> {
             let state = session.state();
             let done = match state.phase {
                 Phase::Open => false,
-                Phase::Draining => state.outbox_is_empty(),
+                Phase::Draining => {
+                    if let Some(heartbeat) = &mut self.heartbeat {
+                        heartbeat.draining();
+                    }
+                    state.outbox_is_empty()
+                }
                 Phase::Closed => true,
             };
             if done {
@@ -331,7 +386,7 @@ impl<H: EngineHandler> Connection<H> {
     }
 
     /// Handles one incoming WebSocket message; `Some` ends the connection.
-    fn on_message(&mut self, message: WsMessage) -> Option<End> {
+    fn on_message(&mut self, message: WsMessage, timer: Pin<&mut Sleep>) -> Option<End> {
         let protocol = self.entry.session.protocol();
         let decoded = match message {
             WsMessage::Text(text) => {
@@ -350,6 +405,17 @@ impl<H: EngineHandler> Connection<H> {
         };
         if !self.active {
             return self.on_probe_packet(decoded.ok());
+        }
+        if let (Ok(packet), Some(heartbeat)) = (&decoded, &mut self.heartbeat) {
+            // The client's half of the heartbeat, as [`Engine::on_packet`] counts it.
+            let heard = match packet {
+                Packet::Pong { .. } => protocol == ProtocolVersion::V4,
+                Packet::Ping { .. } => protocol == ProtocolVersion::V3,
+                _ => false,
+            };
+            if heard {
+                heartbeat.heard(&self.entry.session, timer);
+            }
         }
         let flow = match decoded {
             Ok(packet) => self
@@ -378,7 +444,6 @@ impl<H: EngineHandler> Connection<H> {
                 state.transport = TransportKind::WebSocket;
                 drop(state);
                 self.active = true;
-                self.upgrade_deadline = None;
                 tracing::debug!(sid = %session.sid(), "upgraded to WebSocket");
                 session.0.poll_waker.wake();
                 None
