@@ -178,6 +178,21 @@ impl EngineConfig {
         self
     }
 
+    /// How much a WebSocket connection reads per system call (default 1 KiB). The buffer lives
+    /// as long as the connection, so it is kept small for many idle clients; servers that
+    /// mostly receive large messages read them in fewer calls with a larger one.
+    ///
+    /// ```
+    /// use tower_socketio::engine::EngineConfig;
+    ///
+    /// let config = EngineConfig::default().ws_read_buffer_size(16 * 1024);
+    /// # let _ = config;
+    /// ```
+    pub fn ws_read_buffer_size(mut self, bytes: usize) -> Self {
+        self.ws_read_buffer_size = bytes.max(64);
+        self
+    }
+
     /// Compress polling responses of at least `threshold` bytes when the client accepts gzip or
     /// deflate (default 1024); `None` turns compression off.
     pub fn http_compression(mut self, threshold: Option<usize>) -> Self {
