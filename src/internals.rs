@@ -148,3 +148,24 @@ pub fn struct_sizes() -> Vec<(&'static str, usize)> {
         ("engine::Session inner", engine::session_inner_size()),
     ]
 }
+
+/// Decodes what other nodes publish and store on Redis, as the Redis adapter reads it: a
+/// Pub/Sub message (`kind` 0), a stream entry whose fields and values alternate in `parts`
+/// (`kind` 1), a persisted session (`kind` 2). Returns whether it decoded.
+#[cfg(feature = "redis")]
+pub fn redis_decode(kind: u8, parts: &[&[u8]]) -> bool {
+    use crate::adapter::redis::{streams, wire};
+    let bulk = |b: &[u8]| redis::Value::BulkString(b.to_vec());
+    match kind % 3 {
+        0 => parts.iter().all(|p| wire::decode_message(p).is_ok()),
+        1 => {
+            let fields = parts.iter().map(|p| bulk(p)).collect();
+            let entry = redis::Value::Array(vec![bulk(b"1-0"), redis::Value::Array(fields)]);
+            let reply = redis::Value::Map(vec![(bulk(b"s"), redis::Value::Array(vec![entry]))]);
+            streams::parse_xread(&reply)
+                .iter()
+                .all(|e| e.message.is_some())
+        }
+        _ => parts.iter().all(|p| streams::decode_session(p).is_some()),
+    }
+}

@@ -103,8 +103,8 @@
 
 mod adapter;
 mod driver;
-mod streams;
-mod wire;
+pub(crate) mod streams;
+pub(crate) mod wire;
 
 pub use adapter::RedisAdapter;
 
