@@ -363,6 +363,9 @@ impl SocketIo {
         if let Some(engine) = &engine {
             engine.shutdown();
         }
+        for ns in read(&self.0.namespaces).values() {
+            ns.adapter.close();
+        }
         self.0.shutdown.notify_waiters();
         Shutdown(Box::pin(async move {
             let Some(engine) = engine else {

@@ -393,6 +393,11 @@ pub trait Adapter: Send + Sync + 'static {
     /// How many nodes share this namespace (1 for the memory adapter).
     fn server_count(&self) -> AdapterFuture<'_, usize>;
 
+    /// The server is shutting down (Node's `adapter.close()`): leave the cluster now, so other
+    /// nodes stop counting and asking this one, even while connections still drain. By
+    /// default there is nothing to do.
+    fn close(&self) {}
+
     /// Whether this adapter keeps connection state recovery itself: sessions, and the offsets
     /// and log of the packets sent to recoverable sockets (as a store shared by every node
     /// does). By default it does not, and each namespace keeps them in memory.

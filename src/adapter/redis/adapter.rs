@@ -2030,6 +2030,12 @@ impl Adapter for RedisAdapter {
         Box::pin(self.shared.server_count())
     }
 
+    fn close(&self) {
+        // Unsubscribes this namespace's channels (and stops routing to it); dropping the
+        // adapter would do the same, but idle HTTP connections can keep the server alive.
+        self.shared.driver.unregister(self.shared.id);
+    }
+
     fn persists_sessions(&self) -> bool {
         self.shared.streams()
     }
