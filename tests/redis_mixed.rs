@@ -8,7 +8,7 @@
 #[path = "support/redis.rs"]
 mod support;
 
-use support::{Cluster, JsNode, Node, RedisServer, RustNode, config};
+use support::{Cluster, JsNode, Node, RedisServer, RustNode, config, run_mixed};
 use tower_socketio::adapter::redis::{RedisMode, SubscriptionMode};
 
 async fn mixed(mode: RedisMode, key: &str, node_mode: Option<&str>) {
@@ -20,27 +20,7 @@ async fn mixed(mode: RedisMode, key: &str, node_mode: Option<&str>) {
         Node::Rust(RustNode::start("r2", config(server, mode).key(key)).await),
         Node::Js(JsNode::start("n2", &server.url(), key, node_mode).await),
     ];
-    let mut cluster = Cluster::start(nodes).await;
-    for from in 0..cluster.nodes.len() {
-        cluster.run_from(from).await;
-    }
-
-    // A Node node killed outright stops being counted once its connections drop.
-    let Some(Node::Js(mut n2)) = cluster.nodes.pop() else {
-        unreachable!()
-    };
-    n2.proc.kill().await;
-    for node in &cluster.nodes {
-        node.wait_server_count(3).await;
-    }
-    // So does a Rust node that stops.
-    let Node::Rust(r2) = cluster.nodes.remove(2) else {
-        unreachable!()
-    };
-    r2.stop();
-    for node in &cluster.nodes {
-        node.wait_server_count(2).await;
-    }
+    run_mixed(nodes).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Clients, Cluster, JsNode, Node, RedisServer, RustNode, Target, config, node};
+use support::{Clients, JsNode, Node, RedisServer, RustNode, Target, config, node, run_mixed};
 use tower_socketio::adapter::redis::RedisMode;
 
 /// How long a disconnected session may come back in these tests.
@@ -47,18 +47,7 @@ async fn mixed_cluster_every_operation() {
         rust_node(server, "r2", key, false).await,
         js_node(server, "n2", key, false).await,
     ];
-    let mut cluster = Cluster::start(nodes).await;
-    for from in 0..cluster.nodes.len() {
-        cluster.run_from(from).await;
-    }
-    // A node that goes away stops being counted (the count is the Pub/Sub listeners').
-    let Some(Node::Js(mut n2)) = cluster.nodes.pop() else {
-        unreachable!()
-    };
-    n2.proc.kill().await;
-    for node in &cluster.nodes {
-        node.wait_server_count(3).await;
-    }
+    run_mixed(nodes).await;
 }
 
 /// Runs tests/js/recovery-cross.mjs: a client on `a` is cut under a stream of room broadcasts

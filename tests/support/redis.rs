@@ -1106,6 +1106,37 @@ pub fn config(server: &RedisServer, mode: RedisMode) -> RedisAdapterConfig {
 // ---------------------------------------------------------------------------------------------
 // The cluster scenario
 
+/// The mixed-cluster scenario on `[r1, n1, r2, n2]` (Rust, Node, Rust, Node): every cluster
+/// operation from every node; then the last Node node is killed outright and stops being
+/// counted once its connections drop, and so does the second Rust node once it stops.
+pub async fn run_mixed(nodes: Vec<Node>) {
+    assert!(
+        matches!(
+            nodes.as_slice(),
+            [Node::Rust(_), Node::Js(_), Node::Rust(_), Node::Js(_)]
+        ),
+        "run_mixed wants [Rust, Node, Rust, Node]"
+    );
+    let mut cluster = Cluster::start(nodes).await;
+    for from in 0..cluster.nodes.len() {
+        cluster.run_from(from).await;
+    }
+    let Some(Node::Js(mut n2)) = cluster.nodes.pop() else {
+        unreachable!()
+    };
+    n2.proc.kill().await;
+    for node in &cluster.nodes {
+        node.wait_server_count(3).await;
+    }
+    let Node::Rust(r2) = cluster.nodes.remove(2) else {
+        unreachable!()
+    };
+    r2.stop();
+    for node in &cluster.nodes {
+        node.wait_server_count(2).await;
+    }
+}
+
 /// One client per node, named `c-<node>`, in rooms `room-c-<node>` and `g<index % 2>`.
 pub struct Cluster {
     pub nodes: Vec<Node>,
