@@ -1385,7 +1385,8 @@ impl NsShared {
         let Some(names) = self.names() else {
             return Ok(None);
         };
-        if !streams::valid_offset(&offset) {
+        // Neither can name a session or an entry unless well formed: no round trip for those.
+        if !streams::valid_offset(&offset) || pid.parse::<Sid>().is_err() {
             return Ok(None);
         }
         let options = &self.driver.config.streams;
