@@ -49,6 +49,7 @@ pub(crate) fn accept<B>(
     let key = req
         .headers()
         .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|key| is_valid_key(key.as_bytes()))
         .ok_or(RequestError::BadRequest)?;
     let version_ok = req
         .headers()
@@ -73,31 +74,60 @@ pub(crate) fn accept<B>(
     Ok((res, on_upgrade))
 }
 
+/// RFC 6455 §4.2.1: the key is the base64 of exactly 16 bytes, so 22 base64 characters and
+/// `==` (the check Node's `ws` makes).
+fn is_valid_key(key: &[u8]) -> bool {
+    match key {
+        [digits @ .., b'=', b'='] if digits.len() == 22 => digits
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/'),
+        _ => false,
+    }
+}
+
 /// A polling session asks to upgrade: accept the WebSocket and start probing it.
+///
+/// A session that has already upgraded, is probing another WebSocket, or is closing gets the
+/// WebSocket all the same, closed at once, as Node's engine.io does: clients see a close, not
+/// a handshake error, and the session's own transport carries on.
 pub(crate) fn upgrade<H: EngineHandler, B>(
     engine: Arc<Engine<H>>,
     entry: Arc<Entry<H::State>>,
     mut req: Request<B>,
 ) -> Result<Response<Full<Bytes>>, RequestError> {
-    {
-        let state = entry.session.state();
-        if state.transport != TransportKind::Polling
-            || state.upgrade != Upgrade::None
-            || state.phase != Phase::Open
-        {
-            return Err(RequestError::BadRequest);
-        }
-    }
     let (res, on_upgrade) = accept(&mut req)?;
-    {
+    let probing = {
         let mut state = entry.session.state();
-        if state.upgrade != Upgrade::None {
-            return Err(RequestError::BadRequest);
+        let may_probe = state.transport == TransportKind::Polling
+            && state.upgrade == Upgrade::None
+            && state.phase == Phase::Open;
+        if may_probe {
+            state.upgrade = Upgrade::Probing;
         }
-        state.upgrade = Upgrade::Probing;
+        may_probe
+    };
+    if probing {
+        spawn(engine, entry, on_upgrade, true);
+    } else {
+        tracing::debug!(sid = %entry.session.sid(), "upgrade refused: the session has a WebSocket");
+        tokio::spawn(close_at_once(on_upgrade));
     }
-    spawn(engine, entry, on_upgrade, true);
     Ok(res)
+}
+
+/// Closes an accepted WebSocket without a status code (what `ws.close()` sends in Node), and
+/// waits a little for the client's close frame so the TCP connection ends cleanly.
+async fn close_at_once(on_upgrade: OnUpgrade) {
+    let Ok(upgraded) = on_upgrade.await else {
+        return;
+    };
+    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+    let drain = async {
+        if ws.close(None).await.is_ok() {
+            while let Some(Ok(_)) = futures_util::StreamExt::next(&mut ws).await {}
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
 }
 
 /// Runs the WebSocket once hyper hands the connection over.

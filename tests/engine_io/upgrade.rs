@@ -101,14 +101,94 @@ async fn second_websocket_for_an_upgraded_session_is_closed() {
     let url = ep
         .target
         .ws_url(&ep.url(&format!("EIO=4&transport=websocket&sid={sid}")));
-    if let Ok(mut second) = common::WsClient::connect(&url).await {
-        second.expect_closed_within(Duration::from_secs(5)).await;
-    }
+    let mut second = common::WsClient::connect(&url)
+        .await
+        .expect("the second WebSocket is accepted (101), then closed");
+    second.expect_closed_within(Duration::from_secs(5)).await;
     // the upgraded session is unaffected
     ws.send_text("4two").await;
     assert_eq!(ws.recv_skip_pings().await, WsEvent::Text("4two".into()));
     ws.close().await;
     assert_still_serves(&ep).await;
+}
+
+#[tokio::test]
+async fn second_websocket_while_probing_is_closed() {
+    let ep = common::start().await.engine();
+    let (sid, _) = ep.handshake_polling().await;
+    let pending = ep.start_poll(&sid).await;
+    let mut probe = ep.ws_connect(Some(&sid)).await;
+    probe.send_text("2probe").await;
+    assert_eq!(probe.recv().await, WsEvent::Text("3probe".into()));
+    // Node accepts a second candidate WebSocket, then closes it at once.
+    let mut second = ep.ws_connect(Some(&sid)).await;
+    second.expect_closed_within(Duration::from_secs(5)).await;
+    // The first probe still completes the upgrade.
+    assert_eq!(pending.response().await.status, 200);
+    probe.send_text("5").await;
+    probe.send_text("4still mine").await;
+    assert_eq!(
+        probe.recv_skip_pings().await,
+        WsEvent::Text("4still mine".into())
+    );
+    probe.close().await;
+    assert_still_serves(&ep).await;
+}
+
+/// RFC 6455 §4.2.1: a key that is not the base64 of 16 bytes is refused like a missing one.
+#[tokio::test]
+async fn malformed_websocket_key_is_refused() {
+    let ep = common::start().await.engine();
+    let path = ep.url("EIO=4&transport=websocket");
+    for key in [
+        Some("not base64 at all"),
+        Some("dGhlIHNhbXBsZSBub25j"),         // 15 bytes
+        Some("dGhlIHNhbXBsZSBub25jZQ"),       // unpadded
+        Some("dGhlIHNhbXBsZSBub25jZSE="),     // 17 bytes
+        Some("dGhlIHNhbXBsZSBub25jZQ==AAAA"), // trailing data
+        Some(""),
+        None,
+    ] {
+        assert_eq!(
+            raw_upgrade_status(&ep.target.addr, &path, key).await,
+            400,
+            "key {key:?}"
+        );
+    }
+    assert_eq!(
+        raw_upgrade_status(&ep.target.addr, &path, Some("dGhlIHNhbXBsZSBub25jZQ==")).await,
+        101
+    );
+    assert_still_serves(&ep).await;
+}
+
+/// Sends a WebSocket handshake with `key` (none when `None`) and returns the status code.
+async fn raw_upgrade_status(addr: &str, path: &str, key: Option<&str>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let key = key
+        .map(|key| format!("Sec-WebSocket-Key: {key}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\n{key}\r\n"
+    );
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("no answer in time")
+            .expect("read");
+        assert!(n > 0, "closed without an answer");
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    head.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"))
 }
 
 #[tokio::test]
