@@ -124,7 +124,7 @@ impl Decoder {
             self.pending = Some((packet, expected));
             return Ok(None);
         }
-        check_placeholders(&packet)?;
+        resolve_placeholders(&mut packet)?;
         Ok(Some(packet))
     }
 
@@ -279,33 +279,37 @@ fn exceeds_depth(json: &[u8], max: usize) -> bool {
     false
 }
 
-/// Every placeholder must point to an attachment, as Node's reconstruction requires.
-fn check_placeholders(packet: &Packet) -> Result<(), ParseError> {
-    let Some(data) = &packet.data else {
+/// Every placeholder must point to an attachment, as Node's reconstruction requires, and each
+/// stands for exactly its attachment: Node replaces the whole object by the buffer, so keys
+/// beside `_placeholder` and `num` (`__proto__` among them) never reach a handler or another
+/// client. Placeholders are rewritten to their bare form here, once, where the packet arrives.
+fn resolve_placeholders(packet: &mut Packet) -> Result<(), ParseError> {
+    let count = packet.attachments.len();
+    let Some(data) = &mut packet.data else {
         return Ok(());
     };
-    // serde_json bounds nesting at 128 levels, so this recursion is bounded too.
-    fn walk(value: &Value, count: usize) -> Result<(), ParseError> {
+    // serde_json bounds nesting (`max_json_depth`), so this recursion is bounded too.
+    fn walk(value: &mut Value, count: usize) -> Result<(), ParseError> {
         match value {
             Value::Object(map) => {
                 if map.get("_placeholder") == Some(&Value::Bool(true)) {
-                    let ok = map
+                    let num = map
                         .get("num")
                         .and_then(Value::as_u64)
-                        .is_some_and(|n| (n as usize) < count);
-                    return if ok {
-                        Ok(())
-                    } else {
-                        Err(ParseError::IllegalPlaceholder)
-                    };
+                        .filter(|&n| n < count as u64)
+                        .ok_or(ParseError::IllegalPlaceholder)?;
+                    if map.len() != 2 {
+                        *value = super::placeholder(num as usize);
+                    }
+                    return Ok(());
                 }
-                map.values().try_for_each(|v| walk(v, count))
+                map.values_mut().try_for_each(|v| walk(v, count))
             }
-            Value::Array(items) => items.iter().try_for_each(|v| walk(v, count)),
+            Value::Array(items) => items.iter_mut().try_for_each(|v| walk(v, count)),
             _ => Ok(()),
         }
     }
-    walk(data, packet.attachments.len())
+    walk(data, count)
 }
 
 #[cfg(test)]
@@ -376,6 +380,25 @@ mod tests {
         // Brackets inside strings do not count.
         let quoted = format!(r#"2["a","{}\"{}"]"#, "[".repeat(5_000), "{".repeat(5_000));
         assert!(decode(&quoted).is_ok());
+    }
+
+    #[test]
+    fn placeholders_keep_only_placeholder_and_num() {
+        let mut d = Decoder::new(10);
+        let text = r#"51-["a",{"_placeholder":true,"num":0,"__proto__":{"x":1},"y":2},{"k":{"_placeholder":true,"num":0,"z":[]}}]"#;
+        assert!(d.decode_text(text).unwrap().is_none());
+        let packet = d
+            .decode_binary(Bytes::from_static(b"\x01"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            packet.data,
+            Some(json!([
+                "a",
+                {"_placeholder": true, "num": 0},
+                {"k": {"_placeholder": true, "num": 0}}
+            ]))
+        );
     }
 
     #[test]

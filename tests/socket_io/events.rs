@@ -203,6 +203,27 @@ async fn binary_event_round_trip() {
     assert_still_serves(&target).await;
 }
 
+/// A placeholder stands for exactly its attachment, as in Node: keys beside `_placeholder` and
+/// `num` (`__proto__`, which a JS client rebuilding the packet could merge into a prototype)
+/// never reach another client.
+#[tokio::test]
+async fn placeholder_extra_keys_never_come_back() {
+    let target = common::start().await;
+    for t in Transport::ALL {
+        on(t, "placeholder with __proto__");
+        let (mut c, _) = SioClient::connected(&target, t, "/", None).await;
+        let sneaky = json!({"_placeholder": true, "num": 0, "__proto__": {"polluted": 1}, "x": 2});
+        let p = binary_round_trip(&mut c, json!(["message", sneaky]), vec![vec![7]]).await;
+        assert_eq!(
+            p.encode(),
+            r#"51-["message-back",{"_placeholder":true,"num":0}]"#
+        );
+        assert_eq!(p.attachments, vec![vec![7]]);
+        c.assert_echo_works("after the placeholder").await;
+    }
+    assert_still_serves(&target).await;
+}
+
 #[tokio::test]
 async fn binary_event_with_two_nested_attachments() {
     let target = common::start().await;
