@@ -12,9 +12,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::core::error::AckError;
+use crate::core::sync::lock;
 use crate::engine::Sid;
-use crate::errors::AckError;
-use crate::socket::{SocketRef, lock};
+use crate::socket::SocketRef;
 
 /// A client's answer to an emit with ack.
 ///

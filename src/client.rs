@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::Value;
 
+use crate::core::error::ConnectError;
+use crate::core::sync::lock;
 use crate::engine::{CloseReason, EngineHandler, Message, ProtocolVersion, Session};
-use crate::errors::ConnectError;
 use crate::io::ServerCore;
 use crate::namespace::Namespace;
 use crate::parser::{self, EncodedArgs, Packet, PacketDecoder, PacketType};
 use crate::recovery::{PersistedSession, Recovery};
-use crate::socket::{DisconnectReason, Socket, SocketRef, lock};
+use crate::socket::{DisconnectReason, Socket, SocketRef};
 
 /// The Engine.IO handler of a Socket.IO server.
 pub(crate) struct SioHandler {

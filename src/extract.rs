@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer, ser::SerializeTupleStruct};
 use serde_json::Value;
 
-use crate::errors::EmitError;
+use crate::core::error::EmitError;
 use crate::handler::{FromConnectParts, FromDisconnectParts, FromMessageParts, MessageParts};
 use crate::parser::{self, PacketType};
 pub use crate::socket::{DisconnectReason, SocketRef};

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::adapter::{BroadcastOptions, BroadcastPacket};
+use crate::core::error::EmitError;
 use crate::engine::{self, Frame, ProtocolVersion, Session, Sid, TransportKind};
-use crate::errors::EmitError;
 use crate::namespace::Namespace;
 use crate::parser::{self, PacketType};
 use crate::socket::{Socket, SocketRef};

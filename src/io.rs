@@ -10,12 +10,12 @@ use serde::Serialize;
 use crate::adapter::{AdapterBuilder, MemoryAdapter, RemoteSocket, Room};
 use crate::client::SioHandler;
 use crate::config::SocketIoConfig;
+use crate::core::error::{AdapterError, EmitError};
+use crate::core::sync::{read, write};
 use crate::engine::Engine;
-use crate::errors::{AdapterError, EmitError};
 use crate::handler::ConnectHandler;
 use crate::namespace::{Namespace, NamespaceBuilder, NamespaceHandlers};
 use crate::operators::{BroadcastOperators, IntoRooms};
-use crate::socket::{read, write};
 
 type NamespaceMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 

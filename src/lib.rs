@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+mod core;
 pub mod engine;
 pub mod extract;
 pub mod handler;
@@ -15,7 +16,6 @@ pub mod internals;
 mod ack;
 mod client;
 mod config;
-mod errors;
 mod io;
 mod layer;
 mod namespace;
@@ -23,9 +23,9 @@ mod recovery;
 mod socket;
 mod standalone;
 
+pub use crate::core::error::{AckError, AdapterError, ConnectError, EmitError};
 pub use ack::{AckFuture, AckResponse, BroadcastAckFuture};
 pub use config::SocketIoConfig;
-pub use errors::{AckError, AdapterError, ConnectError, EmitError};
 pub use io::{Shutdown, SocketIo, SocketIoBuilder};
 pub use layer::{SocketIoLayer, SocketIoService};
 pub use namespace::NamespaceBuilder;

@@ -8,14 +8,15 @@ use std::sync::{Arc, RwLock, Weak};
 use serde_json::Value;
 
 use crate::adapter::{Adapter, NamespaceHandle};
+use crate::core::error::ConnectError;
+use crate::core::sync::{read, write};
 use crate::engine::Sid;
-use crate::errors::ConnectError;
 use crate::handler::{
     BoxedConnectHandler, BoxedConnectMiddleware, ConnectHandler, ConnectMiddleware,
 };
 use crate::io::ServerCore;
 use crate::recovery::Recovery;
-use crate::socket::{SocketRef, read, write};
+use crate::socket::SocketRef;
 
 /// A listener of events from other server nodes.
 pub(crate) type ServerSideListener = Arc<dyn Fn(Vec<Value>) -> Option<Value> + Send + Sync>;

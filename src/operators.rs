@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::ack::BroadcastAckFuture;
 use crate::adapter::{AdapterFuture, BroadcastOptions, BroadcastPacket, RemoteSocket, Room};
+use crate::core::error::{AdapterError, EmitError};
 use crate::engine::Sid;
-use crate::errors::{AdapterError, EmitError};
 use crate::namespace::Namespace;
 use crate::parser;
 

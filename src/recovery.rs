@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::adapter::{Adapter, BroadcastOptions, RecoverySession, Room};
+use crate::core::sync::lock;
 use crate::engine::{Frame, Sid};
-use crate::socket::lock;
 
 /// Options of connection state recovery, with Node's defaults.
 ///

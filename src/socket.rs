@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 
 use crate::ack::{AckFuture, AckResponse, PendingAcks};
 use crate::adapter::Room;
+use crate::core::error::EmitError;
 use crate::engine::{Frame, Session, Sid};
-use crate::errors::EmitError;
 use crate::handler::{
     BoxedDisconnectHandler, BoxedMessageHandler, DisconnectHandler, MessageHandler, MessageParts,
 };
@@ -810,14 +810,7 @@ impl Emitter {
     }
 }
 
-pub(crate) fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
-}
-
-pub(crate) fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|p| p.into_inner())
-}
-
-pub(crate) fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    lock.lock().unwrap_or_else(|p| p.into_inner())
-}
+// Re-exported while other branches still import the helpers from `socket`; their home is
+// `core::sync`.
+#[allow(unused_imports)]
+pub(crate) use crate::core::sync::{lock, read, write};

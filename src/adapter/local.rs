@@ -8,8 +8,9 @@ use tokio::sync::oneshot;
 
 use super::{BroadcastOptions, BroadcastPacket, NamespaceHandle, RemoteSocket, Room};
 use crate::ack::{AckFuture, BroadcastAckFuture, collect_acks};
+use crate::core::sync::{read, write};
 use crate::engine::Sid;
-use crate::socket::{SocketRef, read, write};
+use crate::socket::SocketRef;
 
 #[derive(Debug, Default)]
 struct Rooms {

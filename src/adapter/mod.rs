@@ -36,7 +36,8 @@ pub mod redis;
 pub use local::LocalAdapter;
 pub use memory::MemoryAdapter;
 
-use std::borrow::Cow;
+pub use crate::core::{BroadcastOptions, Room};
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -46,21 +47,10 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::ack::BroadcastAckFuture;
+use crate::core::error::AdapterError;
 use crate::engine::{Frame, Sid};
-use crate::errors::AdapterError;
 use crate::namespace::Namespace;
 use crate::socket::SocketRef;
-
-/// A room name. Every socket is in the room named after its own id.
-///
-/// ```
-/// use tower_socketio::adapter::Room;
-///
-/// let fixed: Room = "lobby".into();
-/// let dynamic: Room = format!("user:{}", 42).into();
-/// assert_ne!(fixed, dynamic);
-/// ```
-pub type Room = Cow<'static, str>;
 
 /// What an adapter operation returns.
 ///
@@ -73,28 +63,6 @@ pub type Room = Cow<'static, str>;
 /// # let _ = ready(1);
 /// ```
 pub type AdapterFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AdapterError>> + Send + 'a>>;
-
-/// Which sockets an operation targets and how.
-///
-/// ```
-/// use tower_socketio::adapter::BroadcastOptions;
-///
-/// let opts = BroadcastOptions::default();
-/// assert!(opts.rooms.is_empty()); // no rooms: the whole namespace
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BroadcastOptions {
-    /// Target the sockets in any of these rooms; empty means every socket.
-    pub rooms: Vec<Room>,
-    /// Leave out the sockets in any of these rooms.
-    pub except: Vec<Room>,
-    /// Only this node's sockets.
-    pub local: bool,
-    /// Drop the packet for receivers that cannot take it right now.
-    pub volatile: bool,
-    /// Whether the sender asked for compression (Node's `compress` flag).
-    pub compress: bool,
-}
 
 /// A packet to broadcast: the logical packet, for other nodes, and its frames, encoded once for
 /// this node's receivers.

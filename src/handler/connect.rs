@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::{Async_, Sync_, all_the_tuples, run_to_first_await};
-use crate::errors::ConnectError;
+use crate::core::error::ConnectError;
 use crate::socket::SocketRef;
 
 /// Extracts a connection handler (or connect middleware) argument. `auth` is the payload of

@@ -22,11 +22,11 @@ use crate::adapter::{
     Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
     RecoverySession, RemoteSocket, RestoredSession, Room,
 };
+use crate::core::error::{AckError, AdapterError};
+use crate::core::sync::lock;
 use crate::engine::{Frame, Sid};
-use crate::errors::{AckError, AdapterError};
 use crate::extract::Args;
 use crate::parser::{self, PacketType};
-use crate::socket::lock;
 
 /// Request types of the classic format (`@socket.io/redis-adapter`'s `RequestType`).
 mod classic {

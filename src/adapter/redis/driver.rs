@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::adapter::NsShared;
 use super::{RedisAdapterConfig, RedisAdapterError};
-use crate::errors::AdapterError;
-use crate::socket::{read, write};
+use crate::core::error::AdapterError;
+use crate::core::sync::{read, write};
 
 /// How many messages one pipeline to Redis carries at most.
 const MAX_BATCH: usize = 512;
@@ -662,7 +662,7 @@ pub(crate) struct LogLimiter {
 impl LogLimiter {
     pub(crate) fn note(&self, what: &'static str) {
         let count = self.count.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut last = crate::socket::lock(&self.last);
+        let mut last = crate::core::sync::lock(&self.last);
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             *last = Some(Instant::now());
             self.count.store(0, Ordering::Relaxed);

@@ -1,0 +1,12 @@
+//! The types every layer above the codec shares, and nothing else: room names and broadcast
+//! options, the typed errors, and the lock helpers.
+//!
+//! `core` sits between the codec and the adapters (`engine` → `parser` → `core` → `adapter` →
+//! `namespace`/`socket` → `io` → `layer`) and imports nothing above it, so an adapter can be
+//! written, and its messages decoded, without knowing what a socket or a namespace is.
+
+mod broadcast;
+pub(crate) mod error;
+pub(crate) mod sync;
+
+pub use broadcast::{BroadcastOptions, Room};
