@@ -10,6 +10,7 @@ pub mod handler;
 pub mod operators;
 pub mod parser;
 
+#[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals;
 

@@ -408,22 +408,26 @@ impl<H: EngineHandler> SessionHost for Engine<H> {
 }
 
 /// A session owner that is never there: sessions built for benchmarks without an engine.
-#[doc(hidden)]
-pub struct DetachedHost;
+#[cfg(feature = "internals")]
+pub(crate) struct DetachedHost;
 
+#[cfg(feature = "internals")]
 impl SessionHost for DetachedHost {
     fn session_closed(&self, _: Sid, _: CloseReason) {}
     fn session_finished(&self, _: Sid) {}
 }
 
+#[cfg(feature = "internals")]
 pub(crate) fn session_inner_size() -> usize {
     session::inner_size()
 }
 
+#[cfg(feature = "internals")]
 pub(crate) fn decode_packet_for_internals(text: &str) -> bool {
     Packet::decode_text(Text::from(text)).is_ok()
 }
 
+#[cfg(feature = "internals")]
 pub(crate) fn decode_payload_for_internals(body: Bytes, v3: bool, binary: bool) -> usize {
     let packets = if v3 {
         v3::decode_payload(body, binary)
@@ -433,10 +437,12 @@ pub(crate) fn decode_payload_for_internals(body: Bytes, v3: bool, binary: bool) 
     packets.take_while(Result::is_ok).count()
 }
 
+#[cfg(feature = "internals")]
 pub(crate) fn encode_payload_for_internals(frames: &[Frame]) -> Bytes {
     payload::encode_v4(frames, frames.iter().map(|f| f.len() + 2).sum())
 }
 
+#[cfg(feature = "internals")]
 pub(crate) fn parse_query_for_internals(query: &str) -> bool {
     query::parse(Some(query)).is_ok()
 }

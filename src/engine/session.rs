@@ -103,6 +103,7 @@ pub(crate) struct State {
     allowance: usize,
 }
 
+#[cfg(feature = "internals")]
 pub(crate) fn inner_size() -> usize {
     std::mem::size_of::<Inner>()
 }

@@ -41,15 +41,20 @@ pub(crate) use message::BoxedMessageHandler;
 use std::future::Future;
 use std::task::{Context, Waker};
 
-/// Marks handlers that return `()`.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct Sync_;
+pub(crate) use markers::{Async_, Sync_};
 
-/// Marks handlers that return a future.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct Async_;
+/// Marker types that tell a handler returning `()` from one returning a future, so one
+/// closure type can implement a handler trait in exactly one way. Public, as trait impls
+/// require, but in a private module: users can neither name nor depend on them.
+mod markers {
+    /// Marks handlers that return `()`.
+    #[derive(Debug)]
+    pub struct Sync_;
+
+    /// Marks handlers that return a future.
+    #[derive(Debug)]
+    pub struct Async_;
+}
 
 /// Runs a handler's future up to its first pending point right here, so handlers start in
 /// the order their packets arrived, then hands the rest to tokio.
