@@ -28,6 +28,10 @@
 //! [`LocalAdapter`] is public so other adapters reuse the same room bookkeeping and local
 //! delivery rather than rewriting them.
 
+#[cfg(feature = "redis")]
+// Read and written by the Redis adapter once its messages go through these types.
+#[allow(dead_code)]
+pub(crate) mod cluster;
 mod local;
 mod memory;
 #[cfg(feature = "redis")]
