@@ -111,7 +111,7 @@ async fn redis_restart_under_load() {
         let result = r2.io.fetch_sockets().await;
         let elapsed = started.elapsed();
         match result {
-            Err(AdapterError::Timeout | AdapterError::Transport(_)) => {}
+            Err(AdapterError::Timeout | AdapterError::Transport(_) | AdapterError::QueueFull) => {}
             other => panic!("fetch_sockets with Redis down: {other:?}"),
         }
         assert!(
@@ -198,13 +198,12 @@ async fn requests_in_flight_time_out() {
         unreachable!()
     };
     let started = Instant::now();
-    assert_eq!(
-        r1.io.fetch_sockets().await.err(),
-        Some(AdapterError::Timeout)
-    );
+    let fetched = r1.io.fetch_sockets().await;
+    assert!(matches!(fetched, Err(AdapterError::Timeout)), "{fetched:?}");
     assert!(started.elapsed() >= Duration::from_millis(800));
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert_eq!(r1.io.all_rooms().await.err(), Some(AdapterError::Timeout));
+    let rooms = r1.io.all_rooms().await;
+    assert!(matches!(rooms, Err(AdapterError::Timeout)), "{rooms:?}");
     let answers = r1.io.server_side_emit_with_ack("ping-cluster", &"x").await;
     assert!(
         matches!(
@@ -216,7 +215,11 @@ async fn requests_in_flight_time_out() {
     // The zombie goes away: it is no longer counted, and requests complete again.
     drop(zombie);
     nodes[0].wait_server_count(3).await;
-    assert_eq!(r1.io.fetch_sockets().await.map(|s| s.len()), Ok(0));
+    let fetched = r1.io.fetch_sockets().await;
+    assert!(
+        matches!(&fetched, Ok(sockets) if sockets.is_empty()),
+        "{fetched:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,7 @@
 //! The errors of the Socket.IO layer.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::engine::SendError;
@@ -132,17 +134,41 @@ pub enum AckError {
 
 /// An adapter failed.
 ///
+/// A transport failure keeps the error of the client underneath (Redis, PostgreSQL, …) as its
+/// [`source`](std::error::Error::source).
+///
 /// ```
+/// use std::error::Error as _;
 /// use tower_socketio::AdapterError;
 ///
 /// assert_eq!(AdapterError::Timeout.to_string(), "the request to other nodes timed out");
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+/// let err = AdapterError::transport(io);
+/// assert_eq!(err.source().map(|e| e.to_string()).as_deref(), Some("reset by peer"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdapterError {
     /// The other nodes did not all answer in time.
     #[error("the request to other nodes timed out")]
     Timeout,
-    /// The transport between nodes failed.
+    /// The adapter is closed (the server is shutting down): nothing more goes to other nodes.
+    #[error("the adapter is closed")]
+    Closed,
+    /// The queue of messages to other nodes is full: the transport has been unreachable long
+    /// enough to fill it, and this message was dropped.
+    #[error("the adapter's queue to other nodes is full")]
+    QueueFull,
+    /// The transport between nodes failed. Shared (`Arc`, not `Box`) because one failure
+    /// answers every operation waiting on it, such as each emit of a batch Redis refused.
     #[error("adapter transport: {0}")]
-    Transport(String),
+    Transport(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl AdapterError {
+    /// A transport failure caused by `err`.
+    pub fn transport(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        AdapterError::Transport(Arc::from(err.into()))
+    }
 }

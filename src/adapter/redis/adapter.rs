@@ -507,9 +507,7 @@ impl NsShared {
         self.publish(channel, payload)?;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(values)) => Ok(values),
-            Ok(Err(_)) => Err(AdapterError::Transport(
-                "the Redis adapter is closed".into(),
-            )),
+            Ok(Err(_)) => Err(AdapterError::Closed),
             Err(_) => Err(AdapterError::Timeout),
         }
     }
@@ -1372,7 +1370,7 @@ impl NsShared {
             .arg(ttl)
             .query_async::<()>(&mut conn)
             .await
-            .map_err(|e| AdapterError::Transport(e.to_string()))
+            .map_err(AdapterError::transport)
     }
 
     /// Node's `restoreSession`: takes the session (`GETDEL`), checks that the offset is still in
@@ -1390,7 +1388,7 @@ impl NsShared {
             return Ok(None);
         }
         let options = &self.driver.config.streams;
-        let transport = |e: redis::RedisError| AdapterError::Transport(e.to_string());
+        let transport = |e: redis::RedisError| AdapterError::transport(e);
         let mut conn = self.driver.commands.clone();
         let (raw, found): (Option<Vec<u8>>, redis::Value) = redis::pipe()
             .cmd("GETDEL")
@@ -1451,7 +1449,7 @@ impl NsShared {
         offset: String,
     ) -> Result<(Vec<Frame>, String), AdapterError> {
         let options = &self.driver.config.streams;
-        let transport = |e: redis::RedisError| AdapterError::Transport(e.to_string());
+        let transport = |e: redis::RedisError| AdapterError::transport(e);
         let mut conn = self.driver.commands.clone();
         let mut missed = Vec::new();
         let mut copies = streams::Copies::default();

@@ -243,12 +243,12 @@ impl Driver {
             Err(mpsc::error::TrySendError::Full(message)) => {
                 self.dropped
                     .note("Redis publish queue full: messages to other nodes dropped");
-                let err = AdapterError::Transport("the Redis publish queue is full".into());
+                let err = AdapterError::QueueFull;
                 message.refuse(err.clone());
                 Err(err)
             }
             Err(mpsc::error::TrySendError::Closed(message)) => {
-                let err = AdapterError::Transport("the Redis adapter is closed".into());
+                let err = AdapterError::Closed;
                 message.refuse(err.clone());
                 Err(err)
             }
@@ -273,9 +273,7 @@ impl Driver {
         self.publish(message)?;
         match rx.await {
             Ok(result) => result,
-            Err(_) => Err(AdapterError::Transport(
-                "the Redis adapter is closed".into(),
-            )),
+            Err(_) => Err(AdapterError::Closed),
         }
     }
 
@@ -288,11 +286,11 @@ impl Driver {
         let query = cmd.query_async::<redis::Value>(&mut conn);
         let value = match tokio::time::timeout(self.config.requests_timeout, query).await {
             Ok(Ok(value)) => value,
-            Ok(Err(err)) => return Err(AdapterError::Transport(err.to_string())),
+            Ok(Err(err)) => return Err(AdapterError::transport(err)),
             Err(_) => return Err(AdapterError::Timeout),
         };
         parse_numsub(&value).ok_or_else(|| {
-            AdapterError::Transport(format!("unexpected PUBSUB NUMSUB answer: {value:?}"))
+            AdapterError::transport(format!("unexpected PUBSUB NUMSUB answer: {value:?}"))
         })
     }
 
@@ -374,7 +372,7 @@ async fn publish_loop(
                         error = %err,
                         "Redis publish failed; messages to other nodes dropped"
                     );
-                    break Err(AdapterError::Transport(err.to_string()));
+                    break Err(AdapterError::transport(err));
                 }
                 Err(err) => {
                     tracing::debug!(error = %err, "Redis publish failed; retrying");

@@ -78,7 +78,7 @@
 //! `subClient`. Emits stay synchronous: local delivery happens at once through
 //! [`LocalAdapter`](crate::adapter::LocalAdapter), and what goes to other nodes is queued, in
 //! order, to a publisher task that sends it in pipelines (a bounded queue: when Redis has been
-//! gone long enough to fill it, emits report [`AdapterError::Transport`](crate::AdapterError)
+//! gone long enough to fill it, emits report [`AdapterError::QueueFull`](crate::AdapterError::QueueFull)
 //! and their remote part is dropped, with a log line). Incoming messages are handed to the
 //! namespaces in order; a broadcast from another node is encoded once and its frames shared by
 //! every local receiver. Anything on the channels that does not decode, or is not for this
