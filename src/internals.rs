@@ -121,7 +121,7 @@ impl FanoutFixture {
             ..Default::default()
         };
         // The memory adapter delivers before returning; the future only reports completion.
-        drop(self.ns.adapter.broadcast(packet, opts));
+        let _ = self.ns.adapter.broadcast(packet, opts);
         Ok(())
     }
 

@@ -250,18 +250,18 @@ impl SocketIo {
     }
 
     /// Makes every socket of the main namespace join rooms (Node's `io.socketsJoin`).
-    pub async fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
-        self.main().join(rooms).await
+    pub fn sockets_join(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.main().join(rooms)
     }
 
     /// Makes every socket of the main namespace leave rooms (Node's `io.socketsLeave`).
-    pub async fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
-        self.main().leave(rooms).await
+    pub fn sockets_leave(&self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.main().leave(rooms)
     }
 
     /// Disconnects every socket of the main namespace (Node's `io.disconnectSockets`).
-    pub async fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
-        self.main().disconnect(close).await
+    pub fn disconnect_sockets(&self, close: bool) -> Result<(), AdapterError> {
+        self.main().disconnect(close)
     }
 
     /// Emits to the other server nodes (Node's `io.serverSideEmit`): their
@@ -274,12 +274,7 @@ impl SocketIo {
     ) -> Result<(), EmitError> {
         let args = server_side_args(data)?;
         let ns = self.0.resolve_or_create("/");
-        let future = ns
-            .adapter
-            .server_side_emit(event.to_owned(), args, false, ns.ack_timeout);
-        // As with broadcasts, the adapter has handed the message over before returning.
-        drop(future);
-        Ok(())
+        Ok(ns.adapter.server_side_emit(event.to_owned(), args)?)
     }
 
     /// Emits to the other server nodes and collects their answers (Node's

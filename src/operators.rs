@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::ack::BroadcastAckFuture;
-use crate::adapter::{AdapterFuture, BroadcastOptions, BroadcastPacket, RemoteSocket, Room};
+use crate::adapter::{BroadcastOptions, BroadcastPacket, RemoteSocket, Room};
 use crate::core::error::{AdapterError, EmitError};
 use crate::engine::Sid;
 use crate::namespace::Namespace;
@@ -172,8 +172,7 @@ impl BroadcastOperators {
     /// nodes is handed to the adapter in order and carried on in the background.
     pub fn emit<T: Serialize + ?Sized>(mut self, event: &str, data: &T) -> Result<(), EmitError> {
         let packet = self.packet(event, data, None)?;
-        let future = self.ns.adapter.broadcast(packet, self.opts);
-        drive(future)
+        Ok(self.ns.adapter.broadcast(packet, self.opts)?)
     }
 
     /// Emits to the selection and collects every receiver's answer within the timeout (Node's
@@ -198,20 +197,16 @@ impl BroadcastOperators {
         self.ns.adapter.fetch_sockets(self.opts).await
     }
 
-    /// Makes the selected sockets join rooms.
-    pub async fn join(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
-        self.ns
-            .adapter
-            .add_sockets(self.opts, rooms.into_rooms())
-            .await
+    /// Makes the selected sockets join rooms (Node's `socketsJoin`): local sockets at once,
+    /// the other nodes' as soon as the adapter carries the request there.
+    pub fn join(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.ns.adapter.add_sockets(self.opts, rooms.into_rooms())
     }
 
-    /// Makes the selected sockets leave rooms.
-    pub async fn leave(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
-        self.ns
-            .adapter
-            .del_sockets(self.opts, rooms.into_rooms())
-            .await
+    /// Makes the selected sockets leave rooms (Node's `socketsLeave`), like
+    /// [`join`](Self::join).
+    pub fn leave(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
+        self.ns.adapter.del_sockets(self.opts, rooms.into_rooms())
     }
 
     /// Emits to the other server nodes' `server_side_emit` listeners.
@@ -223,7 +218,7 @@ impl BroadcastOperators {
         let timeout = self.timeout.unwrap_or(self.ns.ack_timeout);
         self.ns
             .adapter
-            .server_side_emit(event, args, true, timeout)
+            .server_side_emit_with_ack(event, args, timeout)
             .await
     }
 
@@ -238,21 +233,8 @@ impl BroadcastOperators {
     }
 
     /// Disconnects the selected sockets ("server namespace disconnect"), or closes their whole
-    /// connections with `close`.
-    pub async fn disconnect(self, close: bool) -> Result<(), AdapterError> {
-        self.ns.adapter.disconnect_sockets(self.opts, close).await
-    }
-}
-
-/// Polls an adapter operation once; what is not done yet carries on as a task.
-pub(crate) fn drive(mut future: AdapterFuture<'_, ()>) -> Result<(), EmitError> {
-    use std::task::{Context, Poll, Waker};
-    let mut cx = Context::from_waker(Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(result) => result.map_err(EmitError::from),
-        // By the contract of `Adapter::broadcast`, the work is already handed over (local
-        // delivery done, remote publication queued in order); the future only reports how the
-        // remote part went, which an adapter logs itself.
-        Poll::Pending => Ok(()),
+    /// connections with `close` (Node's `disconnectSockets`), like [`join`](Self::join).
+    pub fn disconnect(self, close: bool) -> Result<(), AdapterError> {
+        self.ns.adapter.disconnect_sockets(self.opts, close)
     }
 }

@@ -540,7 +540,7 @@ impl Socket {
             rooms: self.id.into_rooms(),
             ..Default::default()
         };
-        crate::operators::drive(self.ns.adapter.broadcast(packet, opts))
+        Ok(self.ns.adapter.broadcast(packet, opts)?)
     }
 
     /// The data as JSON, `null` when unset.

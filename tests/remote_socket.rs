@@ -32,7 +32,7 @@ async fn fetched_sockets_can_be_emitted_to_joined_and_disconnected() {
     let (data, _) = a.expect_event("/", "just-you").await;
     assert_eq!(data, json!(["just-you", "hello a"]));
 
-    a_remote.join("picked").await.expect("join");
+    a_remote.join("picked").expect("join");
     io.to("picked").emit("news", &1).expect("emit to room");
     let (data, _) = a.expect_event("/", "news").await;
     assert_eq!(data, json!(["news", 1]));
@@ -41,7 +41,7 @@ async fn fetched_sockets_can_be_emitted_to_joined_and_disconnected() {
         .iter()
         .find(|s| s.id.as_str() == b_id)
         .expect("b is fetched");
-    b_remote.disconnect(false).await.expect("disconnect");
+    b_remote.disconnect(false).expect("disconnect");
     let packet = b.expect_packet().await;
     assert_eq!(packet.kind, 1, "b gets a DISCONNECT: {packet}");
     assert_eq!(io.fetch_sockets().await.expect("fetch").len(), 1);

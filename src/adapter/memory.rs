@@ -10,6 +10,7 @@ use super::{
     RemoteSocket, Room,
 };
 use crate::ack::BroadcastAckFuture;
+use crate::core::error::AdapterError;
 use crate::engine::Sid;
 
 /// The in-memory adapter: everything is on this node, so every operation completes at once.
@@ -61,9 +62,13 @@ impl Adapter for MemoryAdapter {
         self.local.socket_rooms(sid)
     }
 
-    fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()> {
+    fn broadcast(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+    ) -> Result<(), AdapterError> {
         self.local.broadcast(&packet, &opts);
-        ready(())
+        Ok(())
     }
 
     fn broadcast_with_ack(
@@ -79,29 +84,32 @@ impl Adapter for MemoryAdapter {
         ready(self.local.fetch_sockets(&opts))
     }
 
-    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError> {
         self.local.add_sockets(&opts, &rooms);
-        ready(())
+        Ok(())
     }
 
-    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError> {
         self.local.del_sockets(&opts, &rooms);
-        ready(())
+        Ok(())
     }
 
-    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> AdapterFuture<'_, ()> {
+    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> Result<(), AdapterError> {
         self.local.disconnect_sockets(&opts, close);
-        ready(())
+        Ok(())
     }
 
-    fn server_side_emit(
+    fn server_side_emit(&self, _event: String, _args: Vec<Value>) -> Result<(), AdapterError> {
+        // No other node to hear it.
+        Ok(())
+    }
+
+    fn server_side_emit_with_ack(
         &self,
         _event: String,
         _args: Vec<Value>,
-        _want_ack: bool,
         _timeout: Duration,
     ) -> AdapterFuture<'_, Vec<Value>> {
-        // No other node to hear it.
         ready(Vec::new())
     }
 

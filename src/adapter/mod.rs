@@ -178,7 +178,7 @@ pub struct RestoredSession {
 ///     println!("{} is in {:?}", socket.id, socket.rooms);
 ///     // Emit to it, make it join a room, wherever it lives:
 ///     socket.emit("hello", &"from the server").ok();
-///     socket.join("vip").await?;
+///     socket.join("vip")?;
 /// }
 /// # Ok(()) }
 /// ```
@@ -232,25 +232,25 @@ impl RemoteSocket {
     }
 
     /// Makes this socket join rooms.
-    pub async fn join(&self, rooms: impl crate::operators::IntoRooms) -> Result<(), AdapterError> {
+    pub fn join(&self, rooms: impl crate::operators::IntoRooms) -> Result<(), AdapterError> {
         match self.select() {
-            Some(selected) => selected.join(rooms).await,
+            Some(selected) => selected.join(rooms),
             None => Ok(()),
         }
     }
 
     /// Makes this socket leave rooms.
-    pub async fn leave(&self, rooms: impl crate::operators::IntoRooms) -> Result<(), AdapterError> {
+    pub fn leave(&self, rooms: impl crate::operators::IntoRooms) -> Result<(), AdapterError> {
         match self.select() {
-            Some(selected) => selected.leave(rooms).await,
+            Some(selected) => selected.leave(rooms),
             None => Ok(()),
         }
     }
 
     /// Disconnects this socket (closing its connection with `close`).
-    pub async fn disconnect(&self, close: bool) -> Result<(), AdapterError> {
+    pub fn disconnect(&self, close: bool) -> Result<(), AdapterError> {
         match self.select() {
-            Some(selected) => selected.disconnect(close).await,
+            Some(selected) => selected.disconnect(close),
             None => Ok(()),
         }
     }
@@ -258,6 +258,16 @@ impl RemoteSocket {
 
 /// Holds rooms and carries broadcasts and cluster queries for one namespace. See the
 /// [module docs](self) for why it is shaped this way.
+///
+/// The contract, in short:
+/// - **Rooms** (`add_all`, `del`, `del_all`, `socket_rooms`) are this node's, synchronous.
+/// - **Fire-and-forget operations** (`broadcast`, `add_sockets`, `del_sockets`,
+///   `disconnect_sockets`, `server_side_emit`) are synchronous: the local part is done and the
+///   remote part queued, in the order of calls, before they return. Nothing polls anything
+///   behind them, so an adapter that needs I/O queues it to a task of its own.
+/// - **Requests** (`broadcast_with_ack`, `fetch_sockets`, `server_side_emit_with_ack`,
+///   `all_rooms`, `server_count`) are futures: they wait for other nodes and are polled to the
+///   end by the caller.
 ///
 /// A custom adapter usually wraps [`LocalAdapter`] and adds its transport; the shape of
 /// such an adapter, doing only local work:
@@ -268,7 +278,7 @@ impl RemoteSocket {
 /// use serde_json::Value;
 /// use tower_socketio::adapter::*;
 /// use tower_socketio::engine::Sid;
-/// use tower_socketio::BroadcastAckFuture;
+/// use tower_socketio::{AdapterError, BroadcastAckFuture};
 ///
 /// struct Logged(LocalAdapter);
 ///
@@ -277,10 +287,10 @@ impl RemoteSocket {
 ///     fn del(&self, sid: Sid, room: &Room) { self.0.del(sid, room) }
 ///     fn del_all(&self, sid: Sid) { self.0.del_all(sid) }
 ///     fn socket_rooms(&self, sid: Sid) -> Vec<Room> { self.0.socket_rooms(sid) }
-///     fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()> {
+///     fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> Result<(), AdapterError> {
 ///         println!("broadcast {} to {:?}", packet.event, opts.rooms);
 ///         self.0.broadcast(&packet, &opts);
-///         Box::pin(std::future::ready(Ok(())))
+///         Ok(())
 ///     }
 ///     fn broadcast_with_ack(&self, packet: BroadcastPacket, opts: BroadcastOptions, timeout: Duration)
 ///         -> AdapterFuture<'_, BroadcastAckFuture> {
@@ -289,19 +299,22 @@ impl RemoteSocket {
 ///     fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>> {
 ///         Box::pin(std::future::ready(Ok(self.0.fetch_sockets(&opts))))
 ///     }
-///     fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+///     fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError> {
 ///         self.0.add_sockets(&opts, &rooms);
-///         Box::pin(std::future::ready(Ok(())))
+///         Ok(())
 ///     }
-///     fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+///     fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError> {
 ///         self.0.del_sockets(&opts, &rooms);
-///         Box::pin(std::future::ready(Ok(())))
+///         Ok(())
 ///     }
-///     fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> AdapterFuture<'_, ()> {
+///     fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> Result<(), AdapterError> {
 ///         self.0.disconnect_sockets(&opts, close);
-///         Box::pin(std::future::ready(Ok(())))
+///         Ok(())
 ///     }
-///     fn server_side_emit(&self, _: String, _: Vec<Value>, _: bool, _: Duration) -> AdapterFuture<'_, Vec<Value>> {
+///     fn server_side_emit(&self, _: String, _: Vec<Value>) -> Result<(), AdapterError> {
+///         Ok(()) // no other node to hear it
+///     }
+///     fn server_side_emit_with_ack(&self, _: String, _: Vec<Value>, _: Duration) -> AdapterFuture<'_, Vec<Value>> {
 ///         Box::pin(std::future::ready(Ok(Vec::new())))
 ///     }
 ///     fn all_rooms(&self) -> AdapterFuture<'_, Vec<Room>> {
@@ -329,13 +342,17 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// Sends a packet to the targeted sockets.
     ///
-    /// Contract: by the time this returns, the local delivery is done and anything for other
-    /// nodes is queued in order (emits are synchronous for users, as in Node); the future only
-    /// reports how the remote part went, and may be dropped unpolled. One exception: an adapter
-    /// that [persists sessions](Self::persists_sessions) learns a recoverable packet's offset
-    /// from its store, so it may defer that packet's local delivery until then, keeping the
-    /// order of broadcasts.
-    fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()>;
+    /// Fire and forget, as in Node: by the time this returns, the local delivery is done and
+    /// anything for other nodes is queued, in the order of calls; an error says the remote part
+    /// could not even be queued. One exception: an adapter that
+    /// [persists sessions](Self::persists_sessions) learns a recoverable packet's offset from
+    /// its store, so it may defer that packet's local delivery until then, keeping the order of
+    /// broadcasts.
+    fn broadcast(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+    ) -> Result<(), AdapterError>;
     /// Sends a packet with an ack id and collects each receiver's answer within `timeout`.
     fn broadcast_with_ack(
         &self,
@@ -345,19 +362,23 @@ pub trait Adapter: Send + Sync + 'static {
     ) -> AdapterFuture<'_, BroadcastAckFuture>;
     /// The targeted sockets.
     fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>>;
-    /// Makes the targeted sockets join rooms.
-    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()>;
-    /// Makes the targeted sockets leave rooms.
-    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()>;
-    /// Disconnects the targeted sockets (closing their connections with `close`).
-    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> AdapterFuture<'_, ()>;
-    /// Emits an event to the other nodes' `server_side_emit` handlers; resolves to their
-    /// answers when an ack is wanted.
-    fn server_side_emit(
+    /// Makes the targeted sockets join rooms. Fire and forget, like
+    /// [`broadcast`](Self::broadcast): the local part is done and the remote part queued.
+    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError>;
+    /// Makes the targeted sockets leave rooms. Fire and forget.
+    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError>;
+    /// Disconnects the targeted sockets (closing their connections with `close`). Fire and
+    /// forget.
+    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> Result<(), AdapterError>;
+    /// Emits an event to the other nodes' [`on_server_side`](crate::SocketIo::on_server_side)
+    /// listeners. Fire and forget.
+    fn server_side_emit(&self, event: String, args: Vec<Value>) -> Result<(), AdapterError>;
+    /// Emits an event to the other nodes' listeners and resolves to their answers, within
+    /// `timeout`.
+    fn server_side_emit_with_ack(
         &self,
         event: String,
         args: Vec<Value>,
-        want_ack: bool,
         timeout: Duration,
     ) -> AdapterFuture<'_, Vec<Value>>;
     /// Every room with at least one socket, on every node.

@@ -599,9 +599,9 @@ fn on_main_connect(
         "sockets-join",
         |Data(req): Data<RoomOp>, ack: AckSender, io: SocketIo| async move {
             let result = if req.rooms.is_empty() {
-                io.sockets_join(req.join).await
+                io.sockets_join(req.join)
             } else {
-                select(&io, req.rooms).join(req.join).await
+                select(&io, req.rooms).join(req.join)
             };
             ack.send(&done(result)).ok();
         },
@@ -610,9 +610,9 @@ fn on_main_connect(
         "sockets-leave",
         |Data(req): Data<RoomOp>, ack: AckSender, io: SocketIo| async move {
             let result = if req.rooms.is_empty() {
-                io.sockets_leave(req.leave).await
+                io.sockets_leave(req.leave)
             } else {
-                select(&io, req.rooms).leave(req.leave).await
+                select(&io, req.rooms).leave(req.leave)
             };
             ack.send(&done(result)).ok();
         },
@@ -621,9 +621,9 @@ fn on_main_connect(
         "disconnect-sockets",
         |Data(req): Data<DisconnectReq>, ack: AckSender, io: SocketIo| async move {
             let result = if req.rooms.is_empty() {
-                io.disconnect_sockets(req.close).await
+                io.disconnect_sockets(req.close)
             } else {
-                select(&io, req.rooms).disconnect(req.close).await
+                select(&io, req.rooms).disconnect(req.close)
             };
             ack.send(&done(result)).ok();
         },

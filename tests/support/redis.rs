@@ -966,7 +966,7 @@ impl Node {
 
     pub async fn sockets_join(&self, target: &Target, room: &str) {
         match self {
-            Node::Rust(n) => n.ops(target).join(room.to_string()).await.expect("join"),
+            Node::Rust(n) => n.ops(target).join(room.to_string()).expect("join"),
             Node::Js(n) => {
                 let mut p = target.json();
                 p["join"] = room.into();
@@ -977,7 +977,7 @@ impl Node {
 
     pub async fn sockets_leave(&self, target: &Target, room: &str) {
         match self {
-            Node::Rust(n) => n.ops(target).leave(room.to_string()).await.expect("leave"),
+            Node::Rust(n) => n.ops(target).leave(room.to_string()).expect("leave"),
             Node::Js(n) => {
                 let mut p = target.json();
                 p["leave"] = room.into();
@@ -988,7 +988,7 @@ impl Node {
 
     pub async fn disconnect_sockets(&self, target: &Target, close: bool) {
         match self {
-            Node::Rust(n) => n.ops(target).disconnect(close).await.expect("disconnect"),
+            Node::Rust(n) => n.ops(target).disconnect(close).expect("disconnect"),
             Node::Js(n) => {
                 let mut p = target.json();
                 p["close"] = close.into();

@@ -451,16 +451,6 @@ impl NsShared {
             .publish(Outgoing::publish(channel, payload, self.sharded()))
     }
 
-    async fn publish_and_wait(
-        &self,
-        channel: String,
-        payload: Vec<u8>,
-    ) -> Result<(), AdapterError> {
-        self.driver
-            .publish_and_wait(channel, payload, self.sharded())
-            .await
-    }
-
     /// `PUBSUB NUMSUB` of the request channel (classic) or `SHARDNUMSUB` of the main channel
     /// (sharded): every node, this one included.
     async fn server_count(&self) -> Result<usize, AdapterError> {
@@ -1630,8 +1620,8 @@ impl NsShared {
         Ok(sockets)
     }
 
-    /// Publishes a join, leave or disconnect for the other nodes and waits until Redis took it.
-    async fn publish_operation(
+    /// Queues a join, leave or disconnect for the other nodes, in order with broadcasts.
+    fn queue_operation(
         &self,
         classic_kind: u64,
         cluster_kind: u64,
@@ -1663,14 +1653,10 @@ impl NsShared {
                     &Value::Object(body),
                     &[],
                 );
-                return self
-                    .driver
-                    .send_and_wait(Outgoing::stream_add(fields, None))
-                    .await;
+                return self.driver.publish(Outgoing::stream_add(fields, None));
             }
         };
-        self.publish_and_wait(channel, encode(&message, &[], false))
-            .await
+        self.publish(channel, encode(&message, &[], false))
     }
 
     async fn server_side(
@@ -1890,23 +1876,26 @@ impl Adapter for RedisAdapter {
         self.shared.local.socket_rooms(sid)
     }
 
-    fn broadcast(&self, packet: BroadcastPacket, opts: BroadcastOptions) -> AdapterFuture<'_, ()> {
+    fn broadcast(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+    ) -> Result<(), AdapterError> {
         let shared = &self.shared;
         if shared.streams() && !opts.local {
-            return ready(shared.broadcast_to_stream(packet, opts));
+            return shared.broadcast_to_stream(packet, opts);
         }
         shared.local.broadcast(&packet, &opts);
         if opts.local {
-            return ready(Ok(()));
+            return Ok(());
         }
         let Some(names) = shared.names() else {
-            return ready(Ok(()));
+            return Ok(());
         };
-        let result = match shared.broadcast_message(names, &packet, &opts) {
+        match shared.broadcast_message(names, &packet, &opts) {
             Some((channel, payload)) => shared.publish(channel, payload),
             None => Ok(()),
-        };
-        ready(result)
+        }
     }
 
     fn broadcast_with_ack(
@@ -1952,73 +1941,62 @@ impl Adapter for RedisAdapter {
         Box::pin(self.shared.clone().fetch_remote(opts))
     }
 
-    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+    fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError> {
         self.shared.add_sockets_local(&opts, &rooms);
         if opts.local {
-            return ready(Ok(()));
+            return Ok(());
         }
         let mut body = Map::new();
         body.insert("rooms".into(), rooms_json(&rooms));
-        Box::pin(async move {
-            self.shared
-                .publish_operation(classic::REMOTE_JOIN, cluster::SOCKETS_JOIN, body, &opts)
-                .await
-        })
+        self.shared
+            .queue_operation(classic::REMOTE_JOIN, cluster::SOCKETS_JOIN, body, &opts)
     }
 
-    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> AdapterFuture<'_, ()> {
+    fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError> {
         self.shared.del_sockets_local(&opts, &rooms);
         if opts.local {
-            return ready(Ok(()));
+            return Ok(());
         }
         let mut body = Map::new();
         body.insert("rooms".into(), rooms_json(&rooms));
-        Box::pin(async move {
-            self.shared
-                .publish_operation(classic::REMOTE_LEAVE, cluster::SOCKETS_LEAVE, body, &opts)
-                .await
-        })
+        self.shared
+            .queue_operation(classic::REMOTE_LEAVE, cluster::SOCKETS_LEAVE, body, &opts)
     }
 
-    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> AdapterFuture<'_, ()> {
+    fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> Result<(), AdapterError> {
         self.shared.local.disconnect_sockets(&opts, close);
         if opts.local {
-            return ready(Ok(()));
+            return Ok(());
         }
         let mut body = Map::new();
         body.insert("close".into(), Value::Bool(close));
-        Box::pin(async move {
-            self.shared
-                .publish_operation(
-                    classic::REMOTE_DISCONNECT,
-                    cluster::DISCONNECT_SOCKETS,
-                    body,
-                    &opts,
-                )
-                .await
-        })
+        self.shared.queue_operation(
+            classic::REMOTE_DISCONNECT,
+            cluster::DISCONNECT_SOCKETS,
+            body,
+            &opts,
+        )
     }
 
-    fn server_side_emit(
-        &self,
-        event: String,
-        args: Vec<Value>,
-        want_ack: bool,
-        timeout: Duration,
-    ) -> AdapterFuture<'_, Vec<Value>> {
+    fn server_side_emit(&self, event: String, args: Vec<Value>) -> Result<(), AdapterError> {
         let shared = &self.shared;
-        if want_ack {
-            return Box::pin(shared.clone().server_side(event, args, timeout));
-        }
-        // Without answers the message goes out at once, like a broadcast.
         let Some(names) = shared.names() else {
-            return ready(Ok(Vec::new()));
+            return Ok(());
         };
         let mut data = Vec::with_capacity(args.len() + 1);
         data.push(Value::String(event));
         data.extend(args);
         let (channel, payload) = server_side_message(shared, names, data, None);
-        ready(shared.publish(channel, payload).map(|()| Vec::new()))
+        shared.publish(channel, payload)
+    }
+
+    fn server_side_emit_with_ack(
+        &self,
+        event: String,
+        args: Vec<Value>,
+        timeout: Duration,
+    ) -> AdapterFuture<'_, Vec<Value>> {
+        Box::pin(self.shared.clone().server_side(event, args, timeout))
     }
 
     fn all_rooms(&self) -> AdapterFuture<'_, Vec<Room>> {

@@ -255,28 +255,6 @@ impl Driver {
         }
     }
 
-    /// Queues a message and waits until Redis took it.
-    pub(crate) async fn publish_and_wait(
-        &self,
-        channel: String,
-        payload: Vec<u8>,
-        sharded: bool,
-    ) -> Result<(), AdapterError> {
-        self.send_and_wait(Outgoing::publish(channel, payload, sharded))
-            .await
-    }
-
-    /// Queues a message and waits until Redis took it.
-    pub(crate) async fn send_and_wait(&self, mut message: Outgoing) -> Result<(), AdapterError> {
-        let (tx, rx) = oneshot::channel();
-        message.done = Some(tx);
-        self.publish(message)?;
-        match rx.await {
-            Ok(result) => result,
-            Err(_) => Err(AdapterError::Closed),
-        }
-    }
-
     /// `PUBSUB NUMSUB channel` (or `SHARDNUMSUB`): how many connections listen on it.
     pub(crate) async fn numsub(&self, channel: &str, sharded: bool) -> Result<usize, AdapterError> {
         let mut conn = self.commands.clone();
