@@ -352,20 +352,23 @@ fn ack_response(value: Option<Value>, attachments: Vec<Bytes>) -> AckResponse {
     }
 }
 
-/// Another node's socket, as a fetch answer describes it.
+/// Another node's socket, as a fetch answer describes it (`{id, handshake, rooms, data}`).
 fn remote_socket(ns: &NamespaceHandle, value: &Value) -> Option<RemoteSocket> {
     let id = value.get("id")?.as_str()?;
     let Ok(id) = id.parse::<Sid>() else {
         tracing::debug!(id, "ignoring a remote socket whose id is not a socket id");
         return None;
     };
-    Some(RemoteSocket::new(
-        ns.clone(),
-        id,
-        parse_rooms(value.get("rooms")),
-        value.get("handshake").cloned().unwrap_or(Value::Null),
-        None,
-    ))
+    Some(
+        RemoteSocket::new(
+            ns.clone(),
+            id,
+            parse_rooms(value.get("rooms")),
+            value.get("handshake").cloned().unwrap_or(Value::Null),
+            None,
+        )
+        .with_data(value.get("data").cloned().unwrap_or(Value::Null)),
+    )
 }
 
 impl NsShared {
