@@ -446,6 +446,19 @@ pub trait Adapter: Send + Sync + 'static {
     /// How many nodes share this namespace (1 for the memory adapter).
     fn server_count(&self) -> AdapterFuture<'_, usize>;
 
+    /// Resolves once this adapter receives what other nodes publish for its namespace: a node
+    /// that is ready misses nothing published after that (Node has no such signal). Servers
+    /// wait for it through [`SocketIo::ready`](crate::SocketIo::ready), and a client's CONNECT
+    /// is answered only once its namespace's adapter is ready (within the connect timeout), so
+    /// a client that was told it is connected gets every broadcast published after that.
+    ///
+    /// An adapter that subscribes to its messages asynchronously resolves once its
+    /// subscriptions are confirmed; by default (a single-node adapter) it is ready at once.
+    /// It is about the start: it stays resolved afterwards.
+    fn ready(&self) -> AdapterFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// The server is shutting down (Node's `adapter.close()`): leave the cluster now, so other
     /// nodes stop counting and asking this one, even while connections still drain. By
     /// default there is nothing to do.

@@ -487,8 +487,9 @@ async fn read_stream_loop(
 }
 
 /// Keeps the subscriptions the namespaces want (counted, so namespaces may share one), registers
-/// namespaces once they can be named, and pings the subscriber connection so that a connection
-/// lost while idle is reestablished (with its subscriptions) without waiting for traffic.
+/// namespaces once they can be named, marks each ready once Redis confirmed its subscriptions,
+/// and pings the subscriber connection so that a connection lost while idle is reestablished
+/// (with its subscriptions) without waiting for traffic.
 async fn control_loop(
     mut conn: ConnectionManager,
     mut rx: mpsc::UnboundedReceiver<Control>,
@@ -498,6 +499,8 @@ async fn control_loop(
     let mut held: HashMap<u64, Vec<Subscription>> = HashMap::new();
     // Wanted but not confirmed by Redis yet: retried on every health tick.
     let mut failed: HashSet<Subscription> = HashSet::new();
+    // Registered namespaces not marked ready yet.
+    let mut unconfirmed: Vec<(u64, Weak<NsShared>)> = Vec::new();
     let mut health = tokio::time::interval(HEALTH_INTERVAL);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -520,6 +523,7 @@ async fn control_loop(
                         failed.insert(sub);
                     }
                 }
+                confirm(&held, &failed, &mut unconfirmed);
                 continue;
             }
         };
@@ -530,12 +534,15 @@ async fn control_loop(
                     continue;
                 };
                 drop(ns);
-                write(&registry.adapters).push((id, weak));
+                write(&registry.adapters).push((id, weak.clone()));
                 held.entry(id).or_default().extend(subs.iter().cloned());
                 add(&mut conn, &mut counts, &mut failed, subs).await;
+                unconfirmed.push((id, weak));
+                confirm(&held, &failed, &mut unconfirmed);
             }
             Control::Unregister(id) => {
                 write(&registry.adapters).retain(|(i, w)| *i != id && w.strong_count() > 0);
+                unconfirmed.retain(|(i, _)| *i != id);
                 let subs = held.remove(&id).unwrap_or_default();
                 remove(&mut conn, &mut counts, &mut failed, subs).await;
             }
@@ -559,6 +566,27 @@ async fn control_loop(
             }
         }
     }
+}
+
+/// Marks ready the namespaces whose every subscription Redis confirmed (none is waiting for a
+/// retry); the others stay for the next retry.
+fn confirm(
+    held: &HashMap<u64, Vec<Subscription>>,
+    failed: &HashSet<Subscription>,
+    unconfirmed: &mut Vec<(u64, Weak<NsShared>)>,
+) {
+    unconfirmed.retain(|(id, weak)| {
+        let pending = held
+            .get(id)
+            .is_some_and(|subs| subs.iter().any(|sub| failed.contains(sub)));
+        if pending {
+            return weak.strong_count() > 0;
+        }
+        if let Some(ns) = weak.upgrade() {
+            ns.subscribed.set();
+        }
+        false
+    });
 }
 
 async fn add(
