@@ -94,3 +94,22 @@ async fn ready_sharded() {
 async fn ready_streams() {
     ready_then_publish(RedisMode::Streams, "ready-streams").await;
 }
+
+/// Streams mode: the node reads the stream from a position fixed before `connect` returned, so a
+/// broadcast added once it is ready is read however late its first `XREAD` reaches Redis. Only
+/// the stream reader's connection is slow here: the adapter opens its connections in the order
+/// commands, subscriber, stream reader (src/adapter/redis/driver.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_streams_reader() {
+    let server = RedisServer::shared();
+    let key = "ready-reader";
+    let clients = Clients::start().await;
+    let a = RustNode::start("a", config(server.url(), RedisMode::Streams, key)).await;
+    let reader_only = |n| if n == 2 { DELAY } else { Duration::ZERO };
+    let proxy = SlowProxy::start_with(server.port, reader_only).await;
+    let b = RustNode::start("b", config(proxy.url(), RedisMode::Streams, key)).await;
+    b.io.ready().await.expect("b is ready");
+    clients.connect("root", &b.url()).await;
+    a.io.emit("hello-root", &1).expect("emit");
+    clients.wait_all("hello-root", &["root"]).await;
+}

@@ -215,7 +215,7 @@ impl Driver {
         if config.mode == super::RedisMode::Streams {
             // `XREAD BLOCK` holds its connection: the reader gets one of its own, whose
             // response timeout outlasts the block.
-            let reader = ConnectionManager::new_with_config(
+            let mut reader = ConnectionManager::new_with_config(
                 client,
                 manager_config()
                     .set_response_timeout(Some(config.streams.block_time + Duration::from_secs(3))),
@@ -223,7 +223,11 @@ impl Driver {
             .await
             .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
             let options = config.streams.clone();
-            tasks.push(tokio::spawn(read_stream_loop(reader, options, registry)).abort_handle());
+            // From the stream's end as it is now rather than `$` as of the first `XREAD`: what is
+            // added once `connect` returned is read, however late that `XREAD` reaches Redis.
+            let start = stream_end(&mut reader, &options.stream_name).await?;
+            let reader = read_stream_loop(reader, options, registry, start);
+            tasks.push(tokio::spawn(reader).abort_handle());
         }
         Ok(Arc::new(Driver {
             config,
@@ -444,15 +448,35 @@ pub(crate) fn stream_id(value: &redis::Value) -> Option<String> {
     }
 }
 
-/// Follows the stream from its end (`$`), then from the last entry read, handing each entry to
-/// the namespace it names. After an error (Redis gone), it reads again from the last entry read,
-/// so nothing added meanwhile is missed.
+/// The id of the stream's last entry (`0-0` when it is empty or missing): where reading starts.
+async fn stream_end(
+    conn: &mut ConnectionManager,
+    stream: &str,
+) -> Result<String, RedisAdapterError> {
+    let reply = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async::<redis::Value>(conn)
+        .await
+        .map_err(|e| RedisAdapterError::Connect(format!("reading the stream's end: {e}")))?;
+    super::streams::last_id(&reply).ok_or_else(|| {
+        RedisAdapterError::Connect(format!("unexpected XREVRANGE answer: {reply:?}"))
+    })
+}
+
+/// Follows the stream from `start` (its end when the adapter connected), then from the last
+/// entry read, handing each entry to the namespace it names. After an error (Redis gone), it
+/// reads again from the last entry read, so nothing added meanwhile is missed.
 async fn read_stream_loop(
     mut conn: ConnectionManager,
     options: super::StreamsOptions,
     registry: Arc<Registry>,
+    start: String,
 ) {
-    let mut offset = String::from("$");
+    let mut offset = start;
     let block = u64::try_from(options.block_time.as_millis()).unwrap_or(u64::MAX);
     loop {
         let reply = redis::cmd("XREAD")

@@ -73,7 +73,8 @@
 //!
 //! # Readiness
 //!
-//! [`RedisAdapter::connect`] returns once Redis is reached. A namespace's adapter
+//! [`RedisAdapter::connect`] returns once Redis is reached (in streams mode, once the reader
+//! knows where the stream ends: it reads every entry added after that). A namespace's adapter
 //! subscribes its channels in the background; [`Adapter::ready`](crate::adapter::Adapter::ready)
 //! resolves once Redis confirmed them (those that failed are retried every second), and
 //! [`SocketIo::ready`](crate::SocketIo::ready) waits for every namespace. A node that is ready
@@ -438,7 +439,8 @@ impl AdapterBuilder for RedisAdapterBuilder {
 impl RedisAdapter {
     /// Connects to Redis (both connections) and returns the builder to hand to
     /// [`SocketIoBuilder::adapter`](crate::SocketIoBuilder::adapter). Must run inside a Tokio
-    /// runtime, which the adapter's tasks then live on. The namespaces' subscriptions come later: await
+    /// runtime, which the adapter's tasks then live on. In streams mode it also reads where the
+    /// stream ends, from which the node reads. The namespaces' subscriptions come later: await
     /// [`SocketIo::ready`](crate::SocketIo::ready) before announcing the node.
     ///
     /// ```no_run
