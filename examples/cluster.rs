@@ -9,6 +9,8 @@
 //! Arguments: the port (default `PORT` or 3000) and the Redis URL (default `REDIS_URL` or
 //! `redis://127.0.0.1:6379`); `--sharded` uses Redis 7 sharded Pub/Sub. Node.js servers with
 //! `@socket.io/redis-adapter` on the same Redis (same prefix and mode) join the same cluster.
+//! The node listens only once Redis confirmed its subscriptions (`io.ready()`), so a load
+//! balancer never sends a client to a node that would miss the others' broadcasts.
 //!
 //! Events (namespace `/`):
 //! - `join` (room): joins it; acks the socket's rooms.
@@ -100,6 +102,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
     });
 
+    // Announce the node (here: listen) only once it hears the other nodes.
+    io.ready().await?;
+
     let app = axum::Router::new()
         .route(
             "/",
@@ -109,7 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .layer(SocketIoLayer::new(io.clone()));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!("node on http://127.0.0.1:{port}, Redis at {redis_url}");
+    tracing::info!("node on http://127.0.0.1:{port}, ready, Redis at {redis_url}");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;

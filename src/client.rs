@@ -144,6 +144,36 @@ impl Client {
             return;
         };
         lock(&self.namespaces).push((name, Slot::Connecting));
+        // Answered once the namespace's adapter hears the other nodes (at once, unless the
+        // namespace is new and its subscriptions are not confirmed yet), so a client told it is
+        // connected misses no broadcast sent after that. The namespace stays `Connecting`
+        // meanwhile, as it does while middlewares run.
+        if adapter_ready_now(&ns) {
+            self.connect_ready(ns, auth);
+            return;
+        }
+        let this = self.this.clone();
+        let wait = self.core.config.connect_timeout;
+        tokio::spawn(async move {
+            match tokio::time::timeout(wait, ns.adapter.ready()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(ns = %ns.name, %error, "adapter not ready; connecting anyway");
+                }
+                Err(_) => tracing::warn!(
+                    ns = %ns.name,
+                    "adapter not ready within the connect timeout; connecting anyway"
+                ),
+            }
+            if let Some(client) = this.upgrade() {
+                client.connect_ready(ns, auth);
+            }
+        });
+    }
+
+    /// Goes on with a CONNECT once the namespace's adapter is ready: recovers the session the
+    /// client asks for, if any, then creates the socket.
+    fn connect_ready(&self, ns: Arc<Namespace>, auth: Option<Value>) {
         match recovery_request(&ns, auth.as_ref()) {
             Some((pid, offset)) if ns.recovery.as_ref().is_some_and(Recovery::by_adapter) => {
                 // The adapter's store answers asynchronously; the namespace stays `Connecting`
@@ -239,6 +269,8 @@ impl Client {
             self.remove_socket(&ns.name);
             // It joined nothing, but the adapter may be holding a restore for it.
             ns.adapter.del_all(socket.id());
+            // A dynamic namespace its CONNECT created goes again, as when a middleware refuses.
+            ns.forget_if_unused();
             return;
         }
         ns.insert_socket(socket.clone());
@@ -363,6 +395,14 @@ impl Client {
         }
         lock(&self.namespaces).clear();
     }
+}
+
+/// Whether the namespace's adapter is ready now: its readiness polled once, without waiting.
+fn adapter_ready_now(ns: &Namespace) -> bool {
+    use std::task::{Context, Poll, Waker};
+    let mut ready = ns.adapter.ready();
+    let mut cx = Context::from_waker(Waker::noop());
+    matches!(ready.as_mut().poll(&mut cx), Poll::Ready(Ok(())))
 }
 
 /// Splits a v2 client's `/nsp?a=b` into the namespace and its query as an auth object.

@@ -308,6 +308,40 @@ impl SocketIo {
             .add_server_side_listener(event.into(), Arc::new(listener));
     }
 
+    /// Resolves once the adapter of every namespace that exists when this is first polled is
+    /// ready, i.e. receives what other nodes publish (see [`Adapter::ready`]): await it before
+    /// announcing the node to a load balancer, a health check or a log. With the in-memory
+    /// adapter it is ready at once; with the Redis adapter once Redis confirmed each
+    /// namespace's subscriptions. Fails when an adapter is closed first
+    /// ([`shutdown`](Self::shutdown)).
+    ///
+    /// A namespace registered later is covered by awaiting this again. A dynamic namespace is
+    /// created by its first client, whose CONNECT is answered only once the namespace's adapter
+    /// is ready (within the connect timeout), as for every client.
+    ///
+    /// ```
+    /// use tower_socketio::extract::SocketRef;
+    /// use tower_socketio::SocketIo;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_socketio::AdapterError> {
+    /// let io = SocketIo::new();
+    /// io.ns("/", |socket: SocketRef| { let _ = socket; });
+    /// io.ns("/admin", |socket: SocketRef| { let _ = socket; });
+    /// io.ready().await?;
+    /// println!("ready: tell the load balancer");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Adapter::ready`]: crate::adapter::Adapter::ready
+    pub async fn ready(&self) -> Result<(), AdapterError> {
+        let namespaces: Vec<Arc<Namespace>> = read(&self.0.namespaces).values().cloned().collect();
+        for ns in namespaces {
+            ns.adapter.ready().await?;
+        }
+        Ok(())
+    }
+
     /// Every room of the main namespace, on every node.
     pub async fn all_rooms(&self) -> Result<Vec<Room>, AdapterError> {
         self.main().all_rooms().await

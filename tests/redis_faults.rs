@@ -1,5 +1,6 @@
 //! Faults around the Redis adapter: Redis restarted under load, a node that holds its
-//! subscriptions but never answers, and hostile or foreign messages on every channel. Each test
+//! subscriptions but never answers, hostile or foreign messages on every channel, and a node
+//! whose subscriptions wait for Redis to come back before it is ready. Each test
 //! has its own `redis-server` where it needs to kill it.
 #![cfg(feature = "redis")]
 
@@ -12,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::{Clients, Node, RedisServer, RustNode, Target, command, command_bytes, config};
-use tower_socketio::AdapterError;
-use tower_socketio::adapter::redis::{RedisMode, SubscriptionMode};
+use tower_socketio::adapter::redis::{RedisAdapter, RedisMode, SubscriptionMode};
+use tower_socketio::{AdapterError, SocketIo};
 
 /// Captures this process's log lines, to check that ignored messages are logged.
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
@@ -344,4 +345,60 @@ async fn sharded_restart_resubscribes() {
     clients
         .wait_all("all-after", &["c-r1", "c-r2", "c-r3"])
         .await;
+}
+
+/// A namespace created while Redis is away is not ready; it is once Redis is back and confirmed
+/// the subscriptions the adapter retried, and it then hears what is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_waits_for_retried_subscriptions() {
+    logs();
+    let server = RedisServer::start();
+    let key = "ready-retry";
+    let builder = RedisAdapter::connect(config(&server, RedisMode::Classic).key(key))
+        .await
+        .expect("connect");
+    server.kill();
+    let io = SocketIo::builder().adapter(builder).build();
+    let got = Arc::new(AtomicUsize::new(0));
+    let counter = got.clone();
+    io.on_server_side("ping-cluster", move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        None
+    });
+    // Not ready while Redis is away, until the subscriptions failed (once the connection
+    // manager gave up) and wait for the adapter's own retry.
+    let ready = io.ready();
+    tokio::pin!(ready);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = String::from_utf8_lossy(&logs().lock().unwrap()).into_owned();
+        if log.contains("Redis subscription failed; will retry") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the subscriptions never failed: {log}"
+        );
+        tokio::select! {
+            result = &mut ready => panic!("ready while Redis is away: {result:?}"),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    server.start_again();
+    tokio::time::timeout(Duration::from_secs(15), ready)
+        .await
+        .expect("ready once Redis is back")
+        .expect("ready");
+    let emit = json!({ "uid": "other", "type": 6, "data": ["ping-cluster", 1] }).to_string();
+    let channel = format!("{key}-request#/#");
+    let reply = command(server.port, &["PUBLISH", &channel, &emit]).expect("publish");
+    assert_eq!(reply.trim(), ":1", "one subscriber on {channel}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the server-side emit never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

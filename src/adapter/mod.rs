@@ -176,6 +176,7 @@ pub struct RestoredSession {
 /// # async fn f(io: tower_socketio::SocketIo) -> Result<(), tower_socketio::AdapterError> {
 /// for socket in io.within("lobby").fetch_sockets().await? {
 ///     println!("{} is in {:?}", socket.id, socket.rooms);
+///     let user: Option<serde_json::Value> = socket.data(); // Node's `socket.data`
 ///     // Emit to it, make it join a room, wherever it lives:
 ///     socket.emit("hello", &"from the server").ok();
 ///     socket.join("vip")?;
@@ -192,6 +193,8 @@ pub struct RemoteSocket {
     pub handshake: Value,
     /// The socket itself when it lives on this node.
     pub local: Option<SocketRef>,
+    /// Its data as the other node reported it (`null` when unset).
+    data: Value,
     ns: NamespaceHandle,
 }
 
@@ -209,8 +212,58 @@ impl RemoteSocket {
             rooms,
             handshake,
             local,
+            data: Value::Null,
             ns,
         }
+    }
+
+    /// The same socket with the data another node reported for it (Node's `socket.data`, the
+    /// `data` of a fetch answer), for an adapter that builds sockets from such answers.
+    ///
+    /// ```
+    /// # fn f(socket: tower_socketio::adapter::RemoteSocket) {
+    /// let socket = socket.with_data(serde_json::json!({ "user": "ada" }));
+    /// # let _ = socket;
+    /// # }
+    /// ```
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// Its data ([`Socket::data`](crate::Socket::data), Node's `socket.data`), deserialised on
+    /// demand: the socket's current data when it lives on this node, else what its node
+    /// reported when it was fetched. `None` when unset or not a `T`.
+    ///
+    /// Find a socket anywhere in the cluster by its data, then act on it:
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// struct User {
+    ///     name: String,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tower_socketio::AdapterError> {
+    /// let io = tower_socketio::SocketIo::new();
+    /// let sockets = io.fetch_sockets().await?;
+    /// let ada = sockets
+    ///     .iter()
+    ///     .find(|s| s.data::<User>().is_some_and(|u| u.name == "ada"));
+    /// if let Some(ada) = ada {
+    ///     ada.emit("hello", &"ada").ok();
+    ///     ada.join("admins").await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn data<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        if let Some(local) = &self.local {
+            return local.data();
+        }
+        if self.data.is_null() {
+            return None;
+        }
+        T::deserialize(&self.data).ok()
     }
 
     /// Operators that select this socket alone, on whichever node it lives.
@@ -385,6 +438,19 @@ pub trait Adapter: Send + Sync + 'static {
     fn all_rooms(&self) -> AdapterFuture<'_, Vec<Room>>;
     /// How many nodes share this namespace (1 for the memory adapter).
     fn server_count(&self) -> AdapterFuture<'_, usize>;
+
+    /// Resolves once this adapter receives what other nodes publish for its namespace: a node
+    /// that is ready misses nothing published after that (Node has no such signal). Servers
+    /// wait for it through [`SocketIo::ready`](crate::SocketIo::ready), and a client's CONNECT
+    /// is answered only once its namespace's adapter is ready (within the connect timeout), so
+    /// a client that was told it is connected gets every broadcast published after that.
+    ///
+    /// An adapter that subscribes to its messages asynchronously resolves once its
+    /// subscriptions are confirmed; by default (a single-node adapter) it is ready at once.
+    /// It is about the start: it stays resolved afterwards.
+    fn ready(&self) -> AdapterFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 
     /// The server is shutting down (Node's `adapter.close()`): leave the cluster now, so other
     /// nodes stop counting and asking this one, even while connections still drain. By

@@ -13,13 +13,14 @@
 // channels `KEY#<nsp>#` and `KEY#<nsp>#<uid>#`). RECOVERY_MS turns on
 // `connectionStateRecovery: { maxDisconnectionDuration: RECOVERY_MS, skipMiddlewares: true }`.
 // In this mode each socket gets `hello` {recovered, id, rooms (sorted), data} on connection and
-// handles `set-data` (value, ack) and `ticks` ({count, every_ms, room}, ack) (tests/js/recovery-cross.mjs).
+// handles `ticks` ({count, every_ms, room}, ack) (tests/js/recovery-cross.mjs).
 // allRooms has no adapter support there (ClusterAdapter has no allRooms): it falls back to
 // fetchSockets like the sharded mode.
 //
 // Prints {"event":"listening","port":N} once ready. DETACHED=1 keeps it running
 // without a controlling stdin (to run it by hand, e.g. for redis-bench.mjs). Its sockets handle `join`
-// and `leave` (room or rooms, acked with the socket's rooms); its server-side
+// and `leave` (room or rooms, acked with the socket's rooms) and `set-data` (value, ack: sets
+// socket.data); its server-side
 // listener `ping-cluster` records what it got and acks {from: NAME, args}.
 // Every operator of the cluster is an op: emit, emitWithAck, fetchSockets,
 // socketsJoin, socketsLeave, disconnectSockets, serverSideEmit,
@@ -86,6 +87,11 @@ function onConnection(socket) {
     socket.leave(room);
     if (typeof ack === "function") ack([...socket.rooms].sort());
   });
+  // Sets socket.data (what fetchSockets on another node reports), acked once set.
+  socket.on("set-data", (value, ack) => {
+    socket.data = value;
+    if (typeof ack === "function") ack();
+  });
   if (STREAMS) {
     // Emitted through the adapter when recovery is on (socket.emit broadcasts to the socket's
     // own room), so it carries an offset and the client has one to send back.
@@ -94,10 +100,6 @@ function onConnection(socket) {
       id: socket.id,
       rooms: [...socket.rooms].sort(),
       data: socket.data ?? null,
-    });
-    socket.on("set-data", (value, ack) => {
-      socket.data = value;
-      if (typeof ack === "function") ack();
     });
     // Broadcasts `tick` i (i = 0..count-1) to `room`, one every `every_ms` ms, from this node;
     // acks once scheduled. Bounded: count <= 10000, every_ms >= 1.

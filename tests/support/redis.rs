@@ -546,7 +546,7 @@ impl RustNode {
 
     /// A node with connection state recovery on for `recovery` (streams mode), whose sockets
     /// also do what tests/js/recovery-cross.mjs expects of a node, as redis-node.mjs does with
-    /// `STREAMS=1`: `hello` on connection, `set-data`, `ticks`.
+    /// `STREAMS=1`: `hello` on connection and `ticks` (every socket handles `set-data`).
     pub async fn start_with(
         name: &str,
         config: RedisAdapterConfig,
@@ -587,13 +587,6 @@ impl RustNode {
                     }),
                 )
                 .ok();
-            socket.on(
-                "set-data",
-                |socket: SocketRef, Data(value): Data<Value>, ack: AckSender| {
-                    socket.set_data(&value).ok();
-                    ack.send(&()).ok();
-                },
-            );
             socket.on("ticks", move |Data(spec): Data<Value>, ack: AckSender| {
                 let count = spec["count"].as_u64().unwrap_or(0).min(10_000);
                 let every = spec["every_ms"].as_u64().unwrap_or(10).max(1);
@@ -609,6 +602,13 @@ impl RustNode {
             });
         }
         fn on_connect(socket: SocketRef) {
+            socket.on(
+                "set-data",
+                |socket: SocketRef, Data(value): Data<Value>, ack: AckSender| {
+                    socket.set_data(&value).ok();
+                    ack.send(&()).ok();
+                },
+            );
             socket.on(
                 "join",
                 |socket: SocketRef, Data(rooms): Data<Value>, ack: AckSender| {

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::driver::{Driver, Outgoing, Subscription};
+use super::ready::Readiness;
 use super::streams::{self, StreamEntry};
 use super::wire::{self, Decoded};
 use super::{RedisMode, SubscriptionMode, remote_ack_sid};
@@ -124,6 +125,8 @@ pub(crate) struct NsShared {
     restores: Mutex<HashMap<Sid, Restore>>,
     /// Streams mode: the copies a retried batch of another node added are skipped.
     copies: Mutex<streams::Copies>,
+    /// Set by the driver once Redis confirmed the namespace's subscriptions.
+    pub(crate) subscribed: Readiness,
 }
 
 /// A session restored from the stream, from the start of its replay until live delivery has
@@ -201,6 +204,7 @@ impl RedisAdapter {
             room_channels: Mutex::new(HashSet::new()),
             restores: Mutex::new(HashMap::new()),
             copies: Mutex::new(streams::Copies::default()),
+            subscribed: Readiness::new(),
         });
         shared.driver.register(shared.id, Arc::downgrade(&shared));
         RedisAdapter { shared }
@@ -352,20 +356,23 @@ fn ack_response(value: Option<Value>, attachments: Vec<Bytes>) -> AckResponse {
     }
 }
 
-/// Another node's socket, as a fetch answer describes it.
+/// Another node's socket, as a fetch answer describes it (`{id, handshake, rooms, data}`).
 fn remote_socket(ns: &NamespaceHandle, value: &Value) -> Option<RemoteSocket> {
     let id = value.get("id")?.as_str()?;
     let Ok(id) = id.parse::<Sid>() else {
         tracing::debug!(id, "ignoring a remote socket whose id is not a socket id");
         return None;
     };
-    Some(RemoteSocket::new(
-        ns.clone(),
-        id,
-        parse_rooms(value.get("rooms")),
-        value.get("handshake").cloned().unwrap_or(Value::Null),
-        None,
-    ))
+    Some(
+        RemoteSocket::new(
+            ns.clone(),
+            id,
+            parse_rooms(value.get("rooms")),
+            value.get("handshake").cloned().unwrap_or(Value::Null),
+            None,
+        )
+        .with_data(value.get("data").cloned().unwrap_or(Value::Null)),
+    )
 }
 
 impl NsShared {
@@ -2007,10 +2014,19 @@ impl Adapter for RedisAdapter {
         Box::pin(self.shared.server_count())
     }
 
+    fn ready(&self) -> AdapterFuture<'_, ()> {
+        let subscribed = &self.shared.subscribed;
+        if subscribed.is_set() {
+            return ready(Ok(()));
+        }
+        Box::pin(subscribed.wait())
+    }
+
     fn close(&self) {
         // Unsubscribes this namespace's channels (and stops routing to it); dropping the
         // adapter would do the same, but idle HTTP connections can keep the server alive.
         self.shared.driver.unregister(self.shared.id);
+        self.shared.subscribed.close();
     }
 
     fn persists_sessions(&self) -> bool {

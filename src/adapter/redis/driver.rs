@@ -215,7 +215,7 @@ impl Driver {
         if config.mode == super::RedisMode::Streams {
             // `XREAD BLOCK` holds its connection: the reader gets one of its own, whose
             // response timeout outlasts the block.
-            let reader = ConnectionManager::new_with_config(
+            let mut reader = ConnectionManager::new_with_config(
                 client,
                 manager_config()
                     .set_response_timeout(Some(config.streams.block_time + Duration::from_secs(3))),
@@ -223,7 +223,11 @@ impl Driver {
             .await
             .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
             let options = config.streams.clone();
-            tasks.push(tokio::spawn(read_stream_loop(reader, options, registry)).abort_handle());
+            // From the stream's end as it is now rather than `$` as of the first `XREAD`: what is
+            // added once `connect` returned is read, however late that `XREAD` reaches Redis.
+            let start = stream_end(&mut reader, &options.stream_name).await?;
+            let reader = read_stream_loop(reader, options, registry, start);
+            tasks.push(tokio::spawn(reader).abort_handle());
         }
         Ok(Arc::new(Driver {
             config,
@@ -420,15 +424,35 @@ pub(crate) fn stream_id(value: &redis::Value) -> Option<String> {
     }
 }
 
-/// Follows the stream from its end (`$`), then from the last entry read, handing each entry to
-/// the namespace it names. After an error (Redis gone), it reads again from the last entry read,
-/// so nothing added meanwhile is missed.
+/// The id of the stream's last entry (`0-0` when it is empty or missing): where reading starts.
+async fn stream_end(
+    conn: &mut ConnectionManager,
+    stream: &str,
+) -> Result<String, RedisAdapterError> {
+    let reply = redis::cmd("XREVRANGE")
+        .arg(stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async::<redis::Value>(conn)
+        .await
+        .map_err(|e| RedisAdapterError::Connect(format!("reading the stream's end: {e}")))?;
+    super::streams::last_id(&reply).ok_or_else(|| {
+        RedisAdapterError::Connect(format!("unexpected XREVRANGE answer: {reply:?}"))
+    })
+}
+
+/// Follows the stream from `start` (its end when the adapter connected), then from the last
+/// entry read, handing each entry to the namespace it names. After an error (Redis gone), it
+/// reads again from the last entry read, so nothing added meanwhile is missed.
 async fn read_stream_loop(
     mut conn: ConnectionManager,
     options: super::StreamsOptions,
     registry: Arc<Registry>,
+    start: String,
 ) {
-    let mut offset = String::from("$");
+    let mut offset = start;
     let block = u64::try_from(options.block_time.as_millis()).unwrap_or(u64::MAX);
     loop {
         let reply = redis::cmd("XREAD")
@@ -463,8 +487,9 @@ async fn read_stream_loop(
 }
 
 /// Keeps the subscriptions the namespaces want (counted, so namespaces may share one), registers
-/// namespaces once they can be named, and pings the subscriber connection so that a connection
-/// lost while idle is reestablished (with its subscriptions) without waiting for traffic.
+/// namespaces once they can be named, marks each ready once Redis confirmed its subscriptions,
+/// and pings the subscriber connection so that a connection lost while idle is reestablished
+/// (with its subscriptions) without waiting for traffic.
 async fn control_loop(
     mut conn: ConnectionManager,
     mut rx: mpsc::UnboundedReceiver<Control>,
@@ -474,6 +499,8 @@ async fn control_loop(
     let mut held: HashMap<u64, Vec<Subscription>> = HashMap::new();
     // Wanted but not confirmed by Redis yet: retried on every health tick.
     let mut failed: HashSet<Subscription> = HashSet::new();
+    // Registered namespaces not marked ready yet.
+    let mut unconfirmed: Vec<(u64, Weak<NsShared>)> = Vec::new();
     let mut health = tokio::time::interval(HEALTH_INTERVAL);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -496,6 +523,7 @@ async fn control_loop(
                         failed.insert(sub);
                     }
                 }
+                confirm(&held, &failed, &mut unconfirmed);
                 continue;
             }
         };
@@ -506,12 +534,15 @@ async fn control_loop(
                     continue;
                 };
                 drop(ns);
-                write(&registry.adapters).push((id, weak));
+                write(&registry.adapters).push((id, weak.clone()));
                 held.entry(id).or_default().extend(subs.iter().cloned());
                 add(&mut conn, &mut counts, &mut failed, subs).await;
+                unconfirmed.push((id, weak));
+                confirm(&held, &failed, &mut unconfirmed);
             }
             Control::Unregister(id) => {
                 write(&registry.adapters).retain(|(i, w)| *i != id && w.strong_count() > 0);
+                unconfirmed.retain(|(i, _)| *i != id);
                 let subs = held.remove(&id).unwrap_or_default();
                 remove(&mut conn, &mut counts, &mut failed, subs).await;
             }
@@ -535,6 +566,27 @@ async fn control_loop(
             }
         }
     }
+}
+
+/// Marks ready the namespaces whose every subscription Redis confirmed (none is waiting for a
+/// retry); the others stay for the next retry.
+fn confirm(
+    held: &HashMap<u64, Vec<Subscription>>,
+    failed: &HashSet<Subscription>,
+    unconfirmed: &mut Vec<(u64, Weak<NsShared>)>,
+) {
+    unconfirmed.retain(|(id, weak)| {
+        let pending = held
+            .get(id)
+            .is_some_and(|subs| subs.iter().any(|sub| failed.contains(sub)));
+        if pending {
+            return weak.strong_count() > 0;
+        }
+        if let Some(ns) = weak.upgrade() {
+            ns.subscribed.set();
+        }
+        false
+    });
 }
 
 async fn add(

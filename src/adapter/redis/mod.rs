@@ -9,6 +9,9 @@
 //! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! let adapter = RedisAdapter::connect(RedisAdapterConfig::new("redis://127.0.0.1:6379")).await?;
 //! let io = SocketIo::builder().adapter(adapter).build();
+//! io.ns("/", |socket: tower_socketio::extract::SocketRef| { let _ = socket; });
+//! // Before telling a load balancer: Redis confirmed the subscriptions of every namespace.
+//! io.ready().await?;
 //! // Every operator now spans the cluster:
 //! io.to("room").emit("news", &"to the room's members on every node").ok();
 //! let everyone = io.fetch_sockets().await?;
@@ -68,6 +71,20 @@
 //! but could not answer before going away are skipped. Node's `streamCount` (one stream per
 //! namespace hash) and `useShardedPubSub` are not offered.
 //!
+//! # Readiness
+//!
+//! [`RedisAdapter::connect`] returns once Redis is reached (in streams mode, once the reader
+//! knows where the stream ends: it reads every entry added after that). A namespace's adapter
+//! subscribes its channels in the background; [`Adapter::ready`](crate::adapter::Adapter::ready)
+//! resolves once Redis confirmed them (those that failed are retried every second), and
+//! [`SocketIo::ready`](crate::SocketIo::ready) waits for every namespace. A node that is ready
+//! misses nothing another node publishes after that. A client's CONNECT is answered only once
+//! its namespace is ready. Readiness is about the start and stays resolved: after a Redis
+//! restart the subscriptions are replayed by themselves, and Pub/Sub messages published while
+//! Redis was away are lost (stream entries are not). In the sharded dynamic mode, a room's own
+//! channel is subscribed in the background when a first local socket joins the room, as in
+//! Node: a broadcast to that room published right after the join may miss it.
+//!
 //! Every request waits at most [`RedisAdapterConfig::requests_timeout`] (5 s by default) for the
 //! other nodes' answers and then fails with [`AdapterError::Timeout`](crate::AdapterError); so
 //! does a request in flight when Redis goes away.
@@ -103,6 +120,7 @@
 
 mod adapter;
 mod driver;
+mod ready;
 pub(crate) mod streams;
 pub(crate) mod wire;
 
@@ -421,7 +439,9 @@ impl AdapterBuilder for RedisAdapterBuilder {
 impl RedisAdapter {
     /// Connects to Redis (both connections) and returns the builder to hand to
     /// [`SocketIoBuilder::adapter`](crate::SocketIoBuilder::adapter). Must run inside a Tokio
-    /// runtime, which the adapter's tasks then live on.
+    /// runtime, which the adapter's tasks then live on. In streams mode it also reads where the
+    /// stream ends, from which the node reads. The namespaces' subscriptions come later: await
+    /// [`SocketIo::ready`](crate::SocketIo::ready) before announcing the node.
     ///
     /// ```no_run
     /// use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig, SubscriptionMode};

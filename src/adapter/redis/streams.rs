@@ -85,6 +85,19 @@ pub(crate) fn parse_xread(reply: &redis::Value) -> Vec<StreamEntry> {
     entries.map(parse_entries).unwrap_or_default()
 }
 
+/// The id of the entry an `XREVRANGE … COUNT 1` reply holds, `0-0` when it holds none (the
+/// stream is empty or missing); `None` when it is not such a reply.
+pub(crate) fn last_id(reply: &redis::Value) -> Option<String> {
+    let redis::Value::Array(entries) = reply else {
+        return None;
+    };
+    match entries.first() {
+        None => Some("0-0".to_owned()),
+        Some(redis::Value::Array(entry)) => super::driver::stream_id(entry.first()?),
+        Some(_) => None,
+    }
+}
+
 /// The entries of an `XRANGE` reply: `[[id, [field, value, …]], …]`.
 pub(crate) fn parse_entries(reply: &redis::Value) -> Vec<StreamEntry> {
     let redis::Value::Array(entries) = reply else {
@@ -263,6 +276,16 @@ mod tests {
 
     fn bulk(s: &str) -> redis::Value {
         redis::Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn last_id_of_xrevrange() {
+        use redis::Value as V;
+        let entry = V::Array(vec![bulk("17-3"), V::Array(vec![bulk("uid"), bulk("u")])]);
+        assert_eq!(last_id(&V::Array(vec![entry])).as_deref(), Some("17-3"));
+        assert_eq!(last_id(&V::Array(vec![])).as_deref(), Some("0-0"));
+        assert_eq!(last_id(&V::Nil), None);
+        assert_eq!(last_id(&V::Array(vec![V::Int(1)])), None);
     }
 
     #[test]
