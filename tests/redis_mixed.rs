@@ -106,16 +106,16 @@ async fn found_by_data(mode: RedisMode, key: &str, node: JsNode) {
         clients.wait_all(&ev, &[target]).await;
 
         let room = format!("found-{target}");
-        socket.join(room.clone()).await.expect("join");
+        socket.join(room.clone()).expect("join");
         wait_members(r1, &room, &[socket.id.as_str()]).await;
         let ev = format!("in-{room}");
         r1.io.to(room.clone()).emit(&ev, &1).expect("emit to room");
         clients.wait_all(&ev, &[target]).await;
 
-        socket.leave(room.clone()).await.expect("leave");
+        socket.leave(room.clone()).expect("leave");
         wait_members(r1, &room, &[]).await;
 
-        socket.disconnect(false).await.expect("disconnect");
+        socket.disconnect(false).expect("disconnect");
         let reason = clients.wait_disconnect(target).await;
         assert_eq!(reason, "io server disconnect", "{target} disconnected");
         for ev in [format!("direct-{target}"), format!("in-found-{target}")] {

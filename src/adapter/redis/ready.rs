@@ -9,7 +9,7 @@ use std::future::Future;
 
 use tokio::sync::watch;
 
-use crate::errors::AdapterError;
+use crate::core::error::AdapterError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -61,9 +61,7 @@ impl Readiness {
                 .map(|state| *state);
             match state {
                 Ok(State::Ready) => Ok(()),
-                _ => Err(AdapterError::Transport(
-                    "the Redis adapter is closed".into(),
-                )),
+                _ => Err(AdapterError::Closed),
             }
         }
     }
