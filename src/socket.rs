@@ -764,22 +764,25 @@ impl Emitter {
         if by_adapter && !self.volatile {
             return self.socket.emit_through_adapter(event, args);
         }
-        // With recovery on, what goes to this socket is logged as a broadcast to its room.
-        let own_room = (!self.volatile).then(|| crate::adapter::BroadcastOptions {
-            rooms: self.socket.id.into_rooms(),
-            ..Default::default()
-        });
-        let frames = self
-            .socket
-            .ns
-            .encode_event(event, &args, None, own_room.as_ref());
+        let ns = &self.socket.ns;
         if self.volatile {
+            let frames = ns.encode_event(event, &args, None, None);
             if self.socket.connected() {
                 self.socket.session.send_volatile_frames(frames)?;
             }
             return Ok(());
         }
-        self.socket.send_frames(frames)
+        // With recovery in memory, what goes to this socket is logged as a broadcast to its
+        // room, and queued under the log's lock as broadcasts are (see `crate::recovery`).
+        let mut log = ns.recovery_log();
+        let own_room = log.as_ref().map(|_| crate::adapter::BroadcastOptions {
+            rooms: self.socket.id.into_rooms(),
+            ..Default::default()
+        });
+        let frames = ns.encode_event(event, &args, None, log.as_mut().zip(own_room.as_ref()));
+        let result = self.socket.send_frames(frames);
+        drop(log);
+        result
     }
 
     /// Emits the event and waits for the acknowledgement.
