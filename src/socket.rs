@@ -643,10 +643,8 @@ impl Socket {
         }
     }
 
-    /// Leaves the namespace: `disconnecting`, rooms, registry, then `disconnect`.
-    /// Keeps this socket's session for its client to recover.
-    fn persist(&self, recovery: &Recovery, pid: Sid) {
-        let rooms = self.rooms();
+    /// Keeps this socket's session, in `rooms`, for its client to recover.
+    fn persist(&self, recovery: &Recovery, pid: Sid, rooms: Vec<Room>) {
         match recovery {
             Recovery::InMemory(store) => store.persist(PersistedSession::new(
                 self.id,
@@ -676,6 +674,7 @@ impl Socket {
         }
     }
 
+    /// Leaves the namespace: `disconnecting`, rooms, registry, then `disconnect`.
     pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
         if !self.connected() || self.closing.swap(true, Ordering::AcqRel) {
             return;
@@ -688,13 +687,20 @@ impl Socket {
             handler.call(self.clone(), reason);
         }
         self.connected.store(false, Ordering::Release);
-        if let (Some(recovery), Some(pid)) = (&self.ns.recovery, self.pid)
-            && reason.is_recoverable()
-        {
-            self.persist(recovery, pid);
-        }
+        let recovery = (self.ns.recovery.as_ref(), self.pid);
+        let rooms = match recovery {
+            (Some(_), Some(_)) if reason.is_recoverable() => self.rooms(),
+            _ => Vec::new(),
+        };
         self.ns.adapter.del_all(self.id);
         self.ns.remove_socket(self.id);
+        // Only once this socket is out of its rooms and the registry: a client that recovers
+        // the session at once gets a socket of the same id, which those would take out again.
+        if let (Some(recovery), Some(pid)) = recovery
+            && reason.is_recoverable()
+        {
+            self.persist(recovery, pid, rooms);
+        }
         if let Some(client) = self.client.upgrade() {
             client.remove_socket(&self.ns.name);
         }
