@@ -75,7 +75,7 @@ fn start_sender(
         let mut sent = 0u64;
         while !stop.load(Ordering::Relaxed) {
             if sent >= received.load(Ordering::Relaxed) + MAX_LAG {
-                std::thread::yield_now();
+                std::thread::sleep(Duration::from_micros(50));
                 continue;
             }
             io.to("r").emit("n", &sent).ok();
