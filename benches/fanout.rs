@@ -35,6 +35,26 @@ fn fanout(c: &mut Criterion) {
         );
     }
     group.finish();
+
+    // Through the public API with connection state recovery on: each broadcast is also logged
+    // with its offset, and fanned out under the log's lock.
+    let mut group = c.benchmark_group("broadcast_recorded");
+    for receivers in [1usize, 1_000] {
+        let fixture = FanoutFixture::with_recovery(receivers);
+        group.throughput(Throughput::Elements(receivers as u64));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(receivers),
+            &receivers,
+            |b, _| {
+                b.iter_batched(
+                    || fixture.drain(),
+                    |_| fixture.emit("message", black_box(&data)),
+                    BatchSize::SmallInput,
+                )
+            },
+        );
+    }
+    group.finish();
 }
 
 criterion_group!(benches, fanout);

@@ -188,17 +188,20 @@ impl Client {
                         }
                     };
                     if let Some(client) = this.upgrade() {
-                        let restored = restored.map(|r| (r.session.into(), r.missed));
+                        let restored =
+                            restored.map(|r| (r.session.into(), Missed::Frames(r.missed)));
                         client.connect_socket(ns, auth, restored);
                     }
                 });
             }
             Some((pid, offset)) => {
+                // What it missed is read when it joins its rooms (see `rejoin`).
                 let restored = ns
                     .recovery
                     .as_ref()
                     .and_then(Recovery::in_memory)
-                    .and_then(|store| store.restore(&pid, &offset));
+                    .and_then(|store| store.take(&pid, &offset))
+                    .map(|(session, offset)| (session, Missed::After(offset)));
                 self.connect_socket(ns, auth, restored);
             }
             None => self.connect_socket(ns, auth, None),
@@ -211,7 +214,7 @@ impl Client {
         &self,
         ns: Arc<Namespace>,
         auth: Option<Value>,
-        restored: Option<(PersistedSession, Vec<crate::engine::Frame>)>,
+        restored: Option<(PersistedSession, Missed)>,
     ) {
         let (restored, recovery) = match restored {
             Some((session, missed)) => {
@@ -276,19 +279,7 @@ impl Client {
         ns.insert_socket(socket.clone());
         // Connected before joining: from its first room on, broadcasts reach it.
         socket.set_connected();
-        // What a recovered socket missed goes first, in order, as Node sends it; then it joins
-        // its rooms in one go, the moment from which an adapter that was replaying into a
-        // buffer hands over to live delivery.
-        if !recovery.missed.is_empty() {
-            // Bounded by the recovery log, not by the queue: a slow consumer that comes back
-            // for what it missed must not be dropped again for taking it.
-            self.session.send_frames_unbounded(recovery.missed);
-        }
-        let mut rooms = recovery.rooms;
-        if !rooms.iter().any(|r| r.as_ref() == socket.id().as_str()) {
-            rooms.push(socket.id().as_str().to_owned().into());
-        }
-        socket.join(rooms);
+        self.rejoin(ns, &socket, recovery);
         if self.is_v3() && ns.name != "/" {
             // A v2 client believes its id here is `/nsp#<engine id>`; the room of that name
             // makes messages to it arrive, although `socket.id()` is a random id.
@@ -324,6 +315,41 @@ impl Client {
         ));
         tracing::debug!(sid = %self.session.sid(), socket = %socket.id(), ns = %ns.name, "socket connected");
         ns.handlers.call_connect(socket, auth);
+    }
+
+    /// Joins the socket to its rooms (its own, and a recovered socket's), sending a recovered
+    /// socket what it missed first, in order, as Node does.
+    fn rejoin(&self, ns: &Namespace, socket: &SocketRef, recovery: RecoveredState) {
+        let mut rooms = recovery.rooms;
+        if !rooms.iter().any(|r| r.as_ref() == socket.id().as_str()) {
+            rooms.push(socket.id().as_str().to_owned().into());
+        }
+        match recovery.missed {
+            // From an adapter's store: joining its rooms in one go is the moment from which an
+            // adapter that was replaying into a buffer hands over to live delivery.
+            Missed::Frames(missed) => {
+                self.replay(missed);
+                socket.join(rooms);
+            }
+            // From the in-memory log: read and joined under the log's lock, under which
+            // broadcasts record and fan out, so each packet comes through exactly one of them.
+            Missed::After(offset) => match ns.recovery_log() {
+                Some(mut log) => {
+                    self.replay(log.missed(offset, &rooms));
+                    socket.join(rooms);
+                    drop(log);
+                }
+                None => socket.join(rooms),
+            },
+        }
+    }
+
+    /// Queues what a recovered socket missed. Bounded by the recovery log, not by the queue: a
+    /// slow consumer that comes back for what it missed must not be dropped again for taking it.
+    fn replay(&self, missed: Vec<crate::engine::Frame>) {
+        if !missed.is_empty() {
+            self.session.send_frames_unbounded(missed);
+        }
     }
 
     fn refuse(&self, ns: &str, error: &ConnectError) {
@@ -418,7 +444,21 @@ fn split_v3_namespace(raw: &str) -> (String, Value) {
 #[derive(Default)]
 struct RecoveredState {
     rooms: Vec<crate::adapter::Room>,
-    missed: Vec<crate::engine::Frame>,
+    missed: Missed,
+}
+
+/// What a recovered socket missed.
+enum Missed {
+    /// As an adapter's store gave it (none for a new socket).
+    Frames(Vec<crate::engine::Frame>),
+    /// Whatever the in-memory log holds after this offset once the socket joins its rooms.
+    After(u64),
+}
+
+impl Default for Missed {
+    fn default() -> Self {
+        Missed::Frames(Vec::new())
+    }
 }
 
 /// The `{pid, offset}` a CONNECT asks to recover with, if the namespace recovers sessions.

@@ -58,15 +58,28 @@ pub fn encode_event<T: Serialize + ?Sized>(
 pub struct FanoutFixture {
     ns: Arc<Namespace>,
     sockets: Vec<SocketRef>,
-    _io: SocketIo,
+    io: SocketIo,
 }
 
 impl FanoutFixture {
     /// `sockets` sockets in namespace `/`, every one in room `all`.
     pub fn new(sockets: usize) -> Self {
-        let io = SocketIo::builder()
-            .config(SocketIoConfig::default().with_engine(|e| e.max_buffered_bytes(usize::MAX)))
-            .build();
+        Self::build(sockets, None)
+    }
+
+    /// The same with connection state recovery on (kept in memory): every broadcast through
+    /// [`emit`](Self::emit) is logged with its offset.
+    pub fn with_recovery(sockets: usize) -> Self {
+        Self::build(sockets, Some(crate::ConnectionStateRecovery::default()))
+    }
+
+    fn build(sockets: usize, recovery: Option<crate::ConnectionStateRecovery>) -> Self {
+        let mut builder = SocketIo::builder()
+            .config(SocketIoConfig::default().with_engine(|e| e.max_buffered_bytes(usize::MAX)));
+        if let Some(recovery) = recovery {
+            builder = builder.connection_state_recovery(recovery);
+        }
+        let io = builder.build();
         let ns = io.0.resolve_or_create("/");
         let config = Arc::new(io.0.config.engine.clone());
         let request = Arc::new(http::Request::new(()).into_parts().0);
@@ -90,11 +103,13 @@ impl FanoutFixture {
                 socket
             })
             .collect();
-        FanoutFixture {
-            ns,
-            sockets,
-            _io: io,
-        }
+        FanoutFixture { ns, sockets, io }
+    }
+
+    /// Broadcasts one event to room `all` as an application does (`io.to("all").emit`): with
+    /// recovery on, it is also logged.
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.io.to("all").emit(event, data)
     }
 
     /// Broadcasts one event to every socket in room `all`, encoding it once.

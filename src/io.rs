@@ -38,15 +38,24 @@ impl ServerCore {
         if let Some(ns) = read(&self.namespaces).get(name) {
             return Some(ns.clone());
         }
-        let handlers = read(&self.dynamic)
+        // The patterns and the adapter builder are application code: neither runs under a lock.
+        let patterns = read(&self.dynamic).clone();
+        let handlers = patterns
             .iter()
             .find(|(matches, _)| matches(name))
             .map(|(_, handlers)| handlers.clone())?;
-        let mut namespaces = write(&self.namespaces);
-        let ns = namespaces
+        let ns = Namespace::new(name.to_owned(), handlers, self, true);
+        // Another CONNECT may have created it meanwhile: theirs wins, this one is dropped.
+        Some(self.register_namespace(name, ns))
+    }
+
+    /// Registers `ns` under `name` unless a namespace of that name is already there; returns
+    /// the one registered.
+    fn register_namespace(&self, name: &str, ns: Arc<Namespace>) -> Arc<Namespace> {
+        write(&self.namespaces)
             .entry(name.to_owned())
-            .or_insert_with(|| Namespace::new(name.to_owned(), handlers, self, true));
-        Some(ns.clone())
+            .or_insert(ns)
+            .clone()
     }
 
     /// The namespace of this name, created without a handler when missing.
@@ -54,17 +63,9 @@ impl ServerCore {
         if let Some(ns) = self.resolve_namespace(name) {
             return ns;
         }
-        write(&self.namespaces)
-            .entry(name.to_owned())
-            .or_insert_with(|| {
-                Namespace::new(
-                    name.to_owned(),
-                    Arc::new(NamespaceHandlers::default()),
-                    self,
-                    false,
-                )
-            })
-            .clone()
+        let handlers = Arc::new(NamespaceHandlers::default());
+        let ns = Namespace::new(name.to_owned(), handlers, self, false);
+        self.register_namespace(name, ns)
     }
 
     pub(crate) fn remove_dynamic_namespace(&self, name: &str) {
@@ -392,7 +393,9 @@ impl SocketIo {
         if let Some(engine) = &engine {
             engine.shutdown();
         }
-        for ns in read(&self.0.namespaces).values() {
+        // Adapters are application code (or talk to Redis): not called under the registry lock.
+        let namespaces: Vec<_> = read(&self.0.namespaces).values().cloned().collect();
+        for ns in namespaces {
             ns.adapter.close();
         }
         self.0.shutdown.notify_waiters();

@@ -167,15 +167,26 @@ impl Namespace {
         Some(listener(args))
     }
 
-    /// Encodes an event once for all its receivers. With connection state recovery on, an
-    /// event without an ack id that goes to `recorded_for` gets its offset as last argument and
-    /// is logged for replay (Node's session-aware adapter does the same).
+    /// The in-memory recovery log, locked, when connection state recovery keeps it here: what
+    /// is recorded in it is to be fanned out before it is released (see [`crate::recovery`]).
+    pub(crate) fn recovery_log(&self) -> Option<crate::recovery::Log<'_>> {
+        let store = self.recovery.as_ref().and_then(Recovery::in_memory)?;
+        Some(store.log())
+    }
+
+    /// Encodes an event once for all its receivers. With a `log` (see
+    /// [`recovery_log`](Self::recovery_log)), an event without an ack id gets its offset as last
+    /// argument and is logged for replay to the sockets the options target (Node's
+    /// session-aware adapter does the same).
     pub(crate) fn encode_event(
         &self,
         event: &str,
         args: &crate::parser::EncodedArgs,
         id: Option<u64>,
-        recorded_for: Option<&crate::adapter::BroadcastOptions>,
+        log: Option<(
+            &mut crate::recovery::Log<'_>,
+            &crate::adapter::BroadcastOptions,
+        )>,
     ) -> Vec<crate::engine::Frame> {
         let encode = |args: &crate::parser::EncodedArgs| {
             crate::parser::encode(
@@ -187,11 +198,8 @@ impl Namespace {
                 args,
             )
         };
-        match (
-            self.recovery.as_ref().and_then(Recovery::in_memory),
-            recorded_for,
-        ) {
-            (Some(store), Some(opts)) if id.is_none() => store.record(opts, |offset| {
+        match log {
+            Some((log, opts)) if id.is_none() => log.record(opts, |offset| {
                 encode(&args.clone().with_trailing_string(offset))
             }),
             _ => encode(args),

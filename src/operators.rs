@@ -147,23 +147,21 @@ impl BroadcastOperators {
         self
     }
 
-    fn packet<T: Serialize + ?Sized>(
-        &mut self,
+    fn packet(
+        &self,
         event: &str,
-        data: &T,
+        args: parser::EncodedArgs,
         id: Option<u64>,
-    ) -> Result<BroadcastPacket, EmitError> {
-        let args = parser::encode_args(data, std::mem::take(&mut self.attachments))?;
-        let recorded_for = (!self.opts.volatile).then_some(&self.opts);
-        let frames = self.ns.encode_event(event, &args, id, recorded_for);
-        Ok(BroadcastPacket {
+        frames: Vec<crate::engine::Frame>,
+    ) -> BroadcastPacket {
+        BroadcastPacket {
             event: event.to_owned(),
             args_json: args.json,
             attachments: args.attachments,
             id,
             frames,
             recoverable: self.ns.recovery.is_some() && id.is_none() && !self.opts.volatile,
-        })
+        }
     }
 
     /// Emits to the selection. The packet is encoded once; local receivers share the bytes.
@@ -171,8 +169,19 @@ impl BroadcastOperators {
     /// Local delivery happens before this returns; with a multi-node adapter, what goes to other
     /// nodes is handed to the adapter in order and carried on in the background.
     pub fn emit<T: Serialize + ?Sized>(mut self, event: &str, data: &T) -> Result<(), EmitError> {
-        let packet = self.packet(event, data, None)?;
-        Ok(self.ns.adapter.broadcast(packet, self.opts)?)
+        let args = parser::encode_args(data, std::mem::take(&mut self.attachments))?;
+        // With recovery in memory, the packet is recorded and fanned out under the log's lock,
+        // which a restore takes too: it reaches a restored socket live or in its replay, once.
+        let mut log = match self.opts.volatile {
+            true => None,
+            false => self.ns.recovery_log(),
+        };
+        let recorded_for = log.as_mut().map(|log| (log, &self.opts));
+        let frames = self.ns.encode_event(event, &args, None, recorded_for);
+        let packet = self.packet(event, args, None, frames);
+        let result = self.ns.adapter.broadcast(packet, self.opts);
+        drop(log);
+        Ok(result?)
     }
 
     /// Emits to the selection and collects every receiver's answer within the timeout (Node's
@@ -183,7 +192,9 @@ impl BroadcastOperators {
         data: &T,
     ) -> Result<BroadcastAckFuture, EmitError> {
         let id = self.ns.next_ack_id();
-        let packet = self.packet(event, data, Some(id))?;
+        let args = parser::encode_args(data, std::mem::take(&mut self.attachments))?;
+        let frames = self.ns.encode_event(event, &args, Some(id), None);
+        let packet = self.packet(event, args, Some(id), frames);
         let timeout = self.timeout.unwrap_or(self.ns.ack_timeout);
         Ok(self
             .ns

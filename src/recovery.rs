@@ -12,7 +12,7 @@
 //! socket are sent again, in order, before the CONNECT reply.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -165,27 +165,14 @@ impl SessionStore {
         }
     }
 
-    /// Gives the packet the next offset, encodes it with `encode(offset)`, and logs it for the
-    /// sockets `opts` targets. Returns the frames to send.
-    pub(crate) fn record(
-        &self,
-        opts: &BroadcastOptions,
-        encode: impl FnOnce(&str) -> Vec<Frame>,
-    ) -> Vec<Frame> {
-        let mut inner = lock(&self.inner);
-        let offset = inner.next_offset;
-        inner.next_offset += 1;
-        let frames = encode(&offset.to_string());
-        let now = Instant::now();
-        inner.log.push_back(Entry {
-            offset,
-            at: now,
-            rooms: opts.rooms.clone(),
-            except: opts.except.clone(),
-            frames: frames.clone(),
-        });
-        self.prune(&mut inner, now);
-        frames
+    /// The log, locked. What is done while holding it (a recorded packet's fan-out, a restored
+    /// socket's replay and join) is one step for every other user of the log; it must not call
+    /// out to anything that may record, persist or restore in turn.
+    pub(crate) fn log(&self) -> Log<'_> {
+        Log {
+            store: self,
+            inner: lock(&self.inner),
+        }
     }
 
     /// Keeps a disconnected socket for a while.
@@ -195,26 +182,17 @@ impl SessionStore {
         inner.sessions.insert(session.pid, session);
     }
 
-    /// Takes back a session and the packets it missed after `offset`, if both are still known.
-    pub(crate) fn restore(
-        &self,
-        pid: &str,
-        offset: &str,
-    ) -> Option<(PersistedSession, Vec<Frame>)> {
+    /// Takes back a session, if it is still kept and `offset` still in the log; returns it with
+    /// the offset, after which [`Log::missed`] gives what it missed once its socket is ready
+    /// to join its rooms.
+    pub(crate) fn take(&self, pid: &str, offset: &str) -> Option<(PersistedSession, u64)> {
         let pid: Sid = pid.parse().ok()?;
         let offset: u64 = offset.parse().ok()?;
         let mut inner = lock(&self.inner);
         self.prune(&mut inner, Instant::now());
-        let start = inner.log.iter().position(|e| e.offset == offset)?;
+        inner.log.iter().position(|e| e.offset == offset)?;
         let session = inner.sessions.remove(&pid)?;
-        let missed = inner
-            .log
-            .iter()
-            .skip(start + 1)
-            .filter(|e| reaches(&session.rooms, &e.rooms, &e.except))
-            .flat_map(|e| e.frames.iter().cloned())
-            .collect();
-        Some((session, missed))
+        Some((session, offset))
     }
 
     fn prune(&self, inner: &mut Inner, now: Instant) {
@@ -234,6 +212,58 @@ impl SessionStore {
     pub(crate) fn sizes(&self) -> (usize, usize) {
         let inner = lock(&self.inner);
         (inner.log.len(), inner.sessions.len())
+    }
+}
+
+/// The log of a [`SessionStore`], locked (see [`SessionStore::log`]).
+pub(crate) struct Log<'a> {
+    store: &'a SessionStore,
+    inner: MutexGuard<'a, Inner>,
+}
+
+impl Log<'_> {
+    /// Gives the packet the next offset, encodes it with `encode(offset)`, and logs it for the
+    /// sockets `opts` targets. Returns the frames to send; fanning them out before this log is
+    /// released keeps them in order with the restores.
+    pub(crate) fn record(
+        &mut self,
+        opts: &BroadcastOptions,
+        encode: impl FnOnce(&str) -> Vec<Frame>,
+    ) -> Vec<Frame> {
+        let offset = self.inner.next_offset;
+        self.inner.next_offset += 1;
+        let frames = encode(&offset.to_string());
+        let now = Instant::now();
+        self.inner.log.push_back(Entry {
+            offset,
+            at: now,
+            rooms: opts.rooms.clone(),
+            except: opts.except.clone(),
+            frames: frames.clone(),
+        });
+        self.store.prune(&mut self.inner, now);
+        frames
+    }
+
+    /// The packets logged after `offset` for a socket in `rooms`, in order: what a restored
+    /// socket missed. Queue them and join the rooms before this log is released.
+    pub(crate) fn missed(&mut self, offset: u64, rooms: &[Room]) -> Vec<Frame> {
+        self.store.prune(&mut self.inner, Instant::now());
+        if self
+            .inner
+            .log
+            .front()
+            .is_some_and(|e| e.offset > offset + 1)
+        {
+            // Taken while the offset was still logged; its socket took that long to be ready.
+            tracing::warn!(offset, "packets missed since this offset expired meanwhile");
+        }
+        self.inner
+            .log
+            .iter()
+            .filter(|e| e.offset > offset && reaches(rooms, &e.rooms, &e.except))
+            .flat_map(|e| e.frames.iter().cloned())
+            .collect()
     }
 }
 
@@ -261,10 +291,14 @@ mod tests {
         let store = SessionStore::new(ConnectionStateRecovery::default());
         let sid = Sid::new();
         let pid = Sid::new();
-        let first = store.record(&opts(&[]), |o| vec![Frame::text(o)]);
-        store.record(&opts(&["red"]), |o| vec![Frame::text(o)]);
-        store.record(&opts(&["blue"]), |o| vec![Frame::text(o)]);
-        store.record(&opts(&[]), |o| vec![Frame::text(o)]);
+        let first = store.log().record(&opts(&[]), |o| vec![Frame::text(o)]);
+        store
+            .log()
+            .record(&opts(&["red"]), |o| vec![Frame::text(o)]);
+        store
+            .log()
+            .record(&opts(&["blue"]), |o| vec![Frame::text(o)]);
+        store.log().record(&opts(&[]), |o| vec![Frame::text(o)]);
         store.persist(PersistedSession::new(
             sid,
             pid,
@@ -273,15 +307,16 @@ mod tests {
             http::Extensions::new(),
         ));
         let offset = first[0].as_text().unwrap()[1..].to_owned();
-        let (session, missed) = store.restore(pid.as_str(), &offset).unwrap();
+        let (session, after) = store.take(pid.as_str(), &offset).unwrap();
         assert_eq!(session.sid, sid);
+        let missed = store.log().missed(after, &session.rooms);
         let texts: Vec<_> = missed
             .iter()
             .map(|f| f.as_text().unwrap().to_owned())
             .collect();
         assert_eq!(texts, vec!["41", "43"]);
         assert!(
-            store.restore(pid.as_str(), &offset).is_none(),
+            store.take(pid.as_str(), &offset).is_none(),
             "a session recovers once"
         );
     }
@@ -293,7 +328,7 @@ mod tests {
             ..Default::default()
         });
         for _ in 0..10 {
-            store.record(&opts(&[]), |o| vec![Frame::text(o)]);
+            store.log().record(&opts(&[]), |o| vec![Frame::text(o)]);
         }
         assert_eq!(store.sizes().0, 3);
         let pid = Sid::new();
@@ -305,7 +340,7 @@ mod tests {
             http::Extensions::new(),
         ));
         assert!(
-            store.restore(pid.as_str(), "0").is_none(),
+            store.take(pid.as_str(), "0").is_none(),
             "offset 0 was dropped"
         );
     }

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::ack::{AckFuture, AckResponse, PendingAcks};
 use crate::adapter::Room;
 use crate::core::error::EmitError;
+use crate::core::sync::{read, write};
 use crate::engine::{Frame, Session, Sid};
 use crate::handler::{
     BoxedDisconnectHandler, BoxedMessageHandler, DisconnectHandler, MessageHandler, MessageParts,
@@ -643,10 +644,8 @@ impl Socket {
         }
     }
 
-    /// Leaves the namespace: `disconnecting`, rooms, registry, then `disconnect`.
-    /// Keeps this socket's session for its client to recover.
-    fn persist(&self, recovery: &Recovery, pid: Sid) {
-        let rooms = self.rooms();
+    /// Keeps this socket's session, in `rooms`, for its client to recover.
+    fn persist(&self, recovery: &Recovery, pid: Sid, rooms: Vec<Room>) {
         match recovery {
             Recovery::InMemory(store) => store.persist(PersistedSession::new(
                 self.id,
@@ -676,6 +675,7 @@ impl Socket {
         }
     }
 
+    /// Leaves the namespace: `disconnecting`, rooms, registry, then `disconnect`.
     pub(crate) fn on_close(self: &Arc<Self>, reason: DisconnectReason) {
         if !self.connected() || self.closing.swap(true, Ordering::AcqRel) {
             return;
@@ -688,13 +688,20 @@ impl Socket {
             handler.call(self.clone(), reason);
         }
         self.connected.store(false, Ordering::Release);
-        if let (Some(recovery), Some(pid)) = (&self.ns.recovery, self.pid)
-            && reason.is_recoverable()
-        {
-            self.persist(recovery, pid);
-        }
+        let recovery = (self.ns.recovery.as_ref(), self.pid);
+        let rooms = match recovery {
+            (Some(_), Some(_)) if reason.is_recoverable() => self.rooms(),
+            _ => Vec::new(),
+        };
         self.ns.adapter.del_all(self.id);
         self.ns.remove_socket(self.id);
+        // Only once this socket is out of its rooms and the registry: a client that recovers
+        // the session at once gets a socket of the same id, which those would take out again.
+        if let (Some(recovery), Some(pid)) = recovery
+            && reason.is_recoverable()
+        {
+            self.persist(recovery, pid, rooms);
+        }
         if let Some(client) = self.client.upgrade() {
             client.remove_socket(&self.ns.name);
         }
@@ -764,22 +771,25 @@ impl Emitter {
         if by_adapter && !self.volatile {
             return self.socket.emit_through_adapter(event, args);
         }
-        // With recovery on, what goes to this socket is logged as a broadcast to its room.
-        let own_room = (!self.volatile).then(|| crate::adapter::BroadcastOptions {
-            rooms: self.socket.id.into_rooms(),
-            ..Default::default()
-        });
-        let frames = self
-            .socket
-            .ns
-            .encode_event(event, &args, None, own_room.as_ref());
+        let ns = &self.socket.ns;
         if self.volatile {
+            let frames = ns.encode_event(event, &args, None, None);
             if self.socket.connected() {
                 self.socket.session.send_volatile_frames(frames)?;
             }
             return Ok(());
         }
-        self.socket.send_frames(frames)
+        // With recovery in memory, what goes to this socket is logged as a broadcast to its
+        // room, and queued under the log's lock as broadcasts are (see `crate::recovery`).
+        let mut log = ns.recovery_log();
+        let own_room = log.as_ref().map(|_| crate::adapter::BroadcastOptions {
+            rooms: self.socket.id.into_rooms(),
+            ..Default::default()
+        });
+        let frames = ns.encode_event(event, &args, None, log.as_mut().zip(own_room.as_ref()));
+        let result = self.socket.send_frames(frames);
+        drop(log);
+        result
     }
 
     /// Emits the event and waits for the acknowledgement.
@@ -809,8 +819,3 @@ impl Emitter {
         Ok(AckFuture::new(rx, timeout, self.socket.clone(), id))
     }
 }
-
-// Re-exported while other branches still import the helpers from `socket`; their home is
-// `core::sync`.
-#[allow(unused_imports)]
-pub(crate) use crate::core::sync::{lock, read, write};

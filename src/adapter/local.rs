@@ -141,9 +141,19 @@ impl LocalAdapter {
     }
 
     /// Delivers a packet to the targeted local sockets, sharing its frames.
+    ///
+    /// The targets are collected under the rooms lock, and the frames queued after it is
+    /// released. Queueing never calls out (a full queue closes its session later, from a task
+    /// of its own), so a caller may hold its own locks across this.
     pub fn broadcast(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
-        for socket in self.target_sockets(opts) {
-            if opts.volatile {
+        self.deliver(&self.targets(opts), packet, opts.volatile);
+    }
+
+    /// Delivers a packet to these local sockets (those still connected), as
+    /// [`broadcast`](Self::broadcast) does to its targets.
+    pub(crate) fn deliver(&self, sids: &[Sid], packet: &BroadcastPacket, volatile: bool) {
+        for socket in self.ns.sockets_by_id(sids) {
+            if volatile {
                 let _ = socket
                     .session
                     .send_volatile_frames(packet.frames.iter().cloned());

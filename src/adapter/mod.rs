@@ -401,6 +401,12 @@ pub trait Adapter: Send + Sync + 'static {
     /// [persists sessions](Self::persists_sessions) learns a recoverable packet's offset from
     /// its store, so it may defer that packet's local delivery until then, keeping the order of
     /// broadcasts.
+    ///
+    /// When connection state recovery keeps its log in memory (the adapter does not persist
+    /// sessions), a recoverable packet is recorded and handed to this method under the log's
+    /// lock, which a restored socket's replay and join take too: that is what makes it get
+    /// each packet exactly once. So this must only deliver (queueing frames never calls out)
+    /// and publish; it must not emit or disconnect sockets itself.
     fn broadcast(
         &self,
         packet: BroadcastPacket,

@@ -115,6 +115,9 @@ pub(crate) struct Engine<H: EngineHandler> {
     pub(crate) handler: H,
     sessions: RwLock<HashMap<Sid, Arc<Entry<H::State>>>>,
     shutting_down: AtomicBool,
+    /// The runtime of the first session, for what a session defers when its caller is on no
+    /// runtime (see [`SessionHost::runtime`]).
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 /// What a packet means for the connection that carried it.
@@ -131,6 +134,7 @@ impl<H: EngineHandler> Engine<H> {
             handler,
             sessions: RwLock::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
+            runtime: std::sync::OnceLock::new(),
         })
     }
 
@@ -298,6 +302,11 @@ impl<H: EngineHandler> Engine<H> {
         transport: TransportKind,
     ) -> Arc<Entry<H::State>> {
         let sid = Sid::new();
+        if self.runtime.get().is_none()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let _ = self.runtime.set(runtime);
+        }
         let host: Arc<dyn SessionHost> = self.clone();
         let session = Session::new(
             sid,
@@ -405,6 +414,10 @@ impl<H: EngineHandler> SessionHost for Engine<H> {
     fn session_finished(&self, sid: Sid) {
         self.sessions_write().remove(&sid);
     }
+
+    fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.runtime.get().cloned()
+    }
 }
 
 /// A session owner that is never there: sessions built for benchmarks without an engine.
@@ -415,6 +428,9 @@ pub(crate) struct DetachedHost;
 impl SessionHost for DetachedHost {
     fn session_closed(&self, _: Sid, _: CloseReason) {}
     fn session_finished(&self, _: Sid) {}
+    fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        None
+    }
 }
 
 #[cfg(feature = "internals")]

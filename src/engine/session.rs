@@ -29,6 +29,9 @@ pub(crate) trait SessionHost: Send + Sync {
     fn session_closed(&self, sid: Sid, reason: CloseReason);
     /// The session is gone: forget it.
     fn session_finished(&self, sid: Sid);
+    /// The runtime the engine serves on, for work a session defers out of its caller's stack
+    /// when that caller is not on a runtime thread.
+    fn runtime(&self) -> Option<tokio::runtime::Handle>;
 }
 
 /// A handle on an Engine.IO session. Cheap to clone.
@@ -101,6 +104,9 @@ pub(crate) struct State {
     /// Bytes queued past the bound on purpose (a recovery replay): the bound stretches by as
     /// much until they are written out.
     allowance: usize,
+    /// The queue overflowed: the session is being closed as a slow consumer (by a task of its
+    /// own, see [`Session::close_later`]) and takes nothing more meanwhile.
+    overflowed: bool,
 }
 
 #[cfg(feature = "internals")]
@@ -134,6 +140,7 @@ impl Session {
                 outbox: VecDeque::new(),
                 outbox_bytes: 0,
                 allowance: 0,
+                overflowed: false,
             }),
             poll_waker: AtomicWaker::new(),
             ws_waker: AtomicWaker::new(),
@@ -195,9 +202,13 @@ impl Session {
 
     /// Queues several packets at once, all or none: either every one fits in the queue or the
     /// session is closed as a slow consumer and none is queued.
+    ///
+    /// Never calls out: a sender may hold locks (an adapter fanning a broadcast out, recovery
+    /// recording it), so the slow-consumer close, which runs the application's close handlers,
+    /// happens in a task of its own; from now until then the session takes nothing more.
     pub fn send_frames(&self, frames: impl IntoIterator<Item = Frame>) -> Result<(), SendError> {
         let mut state = self.state();
-        if state.phase != Phase::Open {
+        if !state.accepts() {
             return Err(SendError::Closed);
         }
         let before = state.outbox.len();
@@ -208,9 +219,10 @@ impl Session {
         }
         if state.outbox_bytes + added > self.0.config.max_buffered_bytes + state.allowance {
             state.outbox.truncate(before);
+            state.overflowed = true;
             drop(state);
             tracing::warn!(sid = %self.0.sid, "outbound queue full: closing slow consumer");
-            self.close(CloseReason::SlowConsumer);
+            self.close_later(CloseReason::SlowConsumer);
             return Err(SendError::Full);
         }
         state.outbox_bytes += added;
@@ -253,7 +265,7 @@ impl Session {
     /// `volatile` flag. Returns whether the packet was queued.
     pub fn send_volatile(&self, frame: Frame) -> bool {
         let mut state = self.state();
-        let writable = state.phase == Phase::Open
+        let writable = state.accepts()
             && state.outbox.is_empty()
             && state.upgrade == Upgrade::None
             && (state.transport == TransportKind::WebSocket || state.get_pending);
@@ -275,6 +287,21 @@ impl Session {
     /// Closes the session now for `reason`, dropping what is queued.
     pub fn close(&self, reason: CloseReason) {
         self.close_with(reason, false);
+    }
+
+    /// Closes the session for `reason` from a task of its own rather than on the caller's
+    /// stack: closing runs the application's close handlers (a socket's `disconnect`, leaving
+    /// its rooms), which take the very locks a sender may be holding.
+    fn close_later(&self, reason: CloseReason) {
+        let runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.0.host.upgrade()?.runtime());
+        let session = self.clone();
+        match runtime {
+            Some(runtime) => drop(runtime.spawn(async move { session.close(reason) })),
+            // No engine on any runtime (a session built by hand): no handler to run.
+            None => session.close(reason),
+        }
     }
 
     pub(crate) fn close_with(&self, reason: CloseReason, flush: bool) {
@@ -366,6 +393,11 @@ impl Session {
 }
 
 impl State {
+    /// Whether the session takes more packets: open, and not being closed for overflowing.
+    fn accepts(&self) -> bool {
+        self.phase == Phase::Open && !self.overflowed
+    }
+
     /// Takes everything queued.
     pub(crate) fn drain_outbox(&mut self) -> Vec<Frame> {
         self.outbox_bytes = 0;

@@ -1239,21 +1239,32 @@ impl NsShared {
 
     /// Delivers a broadcast that came through the stream (or, from this node, went into it) as
     /// entry `offset`, minding the sessions being restored (see [`Restore`]).
+    ///
+    /// Who gets the entry live is decided under `restores` (a restored socket joins its rooms
+    /// under that lock too, so each entry reaches it either through its buffer or live, never
+    /// both); the delivery itself happens after the lock is released.
     fn deliver_entry(
         &self,
         packet: &BroadcastPacket,
         opts: &BroadcastOptions,
         offset: Option<&str>,
     ) {
-        let Some(id) = offset.and_then(streams::parse_id) else {
-            self.local.broadcast(packet, opts);
-            return;
+        let targets = match offset.and_then(streams::parse_id) {
+            Some(id) => self.live_targets(id, packet, opts),
+            None => self.local.targets(opts),
         };
+        self.local.deliver(&targets, packet, opts.volatile);
+    }
+
+    /// The local sockets entry `id` goes to live; buffers it for the restores that are not done
+    /// replaying, and leaves out the restored sockets whose replay already had it.
+    fn live_targets(
+        &self,
+        id: (u64, u64),
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
+    ) -> Vec<Sid> {
         let mut restores = lock(&self.restores);
-        if restores.is_empty() {
-            self.local.broadcast(packet, opts);
-            return;
-        }
         let mut already_replayed = Vec::new();
         for (sid, restore) in restores.iter_mut() {
             if !streams::includes(&restore.rooms, opts) {
@@ -1272,12 +1283,11 @@ impl NsShared {
             }
         }
         if already_replayed.is_empty() {
-            self.local.broadcast(packet, opts);
-        } else {
-            let mut opts = opts.clone();
-            opts.except.extend(already_replayed);
-            self.local.broadcast(packet, &opts);
+            return self.local.targets(opts);
         }
+        let mut opts = opts.clone();
+        opts.except.extend(already_replayed);
+        self.local.targets(&opts)
     }
 
     /// The restored socket just joined its rooms: it gets what was delivered during its replay
