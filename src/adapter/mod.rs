@@ -252,7 +252,7 @@ impl RemoteSocket {
     ///     .find(|s| s.data::<User>().is_some_and(|u| u.name == "ada"));
     /// if let Some(ada) = ada {
     ///     ada.emit("hello", &"ada").ok();
-    ///     ada.join("admins").await?;
+    ///     ada.join("admins")?;
     /// }
     /// # Ok(()) }
     /// ```
