@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::adapter::{AdapterBuilder, MemoryAdapter, RemoteSocket, Room};
+use crate::adapter::{AdapterBuilder, MemoryAdapter, Room};
 use crate::client::SioHandler;
 use crate::config::SocketIoConfig;
 use crate::core::error::{AdapterError, EmitError};
@@ -16,6 +16,7 @@ use crate::engine::Engine;
 use crate::handler::ConnectHandler;
 use crate::namespace::{Namespace, NamespaceBuilder, NamespaceHandlers};
 use crate::operators::{BroadcastOperators, IntoRooms};
+use crate::remote_socket::RemoteSocket;
 
 type NamespaceMatcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 

@@ -14,22 +14,23 @@ pub mod parser;
 #[doc(hidden)]
 pub mod internals;
 
-mod ack;
 mod client;
 mod config;
 mod io;
 mod layer;
 mod namespace;
 mod recovery;
+mod remote_socket;
 mod socket;
 mod standalone;
 
+pub use crate::core::ack::{AckFuture, AckResponse, BroadcastAckFuture};
 pub use crate::core::error::{AckError, AdapterError, ConnectError, EmitError};
-pub use ack::{AckFuture, AckResponse, BroadcastAckFuture};
 pub use config::SocketIoConfig;
 pub use io::{Shutdown, SocketIo, SocketIoBuilder};
 pub use layer::{SocketIoLayer, SocketIoService};
 pub use namespace::NamespaceBuilder;
 pub use parser::placeholder;
 pub use recovery::ConnectionStateRecovery;
+pub use remote_socket::RemoteSocket;
 pub use socket::{DisconnectReason, Emitter, Handshake, Socket, SocketRef};

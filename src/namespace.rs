@@ -4,13 +4,17 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::oneshot;
 
 use crate::adapter::{Adapter, NamespaceHandle};
+use crate::core::ack::AckFuture;
+use crate::core::delivery::LocalSockets;
 use crate::core::error::ConnectError;
 use crate::core::sync::{read, write};
-use crate::engine::Sid;
+use crate::engine::{Frame, Sid};
 use crate::handler::{
     BoxedConnectHandler, BoxedConnectMiddleware, ConnectHandler, ConnectMiddleware,
 };
@@ -94,9 +98,10 @@ impl Namespace {
         core: &Arc<ServerCore>,
         dynamic: bool,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|weak| {
+        Arc::new_cyclic(|weak: &Weak<Namespace>| {
+            let sockets: Weak<dyn LocalSockets> = weak.clone();
             let adapter = core.adapter_builder.build(NamespaceHandle::new(
-                weak.clone(),
+                sockets,
                 &name,
                 core.config.parser,
                 core.config.recovery.is_some(),
@@ -246,5 +251,80 @@ impl NamespaceBuilder {
 impl std::fmt::Debug for NamespaceBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NamespaceBuilder").finish_non_exhaustive()
+    }
+}
+
+/// What the adapter may do to this namespace's sockets: deliver frames, wait for acks, describe
+/// and disconnect them. Nothing here runs under the adapter's locks' callee: queueing frames
+/// never calls out, and disconnects run the handlers after every lookup lock is released.
+impl LocalSockets for Namespace {
+    fn send(&self, sids: &[Sid], frames: &[Frame], volatile: bool) {
+        for socket in self.get_sockets(sids) {
+            let frames = frames.iter().cloned();
+            // A refused frame is the receiver's own business: dropped when volatile, else its
+            // socket is closed as a slow consumer (later, from a task of its own).
+            if volatile {
+                let _ = socket.session().send_volatile_frames(frames);
+            } else {
+                let _ = socket.send_frames(frames);
+            }
+        }
+    }
+
+    fn send_unbounded(&self, sid: Sid, frames: Vec<Frame>) {
+        if let Some(socket) = self.get_socket(sid) {
+            socket.session().send_frames_unbounded(frames);
+        }
+    }
+
+    fn send_with_ack(
+        &self,
+        sids: &[Sid],
+        frames: &[Frame],
+        id: u64,
+        timeout: Duration,
+    ) -> Vec<AckFuture> {
+        let mut waiting = Vec::new();
+        for socket in self.get_sockets(sids) {
+            let (tx, rx) = oneshot::channel();
+            socket.acks.insert(id, tx);
+            if socket.send_frames(frames.iter().cloned()).is_ok() {
+                waiting.push(AckFuture::new(rx, timeout, socket, id));
+            } else {
+                socket.acks.remove(id);
+            }
+        }
+        waiting
+    }
+
+    fn disconnect(&self, sids: &[Sid], close: bool) {
+        for socket in self.get_sockets(sids) {
+            socket.disconnect(close);
+        }
+    }
+
+    fn describe(&self, sids: &[Sid]) -> Vec<(Sid, Value, Value)> {
+        self.get_sockets(sids)
+            .into_iter()
+            .map(|socket| {
+                (
+                    socket.id(),
+                    socket.handshake().node_json(),
+                    socket.data_value(),
+                )
+            })
+            .collect()
+    }
+
+    fn contains(&self, sid: Sid) -> bool {
+        read(&self.sockets).contains_key(&sid)
+    }
+
+    fn server_side(&self, event: &str, args: Vec<Value>) -> Option<Option<Value>> {
+        self.on_server_side(event, args)
+    }
+
+    fn next_ack_id(&self) -> u64 {
+        Namespace::next_ack_id(self)
     }
 }

@@ -8,12 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::ack::BroadcastAckFuture;
-use crate::adapter::{BroadcastOptions, BroadcastPacket, RemoteSocket, Room};
+use crate::adapter::{BroadcastOptions, BroadcastPacket, Room};
+use crate::core::ack::BroadcastAckFuture;
 use crate::core::error::{AdapterError, EmitError};
 use crate::engine::Sid;
 use crate::namespace::Namespace;
 use crate::parser;
+use crate::remote_socket::RemoteSocket;
 
 /// Room names, one or many.
 ///
@@ -205,7 +206,22 @@ impl BroadcastOperators {
 
     /// The selected sockets, on every node.
     pub async fn fetch_sockets(self) -> Result<Vec<RemoteSocket>, AdapterError> {
-        self.ns.adapter.fetch_sockets(self.opts).await
+        let found = self.ns.adapter.fetch_sockets(self.opts).await?;
+        let ids: Vec<Sid> = found.iter().map(|info| info.id).collect();
+        let mut local: std::collections::HashMap<Sid, _> = self
+            .ns
+            .get_sockets(&ids)
+            .into_iter()
+            .map(|socket| (socket.id(), socket))
+            .collect();
+        let ns = Arc::downgrade(&self.ns);
+        Ok(found
+            .into_iter()
+            .map(|info| {
+                let socket = local.remove(&info.id);
+                RemoteSocket::new(ns.clone(), info, socket)
+            })
+            .collect())
     }
 
     /// Makes the selected sockets join rooms (Node's `socketsJoin`): local sockets at once,

@@ -11,8 +11,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::ack::{AckFuture, AckResponse, PendingAcks};
 use crate::adapter::Room;
+use crate::core::ack::{AckFuture, AckResponse, AckWaiters, PendingAcks};
 use crate::core::error::EmitError;
 use crate::core::sync::{read, write};
 use crate::engine::{Frame, Session, Sid};
@@ -140,6 +140,29 @@ pub struct Handshake {
 }
 
 impl Handshake {
+    /// The handshake as Node's adapters exchange it in fetch answers.
+    pub(crate) fn node_json(&self) -> Value {
+        let headers: serde_json::Map<String, Value> = self
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
+            .collect();
+        let issued = self
+            .issued
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        serde_json::json!({
+            "headers": headers,
+            "query": self.query,
+            "auth": self.auth,
+            "address": self.address.map(|a| a.ip().to_string()),
+            "url": self.url,
+            "issued": issued,
+            "secure": self.secure,
+        })
+    }
+
     pub(crate) fn new(session: &Session, auth: Option<Value>) -> Self {
         let request = session.request();
         let query = request
@@ -711,6 +734,16 @@ impl Socket {
             handler.call(self.clone(), reason);
         }
         write(&self.handlers).clear();
+    }
+}
+
+impl AckWaiters for Socket {
+    fn asked_id(&self) -> Sid {
+        self.id
+    }
+
+    fn forget_ack(&self, id: u64) {
+        self.acks.remove(id);
     }
 }
 

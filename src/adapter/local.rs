@@ -4,13 +4,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-
-use super::{BroadcastOptions, BroadcastPacket, NamespaceHandle, RemoteSocket, Room};
-use crate::ack::{AckFuture, BroadcastAckFuture, collect_acks};
+use super::{BroadcastOptions, BroadcastPacket, NamespaceHandle, Room, SocketInfo};
+use crate::core::ack::{AckFuture, BroadcastAckFuture, collect_acks};
 use crate::core::sync::{read, write};
 use crate::engine::Sid;
-use crate::socket::SocketRef;
 
 #[derive(Debug, Default)]
 struct Rooms {
@@ -136,10 +133,6 @@ impl LocalAdapter {
             .collect()
     }
 
-    fn target_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketRef> {
-        self.ns.sockets_by_id(&self.targets(opts))
-    }
-
     /// Delivers a packet to the targeted local sockets, sharing its frames.
     ///
     /// The targets are collected under the rooms lock, and the frames queued after it is
@@ -152,16 +145,8 @@ impl LocalAdapter {
     /// Delivers a packet to these local sockets (those still connected), as
     /// [`broadcast`](Self::broadcast) does to its targets.
     pub(crate) fn deliver(&self, sids: &[Sid], packet: &BroadcastPacket, volatile: bool) {
-        for socket in self.ns.sockets_by_id(sids) {
-            if volatile {
-                let _ = socket
-                    .session
-                    .send_volatile_frames(packet.frames.iter().cloned());
-            } else {
-                // A full queue closes that receiver as a slow consumer; the others carry on.
-                let _ = socket.send_frames(packet.frames.iter().cloned());
-            }
-        }
+        // A full queue closes that receiver as a slow consumer; the others carry on.
+        self.ns.send(sids, &packet.frames, volatile);
     }
 
     /// Delivers a packet carrying an ack id and returns every receiver's answer.
@@ -183,31 +168,20 @@ impl LocalAdapter {
         timeout: Duration,
     ) -> Vec<AckFuture> {
         let id = packet.id.unwrap_or_default();
-        let mut waiting = Vec::new();
-        for socket in self.target_sockets(opts) {
-            let (tx, rx) = oneshot::channel();
-            socket.acks.insert(id, tx);
-            if socket.send_frames(packet.frames.iter().cloned()).is_ok() {
-                waiting.push(AckFuture::new(rx, timeout, socket, id));
-            } else {
-                socket.acks.remove(id);
-            }
-        }
-        waiting
+        self.ns
+            .send_with_ack(&self.targets(opts), &packet.frames, id, timeout)
     }
 
-    /// The targeted local sockets.
-    pub fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<RemoteSocket> {
-        self.target_sockets(opts)
+    /// The targeted local sockets, described for a fetch.
+    pub fn fetch_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
+        self.ns
+            .describe(&self.targets(opts))
             .into_iter()
-            .map(|socket| {
-                RemoteSocket::new(
-                    self.ns.clone(),
-                    socket.id(),
-                    self.socket_rooms(socket.id()),
-                    handshake_json(&socket),
-                    Some(socket),
-                )
+            .map(|(id, handshake, data)| SocketInfo {
+                id,
+                rooms: self.socket_rooms(id),
+                handshake,
+                data,
             })
             .collect()
     }
@@ -230,9 +204,7 @@ impl LocalAdapter {
 
     /// Disconnects the targeted local sockets.
     pub fn disconnect_sockets(&self, opts: &BroadcastOptions, close: bool) {
-        for socket in self.target_sockets(opts) {
-            socket.disconnect(close);
-        }
+        self.ns.disconnect(&self.targets(opts), close);
     }
 }
 
@@ -243,28 +215,4 @@ fn remove_member(rooms: &mut HashMap<Room, HashSet<Sid>>, room: &Room, sid: Sid)
             rooms.remove(room);
         }
     }
-}
-
-/// The handshake as Node's adapters exchange it.
-pub(crate) fn handshake_json(socket: &SocketRef) -> serde_json::Value {
-    let hs = socket.handshake();
-    let headers: serde_json::Map<String, serde_json::Value> = hs
-        .headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
-        .collect();
-    let issued = hs
-        .issued
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
-    serde_json::json!({
-        "headers": headers,
-        "query": hs.query,
-        "auth": hs.auth,
-        "address": hs.address.map(|a| a.ip().to_string()),
-        "url": hs.url,
-        "issued": issued,
-        "secure": hs.secure,
-    })
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{
-    Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
-    RemoteSocket, Room,
+    Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle, Room,
+    SocketInfo,
 };
-use crate::ack::BroadcastAckFuture;
+use crate::core::ack::BroadcastAckFuture;
 use crate::core::error::AdapterError;
 use crate::engine::Sid;
 
@@ -80,7 +80,7 @@ impl Adapter for MemoryAdapter {
         ready(self.local.broadcast_with_ack(&packet, &opts, timeout))
     }
 
-    fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>> {
+    fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<SocketInfo>> {
         ready(self.local.fetch_sockets(&opts))
     }
 

@@ -40,7 +40,7 @@ pub mod redis;
 pub use local::LocalAdapter;
 pub use memory::MemoryAdapter;
 
-pub use crate::core::{BroadcastOptions, Room};
+pub use crate::core::{BroadcastOptions, Room, SocketInfo};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,11 +50,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::ack::BroadcastAckFuture;
+use crate::core::ack::BroadcastAckFuture;
+use crate::core::delivery::LocalSockets;
 use crate::core::error::AdapterError;
 use crate::engine::{Frame, Sid};
-use crate::namespace::Namespace;
-use crate::socket::SocketRef;
 
 /// What an adapter operation returns.
 ///
@@ -170,145 +169,6 @@ pub struct RestoredSession {
     pub missed: Vec<Frame>,
 }
 
-/// A socket found by [`Adapter::fetch_sockets`], on this node or another.
-///
-/// ```no_run
-/// # async fn f(io: tower_socketio::SocketIo) -> Result<(), tower_socketio::AdapterError> {
-/// for socket in io.within("lobby").fetch_sockets().await? {
-///     println!("{} is in {:?}", socket.id, socket.rooms);
-///     let user: Option<serde_json::Value> = socket.data(); // Node's `socket.data`
-///     // Emit to it, make it join a room, wherever it lives:
-///     socket.emit("hello", &"from the server").ok();
-///     socket.join("vip")?;
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct RemoteSocket {
-    /// The socket id.
-    pub id: Sid,
-    /// Its rooms.
-    pub rooms: Vec<Room>,
-    /// Its handshake, as the other node reported it.
-    pub handshake: Value,
-    /// The socket itself when it lives on this node.
-    pub local: Option<SocketRef>,
-    /// Its data as the other node reported it (`null` when unset).
-    data: Value,
-    ns: NamespaceHandle,
-}
-
-impl RemoteSocket {
-    /// A socket of namespace `ns`, wherever it lives.
-    pub fn new(
-        ns: NamespaceHandle,
-        id: Sid,
-        rooms: Vec<Room>,
-        handshake: Value,
-        local: Option<SocketRef>,
-    ) -> Self {
-        RemoteSocket {
-            id,
-            rooms,
-            handshake,
-            local,
-            data: Value::Null,
-            ns,
-        }
-    }
-
-    /// The same socket with the data another node reported for it (Node's `socket.data`, the
-    /// `data` of a fetch answer), for an adapter that builds sockets from such answers.
-    ///
-    /// ```
-    /// # fn f(socket: tower_socketio::adapter::RemoteSocket) {
-    /// let socket = socket.with_data(serde_json::json!({ "user": "ada" }));
-    /// # let _ = socket;
-    /// # }
-    /// ```
-    pub fn with_data(mut self, data: Value) -> Self {
-        self.data = data;
-        self
-    }
-
-    /// Its data ([`Socket::data`](crate::Socket::data), Node's `socket.data`), deserialised on
-    /// demand: the socket's current data when it lives on this node, else what its node
-    /// reported when it was fetched. `None` when unset or not a `T`.
-    ///
-    /// Find a socket anywhere in the cluster by its data, then act on it:
-    ///
-    /// ```
-    /// #[derive(serde::Deserialize)]
-    /// struct User {
-    ///     name: String,
-    /// }
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tower_socketio::AdapterError> {
-    /// let io = tower_socketio::SocketIo::new();
-    /// let sockets = io.fetch_sockets().await?;
-    /// let ada = sockets
-    ///     .iter()
-    ///     .find(|s| s.data::<User>().is_some_and(|u| u.name == "ada"));
-    /// if let Some(ada) = ada {
-    ///     ada.emit("hello", &"ada").ok();
-    ///     ada.join("admins")?;
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn data<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
-        if let Some(local) = &self.local {
-            return local.data();
-        }
-        if self.data.is_null() {
-            return None;
-        }
-        T::deserialize(&self.data).ok()
-    }
-
-    /// Operators that select this socket alone, on whichever node it lives.
-    fn select(&self) -> Option<crate::operators::BroadcastOperators> {
-        let ns = self.ns.ns.upgrade()?;
-        Some(crate::operators::BroadcastOperators::new(ns).within(self.id))
-    }
-
-    /// Emits an event to this socket (Node's `remoteSocket.emit`).
-    pub fn emit<T: serde::Serialize + ?Sized>(
-        &self,
-        event: &str,
-        data: &T,
-    ) -> Result<(), crate::EmitError> {
-        match self.select() {
-            Some(selected) => selected.emit(event, data),
-            None => Err(crate::EmitError::Disconnected),
-        }
-    }
-
-    /// Makes this socket join rooms.
-    pub fn join(&self, rooms: impl crate::operators::IntoRooms) -> Result<(), AdapterError> {
-        match self.select() {
-            Some(selected) => selected.join(rooms),
-            None => Ok(()),
-        }
-    }
-
-    /// Makes this socket leave rooms.
-    pub fn leave(&self, rooms: impl crate::operators::IntoRooms) -> Result<(), AdapterError> {
-        match self.select() {
-            Some(selected) => selected.leave(rooms),
-            None => Ok(()),
-        }
-    }
-
-    /// Disconnects this socket (closing its connection with `close`).
-    pub fn disconnect(&self, close: bool) -> Result<(), AdapterError> {
-        match self.select() {
-            Some(selected) => selected.disconnect(close),
-            None => Ok(()),
-        }
-    }
-}
-
 /// Holds rooms and carries broadcasts and cluster queries for one namespace. See the
 /// [module docs](self) for why it is shaped this way.
 ///
@@ -349,7 +209,7 @@ impl RemoteSocket {
 ///         -> AdapterFuture<'_, BroadcastAckFuture> {
 ///         Box::pin(std::future::ready(Ok(self.0.broadcast_with_ack(&packet, &opts, timeout))))
 ///     }
-///     fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>> {
+///     fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<SocketInfo>> {
 ///         Box::pin(std::future::ready(Ok(self.0.fetch_sockets(&opts))))
 ///     }
 ///     fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError> {
@@ -419,8 +279,8 @@ pub trait Adapter: Send + Sync + 'static {
         opts: BroadcastOptions,
         timeout: Duration,
     ) -> AdapterFuture<'_, BroadcastAckFuture>;
-    /// The targeted sockets.
-    fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>>;
+    /// The targeted sockets, described.
+    fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<SocketInfo>>;
     /// Makes the targeted sockets join rooms. Fire and forget, like
     /// [`broadcast`](Self::broadcast): the local part is done and the remote part queued.
     fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError>;
@@ -519,32 +379,46 @@ where
     }
 }
 
-/// A weak handle on a namespace, for its adapter.
+/// A weak handle on a namespace, for its adapter: its name and packet format, and this node's
+/// sockets, reached by id.
+///
+/// Every call is safe under the adapter's own locks: none runs user code or closes a socket on
+/// the caller's stack.
 ///
 /// ```
-/// use tower_socketio::adapter::NamespaceHandle;
+/// use tower_socketio::adapter::{BroadcastOptions, LocalAdapter, NamespaceHandle};
 ///
-/// fn count_local(ns: &NamespaceHandle) -> usize {
-///     ns.sockets().len()
+/// fn shout(local: &LocalAdapter, frames: &[tower_socketio::engine::Frame]) {
+///     // The adapter knows the rooms; the handle reaches the sockets.
+///     let everyone = local.targets(&BroadcastOptions::default());
+///     local.namespace().send(&everyone, frames, false);
 /// }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NamespaceHandle {
-    ns: Weak<Namespace>,
+    sockets: Weak<dyn LocalSockets>,
     name: Arc<str>,
     parser: crate::parser::Parser,
     recovers: bool,
 }
 
+impl std::fmt::Debug for NamespaceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceHandle")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 impl NamespaceHandle {
     pub(crate) fn new(
-        ns: Weak<Namespace>,
+        sockets: Weak<dyn LocalSockets>,
         name: &str,
         parser: crate::parser::Parser,
         recovers: bool,
     ) -> Self {
         NamespaceHandle {
-            ns,
+            sockets,
             name: name.into(),
             parser,
             recovers,
@@ -568,34 +442,68 @@ impl NamespaceHandle {
         self.parser
     }
 
-    /// A local socket by id.
-    pub fn socket(&self, sid: Sid) -> Option<SocketRef> {
-        self.ns.upgrade()?.get_socket(sid)
+    /// Queues `frames` to each of these local sockets still connected (shared, never copied
+    /// per socket). Volatile frames are dropped for a socket that cannot take them now; a
+    /// socket whose queue is full is closed as a slow consumer, later and elsewhere.
+    pub fn send(&self, sids: &[Sid], frames: &[Frame], volatile: bool) {
+        if let Some(sockets) = self.sockets.upgrade() {
+            sockets.send(sids, frames, volatile);
+        }
+    }
+
+    /// Queues `frames` to one local socket past its queue bound (a recovered socket's replay).
+    pub fn send_unbounded(&self, sid: Sid, frames: Vec<Frame>) {
+        if let Some(sockets) = self.sockets.upgrade() {
+            sockets.send_unbounded(sid, frames);
+        }
+    }
+
+    /// Queues `frames`, which carry ack `id`, to each of these local sockets and returns one
+    /// future per socket that took them, resolving to its answer within `timeout`.
+    pub fn send_with_ack(
+        &self,
+        sids: &[Sid],
+        frames: &[Frame],
+        id: u64,
+        timeout: Duration,
+    ) -> Vec<crate::AckFuture> {
+        match self.sockets.upgrade() {
+            Some(sockets) => sockets.send_with_ack(sids, frames, id, timeout),
+            None => Vec::new(),
+        }
+    }
+
+    /// Disconnects these local sockets (closing their whole connections with `close`).
+    pub fn disconnect(&self, sids: &[Sid], close: bool) {
+        if let Some(sockets) = self.sockets.upgrade() {
+            sockets.disconnect(sids, close);
+        }
+    }
+
+    /// The handshake and data of each of these local sockets still connected, as
+    /// `(id, handshake, data)`, for a fetch.
+    pub fn describe(&self, sids: &[Sid]) -> Vec<(Sid, Value, Value)> {
+        self.sockets
+            .upgrade()
+            .map(|sockets| sockets.describe(sids))
+            .unwrap_or_default()
+    }
+
+    /// Whether a socket with this id is connected on this node.
+    pub fn contains(&self, sid: Sid) -> bool {
+        self.sockets.upgrade().is_some_and(|s| s.contains(sid))
     }
 
     /// Hands an event from another node to this node's
     /// [`on_server_side`](crate::SocketIo::on_server_side) listener; `None` when nobody listens,
     /// else the listener's answer.
     pub fn on_server_side(&self, event: &str, args: Vec<Value>) -> Option<Option<Value>> {
-        self.ns.upgrade()?.on_server_side(event, args)
-    }
-
-    /// The local sockets with these ids (those still connected), looked up together.
-    pub fn sockets_by_id(&self, ids: &[Sid]) -> Vec<SocketRef> {
-        self.ns
-            .upgrade()
-            .map(|ns| ns.get_sockets(ids))
-            .unwrap_or_default()
-    }
-
-    /// Every local socket.
-    pub fn sockets(&self) -> Vec<SocketRef> {
-        self.ns.upgrade().map(|ns| ns.sockets()).unwrap_or_default()
+        self.sockets.upgrade()?.server_side(event, args)
     }
 
     /// A fresh ack id from the namespace's counter (shared by emits and broadcasts), for a
     /// broadcast with ack that another node asked for; `None` once the namespace is gone.
     pub fn next_ack_id(&self) -> Option<u64> {
-        self.ns.upgrade().map(|ns| ns.next_ack_id())
+        self.sockets.upgrade().map(|sockets| sockets.next_ack_id())
     }
 }

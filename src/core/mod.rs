@@ -5,8 +5,11 @@
 //! `namespace`/`socket` → `io` → `layer`) and imports nothing above it, so an adapter can be
 //! written, and its messages decoded, without knowing what a socket or a namespace is.
 
+pub(crate) mod ack;
 mod broadcast;
+pub(crate) mod delivery;
 pub(crate) mod error;
 pub(crate) mod sync;
 
 pub use broadcast::{BroadcastOptions, Room};
+pub use delivery::SocketInfo;

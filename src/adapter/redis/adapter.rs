@@ -18,11 +18,11 @@ use super::ready::Readiness;
 use super::streams::{self, StreamEntry};
 use super::wire::{self, Decoded};
 use super::{RedisMode, SubscriptionMode, remote_ack_sid};
-use crate::ack::{AckResponse, BroadcastAckFuture};
 use crate::adapter::{
     Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
-    RecoverySession, RemoteSocket, RestoredSession, Room,
+    RecoverySession, RestoredSession, Room, SocketInfo,
 };
+use crate::core::ack::{AckResponse, BroadcastAckFuture};
 use crate::core::error::{AckError, AdapterError};
 use crate::core::sync::lock;
 use crate::engine::{Frame, Sid};
@@ -357,22 +357,18 @@ fn ack_response(value: Option<Value>, attachments: Vec<Bytes>) -> AckResponse {
 }
 
 /// Another node's socket, as a fetch answer describes it (`{id, handshake, rooms, data}`).
-fn remote_socket(ns: &NamespaceHandle, value: &Value) -> Option<RemoteSocket> {
+fn remote_socket(value: &Value) -> Option<SocketInfo> {
     let id = value.get("id")?.as_str()?;
     let Ok(id) = id.parse::<Sid>() else {
         tracing::debug!(id, "ignoring a remote socket whose id is not a socket id");
         return None;
     };
-    Some(
-        RemoteSocket::new(
-            ns.clone(),
-            id,
-            parse_rooms(value.get("rooms")),
-            value.get("handshake").cloned().unwrap_or(Value::Null),
-            None,
-        )
-        .with_data(value.get("data").cloned().unwrap_or(Value::Null)),
-    )
+    Some(SocketInfo {
+        id,
+        rooms: parse_rooms(value.get("rooms")),
+        handshake: value.get("handshake").cloned().unwrap_or(Value::Null),
+        data: value.get("data").cloned().unwrap_or(Value::Null),
+    })
 }
 
 impl NsShared {
@@ -636,7 +632,7 @@ impl NsShared {
                     "id": socket.id.as_str(),
                     "handshake": handshake,
                     "rooms": rooms_json(&socket.rooms),
-                    "data": socket.local.as_ref().map_or(Value::Null, |s| s.data_value()),
+                    "data": socket.data,
                 })
             })
             .collect()
@@ -820,9 +816,9 @@ impl NsShared {
                 else {
                     return;
                 };
-                let Some(socket) = self.ns.socket(sid) else {
+                if !self.ns.contains(sid) {
                     return;
-                };
+                }
                 let room = request
                     .get("room")
                     .and_then(Value::as_str)
@@ -831,9 +827,8 @@ impl NsShared {
                     (classic::REMOTE_JOIN, Some(room)) => self.add_all(sid, vec![room]),
                     (classic::REMOTE_LEAVE, Some(room)) => self.del(sid, &room),
                     (classic::REMOTE_DISCONNECT, _) => {
-                        socket.disconnect(
-                            request.get("close").and_then(Value::as_bool) == Some(true),
-                        );
+                        let close = request.get("close").and_then(Value::as_bool) == Some(true);
+                        self.ns.disconnect(&[sid], close);
                     }
                     _ => return,
                 }
@@ -1305,11 +1300,8 @@ impl NsShared {
         if buffered.is_empty() {
             return;
         }
-        if let Some(socket) = self.ns.socket(sid) {
-            socket
-                .session()
-                .send_frames_unbounded(buffered.into_iter().flat_map(|(_, f)| f).collect());
-        }
+        self.ns
+            .send_unbounded(sid, buffered.into_iter().flat_map(|(_, f)| f).collect());
     }
 
     /// Adds a broadcast to the stream. A recoverable packet is delivered here once Redis gave
@@ -1599,7 +1591,7 @@ impl NsShared {
     async fn fetch_remote(
         self: Arc<Self>,
         opts: BroadcastOptions,
-    ) -> Result<Vec<RemoteSocket>, AdapterError> {
+    ) -> Result<Vec<SocketInfo>, AdapterError> {
         let mut sockets = self.local.fetch_sockets(&opts);
         let Some(names) = self.names() else {
             return Ok(sockets);
@@ -1633,7 +1625,7 @@ impl NsShared {
                 }
             })
             .await?;
-        sockets.extend(values.iter().filter_map(|v| remote_socket(&self.ns, v)));
+        sockets.extend(values.iter().filter_map(remote_socket));
         Ok(sockets)
     }
 
@@ -1951,7 +1943,7 @@ impl Adapter for RedisAdapter {
         ))))
     }
 
-    fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<RemoteSocket>> {
+    fn fetch_sockets(&self, opts: BroadcastOptions) -> AdapterFuture<'_, Vec<SocketInfo>> {
         if opts.local {
             return ready(Ok(self.shared.local.fetch_sockets(&opts)));
         }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +15,6 @@ use tokio::sync::oneshot;
 use crate::core::error::AckError;
 use crate::core::sync::lock;
 use crate::engine::Sid;
-use crate::socket::SocketRef;
 
 /// A client's answer to an emit with ack.
 ///
@@ -78,26 +77,34 @@ impl PendingAcks {
 /// let ready: bool = answer.data()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct AckFuture {
     rx: oneshot::Receiver<AckResponse>,
     deadline: Pin<Box<tokio::time::Sleep>>,
-    socket: SocketRef,
+    asked: Arc<dyn AckWaiters>,
     id: u64,
     done: bool,
+}
+
+/// Whoever was asked for an ack and keeps its waiter (a socket): the future forgets the
+/// waiter when it times out or is dropped, so a late answer is ignored rather than kept.
+pub(crate) trait AckWaiters: Send + Sync {
+    /// The id of the socket asked.
+    fn asked_id(&self) -> Sid;
+    /// Forgets the waiter of ack `id`.
+    fn forget_ack(&self, id: u64);
 }
 
 impl AckFuture {
     pub(crate) fn new(
         rx: oneshot::Receiver<AckResponse>,
         timeout: Duration,
-        socket: SocketRef,
+        asked: Arc<dyn AckWaiters>,
         id: u64,
     ) -> Self {
         AckFuture {
             rx,
             deadline: Box::pin(tokio::time::sleep(timeout)),
-            socket,
+            asked,
             id,
             done: false,
         }
@@ -105,7 +112,16 @@ impl AckFuture {
 
     /// The id of the socket asked.
     pub fn socket_id(&self) -> Sid {
-        self.socket.id()
+        self.asked.asked_id()
+    }
+}
+
+impl std::fmt::Debug for AckFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckFuture")
+            .field("socket", &self.socket_id())
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +135,7 @@ impl Future for AckFuture {
         }
         if self.deadline.as_mut().poll(cx).is_ready() {
             self.done = true;
-            self.socket.acks.remove(self.id);
+            self.asked.forget_ack(self.id);
             return Poll::Ready(Err(AckError::Timeout));
         }
         Poll::Pending
@@ -129,7 +145,7 @@ impl Future for AckFuture {
 impl Drop for AckFuture {
     fn drop(&mut self) {
         if !self.done {
-            self.socket.acks.remove(self.id);
+            self.asked.forget_ack(self.id);
         }
     }
 }
