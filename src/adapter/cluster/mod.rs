@@ -12,6 +12,7 @@
 //! Everything here comes from a shared channel, so nothing here trusts it.
 
 pub(crate) mod classic;
+pub(crate) mod codec;
 pub(crate) mod message;
 
 use serde::{Deserialize, Deserializer, Serialize};

@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::driver::{Driver, Outgoing, Subscription};
 use super::ready::Readiness;
 use super::streams::{self, StreamEntry};
-use super::wire::{self, Decoded};
 use super::{RedisMode, SubscriptionMode, remote_ack_sid};
 use crate::ack::{AckResponse, BroadcastAckFuture};
+use crate::adapter::cluster::codec::{self as wire, Decoded};
 use crate::adapter::{
     Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
     RecoverySession, RemoteSocket, RestoredSession, Room,
@@ -314,16 +314,7 @@ fn packet_json(nsp: &str, data: Vec<Value>) -> Value {
     json!({ "type": 2, "data": Value::Array(data), "nsp": nsp })
 }
 
-/// Encodes a message: MessagePack when asked or when it carries binary data, JSON otherwise.
-fn encode(value: &Value, attachments: &[Bytes], msgpack: bool) -> Vec<u8> {
-    if msgpack || wire::has_binary(value, attachments) {
-        let mut out = Vec::new();
-        wire::write_json(&mut out, value, attachments);
-        out
-    } else {
-        serde_json::to_vec(value).unwrap_or_default()
-    }
-}
+use wire::encode;
 
 /// A copy of a packet `{type, data, nsp}` with one more argument at the end of its `data`: where
 /// connection state recovery puts the offset.

@@ -122,7 +122,6 @@ mod adapter;
 mod driver;
 mod ready;
 pub(crate) mod streams;
-pub(crate) mod wire;
 
 pub use adapter::RedisAdapter;
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::adapter::cluster;
-use super::wire::{self, Decoded};
+use crate::adapter::cluster::codec::{self as wire, Decoded};
 use crate::adapter::{BroadcastOptions, RecoverySession, Room};
 
 /// How many `XRANGE` calls one restore makes at most (Node's `RESTORE_SESSION_MAX_XRANGE_CALLS`):
