@@ -119,8 +119,15 @@
 //! [`@socket.io/redis-adapter`]: https://github.com/socketio/socket.io-redis-adapter
 
 mod adapter;
+mod channels;
+mod classic;
+mod cluster_format;
 mod driver;
+mod outgoing;
 mod ready;
+mod requests;
+mod restore;
+mod rooms;
 pub(crate) mod streams;
 
 pub use adapter::RedisAdapter;
