@@ -119,6 +119,12 @@ impl WireOpts {
         }
     }
 
+    /// The `{rooms, except}` of the classic adapter's own join, leave, disconnect and fetch
+    /// requests, which carry no flags.
+    pub(crate) fn targets_value(&self) -> Value {
+        serde_json::json!({ "rooms": self.rooms, "except": self.except })
+    }
+
     /// The options a remote operation is carried out with on this node (always local: it came
     /// from another node, which reaches the rest itself).
     pub(crate) fn to_options(&self) -> BroadcastOptions {
@@ -162,6 +168,12 @@ fn room_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>,
             Name::Number(n) => n.to_string(),
         })
         .collect())
+}
+
+/// A value that may be `null`: absent is `None`, `null` is `Some(Value::Null)` (an ack whose
+/// first argument is `null` is not an ack without arguments).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 fn flags_or_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<WireFlags, D::Error> {

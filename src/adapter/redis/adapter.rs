@@ -10,19 +10,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::RedisMode;
 use super::channels::Names;
 use super::driver::{Driver, Outgoing};
-use super::outgoing::server_side_message;
+use super::outgoing::{Operation, server_side_message};
 use super::ready::Readiness;
 use super::requests::*;
 use super::restore::Restore;
 use super::streams;
 use crate::ack::{AckResponse, BroadcastAckFuture};
 use crate::adapter::cluster::codec::{self as wire, Decoded};
+use crate::adapter::cluster::message::{Body, ClusterMessage};
+use crate::adapter::cluster::{ClusterError, WireOpts, WirePacket, WireSocket};
 use crate::adapter::{
     Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
     RecoverySession, RemoteSocket, RestoredSession, Room,
@@ -32,37 +34,6 @@ use crate::core::sync::lock;
 use crate::engine::Sid;
 use crate::extract::Args;
 use crate::parser::{self, PacketType};
-
-/// Request types of the classic format (`@socket.io/redis-adapter`'s `RequestType`).
-pub(super) mod classic {
-    pub const SOCKETS: u64 = 0;
-    pub const ALL_ROOMS: u64 = 1;
-    pub const REMOTE_JOIN: u64 = 2;
-    pub const REMOTE_LEAVE: u64 = 3;
-    pub const REMOTE_DISCONNECT: u64 = 4;
-    pub const REMOTE_FETCH: u64 = 5;
-    pub const SERVER_SIDE_EMIT: u64 = 6;
-    pub const BROADCAST: u64 = 7;
-    pub const BROADCAST_CLIENT_COUNT: u64 = 8;
-    pub const BROADCAST_ACK: u64 = 9;
-}
-
-/// Message types of the sharded format (`socket.io-adapter`'s `ClusterAdapter`).
-pub(crate) mod cluster {
-    pub const INITIAL_HEARTBEAT: u64 = 1;
-    pub const HEARTBEAT: u64 = 2;
-    pub const BROADCAST: u64 = 3;
-    pub const SOCKETS_JOIN: u64 = 4;
-    pub const SOCKETS_LEAVE: u64 = 5;
-    pub const DISCONNECT_SOCKETS: u64 = 6;
-    pub const FETCH_SOCKETS: u64 = 7;
-    pub const FETCH_SOCKETS_RESPONSE: u64 = 8;
-    pub const SERVER_SIDE_EMIT: u64 = 9;
-    pub const SERVER_SIDE_EMIT_RESPONSE: u64 = 10;
-    pub const BROADCAST_CLIENT_COUNT: u64 = 11;
-    pub const BROADCAST_ACK: u64 = 12;
-    pub const ADAPTER_CLOSE: u64 = 13;
-}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -153,73 +124,6 @@ pub(super) fn ready<'a, T: Send + 'a>(value: Result<T, AdapterError>) -> Adapter
     Box::pin(std::future::ready(value))
 }
 
-pub(super) fn rooms_json(rooms: &[Room]) -> Value {
-    Value::Array(rooms.iter().map(|r| Value::String(r.to_string())).collect())
-}
-
-pub(super) fn flags_json(opts: &BroadcastOptions, timeout: Option<Duration>) -> Value {
-    let mut flags = Map::new();
-    if opts.volatile {
-        flags.insert("volatile".into(), Value::Bool(true));
-    }
-    if opts.compress {
-        flags.insert("compress".into(), Value::Bool(true));
-    }
-    if let Some(timeout) = timeout {
-        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        flags.insert("timeout".into(), Value::Number(ms.into()));
-    }
-    Value::Object(flags)
-}
-
-pub(super) fn opts_json(opts: &BroadcastOptions, timeout: Option<Duration>) -> Value {
-    json!({
-        "rooms": rooms_json(&opts.rooms),
-        "except": rooms_json(&opts.except),
-        "flags": flags_json(opts, timeout),
-    })
-}
-
-/// `{rooms, except}`, as the classic requests carry them.
-pub(super) fn target_json(opts: &BroadcastOptions) -> Value {
-    json!({ "rooms": rooms_json(&opts.rooms), "except": rooms_json(&opts.except) })
-}
-
-/// Rooms from another node: strings, or numbers (Node rooms may be numbers).
-pub(super) fn parse_rooms(value: Option<&Value>) -> Vec<Room> {
-    match value {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| match v {
-                Value::String(s) => Some(Room::Owned(s.clone())),
-                Value::Number(n) => Some(Room::Owned(n.to_string())),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-pub(super) fn parse_opts(value: Option<&Value>) -> BroadcastOptions {
-    let flags = value.and_then(|v| v.get("flags"));
-    let flag = |name: &str| flags.and_then(|f| f.get(name)).and_then(Value::as_bool) == Some(true);
-    BroadcastOptions {
-        rooms: parse_rooms(value.and_then(|v| v.get("rooms"))),
-        except: parse_rooms(value.and_then(|v| v.get("except"))),
-        local: false,
-        volatile: flag("volatile"),
-        compress: flag("compress"),
-    }
-}
-
-pub(super) fn flags_timeout(value: Option<&Value>) -> Option<Duration> {
-    value
-        .and_then(|v| v.get("flags"))
-        .and_then(|f| f.get("timeout"))
-        .and_then(Value::as_u64)
-        .map(Duration::from_millis)
-}
-
 /// The `[event, ...args]` array of a packet from this crate.
 pub(super) fn packet_data(packet: &BroadcastPacket) -> Option<Vec<Value>> {
     let args: Vec<Value> = match serde_json::from_str(&format!("[{}]", packet.args_json)) {
@@ -235,27 +139,35 @@ pub(super) fn packet_data(packet: &BroadcastPacket) -> Option<Vec<Value>> {
     Some(data)
 }
 
-/// The packet object Node's adapters exchange: `{type: 2, data, nsp}`.
-pub(super) fn packet_json(nsp: &str, data: Vec<Value>) -> Value {
-    json!({ "type": 2, "data": Value::Array(data), "nsp": nsp })
+/// The packet object this node sends other nodes: `{type: 2, data, nsp}` (the namespace too,
+/// as the classic adapter does, in every format).
+pub(super) fn wire_packet(nsp: &str, packet: &BroadcastPacket) -> Option<WirePacket> {
+    Some(WirePacket {
+        nsp: Some(nsp.to_owned()),
+        ..WirePacket::event(packet_data(packet)?)
+    })
 }
 
-/// A copy of a packet `{type, data, nsp}` with one more argument at the end of its `data`: where
-/// connection state recovery puts the offset.
-pub(super) fn with_trailing_arg(packet: &Value, arg: &str) -> Value {
+/// The options of a broadcast with ack carry its timeout, in milliseconds.
+pub(super) fn wire_opts(opts: &BroadcastOptions, timeout: Option<Duration>) -> WireOpts {
+    let ms = timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+    WireOpts::from_options(opts, ms)
+}
+
+pub(super) fn room_names(rooms: &[Room]) -> Vec<String> {
+    rooms.iter().map(|r| r.to_string()).collect()
+}
+
+pub(super) fn rooms_of(names: &[String]) -> Vec<Room> {
+    names.iter().map(|r| Room::Owned(r.clone())).collect()
+}
+
+/// A copy of a packet with one more argument at the end of its `data`: where connection state
+/// recovery puts the offset.
+pub(super) fn with_trailing_arg(packet: &WirePacket, arg: &str) -> WirePacket {
     let mut packet = packet.clone();
-    if let Some(Value::Array(data)) = packet.get_mut("data") {
-        data.push(Value::String(arg.to_owned()));
-    }
+    packet.data.push(Value::String(arg.to_owned()));
     packet
-}
-
-pub(super) fn request_id(value: &Value) -> Option<String> {
-    match value.get("requestId")? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }
 
 /// The first argument of an answer, with its binary data back in place: what Node's ack
@@ -271,22 +183,24 @@ pub(super) fn ack_response(value: Option<Value>, attachments: Vec<Bytes>) -> Ack
     }
 }
 
-/// Another node's socket, as a fetch answer describes it (`{id, handshake, rooms, data}`).
-pub(super) fn remote_socket(ns: &NamespaceHandle, value: &Value) -> Option<RemoteSocket> {
-    let id = value.get("id")?.as_str()?;
-    let Ok(id) = id.parse::<Sid>() else {
-        tracing::debug!(id, "ignoring a remote socket whose id is not a socket id");
+/// Another node's socket, as a fetch answer describes it.
+pub(super) fn remote_socket(ns: &NamespaceHandle, socket: WireSocket) -> Option<RemoteSocket> {
+    let Ok(id) = socket.id.parse::<Sid>() else {
+        tracing::debug!(
+            id = socket.id,
+            "ignoring a remote socket whose id is not a socket id"
+        );
         return None;
     };
     Some(
         RemoteSocket::new(
             ns.clone(),
             id,
-            parse_rooms(value.get("rooms")),
-            value.get("handshake").cloned().unwrap_or(Value::Null),
+            rooms_of(&socket.rooms),
+            socket.handshake,
             None,
         )
-        .with_data(value.get("data").cloned().unwrap_or(Value::Null)),
+        .with_data(socket.data),
     )
 }
 
@@ -327,14 +241,18 @@ impl NsShared {
         }
     }
 
-    /// A sharded message: `{uid, nsp, type, data}`.
-    pub(super) fn cluster_message(&self, nsp: &str, kind: u64, data: Value) -> Value {
-        json!({ "uid": self.uid, "nsp": nsp, "type": kind, "data": data })
+    /// A cluster message from this node.
+    pub(super) fn cluster_message(&self, nsp: &str, body: Body) -> ClusterMessage {
+        ClusterMessage {
+            uid: self.uid.clone(),
+            nsp: nsp.to_owned(),
+            body,
+        }
     }
 
     /// The local sockets an operation targets, as fetch answers describe them (Node's shape:
     /// `{id, handshake, rooms, data}`).
-    pub(super) fn local_sockets_json(&self, opts: &BroadcastOptions) -> Vec<Value> {
+    pub(super) fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<WireSocket> {
         self.local
             .fetch_sockets(opts)
             .into_iter()
@@ -346,12 +264,15 @@ impl NsShared {
                     map.insert("time".into(), Value::String(wire::js_date_string(issued)));
                     map.insert("xdomain".into(), Value::Bool(xdomain));
                 }
-                json!({
-                    "id": socket.id.as_str(),
-                    "handshake": handshake,
-                    "rooms": rooms_json(&socket.rooms),
-                    "data": socket.local.as_ref().map_or(Value::Null, |s| s.data_value()),
-                })
+                WireSocket {
+                    id: socket.id.as_str().to_owned(),
+                    handshake,
+                    rooms: room_names(&socket.rooms),
+                    data: socket
+                        .local
+                        .as_ref()
+                        .map_or(Value::Null, |s| s.data_value()),
+                }
             })
             .collect()
     }
@@ -373,8 +294,11 @@ impl NsShared {
             }
             RedisMode::Sharded(_) | RedisMode::Streams => {
                 if channel == names.response {
-                    if let Some(message) = decode_logged(channel, payload) {
-                        self.on_cluster_response(&message);
+                    if let Some(Decoded { value, attachments }) = decode_logged(channel, payload)
+                        && let Some(message) =
+                            typed_logged(channel, ClusterMessage::from_value(value))
+                    {
+                        self.on_cluster_response(message.body, attachments);
                     }
                 } else if channel.starts_with(names.channel.as_str())
                     && let Some(message) = decode_logged(channel, payload)
@@ -389,24 +313,21 @@ impl NsShared {
     pub(super) fn remote_packet(
         &self,
         names: &Names,
-        packet: &Value,
+        packet: &WirePacket,
         attachments: Vec<Bytes>,
         ack_id: Option<u64>,
     ) -> Option<BroadcastPacket> {
-        let kind = packet.get("type").and_then(Value::as_u64);
-        if !matches!(kind, Some(2 | 5)) {
+        // EVENT, or BINARY_EVENT from an old sender.
+        if !matches!(packet.kind, 2 | 5) {
             return None;
         }
-        let Some(Value::Array(data)) = packet.get("data") else {
-            return None;
-        };
-        let event = match data.first()? {
+        let event = match packet.data.first()? {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             _ => return None,
         };
-        let id = ack_id.or_else(|| packet.get("id").and_then(Value::as_u64));
-        let args = parser::encode_args(&Args(data.clone()), attachments).ok()?;
+        let id = ack_id.or(packet.id);
+        let args = parser::encode_args(&Args(packet.data.clone()), attachments).ok()?;
         let frames = parser::encode(names.parser, PacketType::Event, &names.nsp, id, None, &args);
         Some(BroadcastPacket {
             event,
@@ -419,13 +340,9 @@ impl NsShared {
         })
     }
 
-    /// Hands a server-side emit to this node's listener; its answer, if it gave one.
-    pub(super) fn run_server_side(&self, data: Option<&Value>) -> Option<Value> {
-        let Some(Value::Array(data)) = data else {
-            tracing::warn!("ignoring a server-side emit without data");
-            return None;
-        };
-        let mut args = data.clone();
+    /// Hands a server-side emit (`[event, ...args]`) to this node's listener; its answer, if it
+    /// gave one.
+    pub(super) fn run_server_side(&self, mut args: Vec<Value>) -> Option<Value> {
         if args.is_empty() {
             return None;
         }
@@ -442,19 +359,19 @@ impl NsShared {
     pub(super) fn on_broadcast_with_ack<F>(
         self: &Arc<Self>,
         names: &Names,
-        request: &Value,
+        packet: &WirePacket,
+        opts: &WireOpts,
         attachments: Vec<Bytes>,
         reply: F,
     ) where
         F: Fn(&NsShared, AckReply) + Send + 'static,
     {
-        let opts = parse_opts(request.get("opts"));
-        let timeout =
-            flags_timeout(request.get("opts")).unwrap_or(self.driver.config.requests_timeout);
+        let timeout = opts
+            .flags
+            .timeout
+            .map_or(self.driver.config.requests_timeout, Duration::from_millis);
+        let opts = opts.to_options();
         let Some(ack_id) = self.ns.next_ack_id() else {
-            return;
-        };
-        let Some(packet) = request.get("packet") else {
             return;
         };
         let Some(packet) = self.remote_packet(names, packet, attachments, Some(ack_id)) else {
@@ -474,6 +391,18 @@ impl NsShared {
                 }
             }
         });
+    }
+}
+
+/// Logs a message that does not fit its type (everything on a shared channel is hostile) and
+/// drops it.
+pub(super) fn typed_logged<T>(channel: &str, decoded: Result<T, ClusterError>) -> Option<T> {
+    match decoded {
+        Ok(message) => Some(message),
+        Err(err) => {
+            tracing::warn!(channel, error = %err, "ignoring a malformed Redis message");
+            None
+        }
     }
 }
 
@@ -578,10 +507,7 @@ impl Adapter for RedisAdapter {
         if opts.local {
             return Ok(());
         }
-        let mut body = Map::new();
-        body.insert("rooms".into(), rooms_json(&rooms));
-        self.shared
-            .queue_operation(classic::REMOTE_JOIN, cluster::SOCKETS_JOIN, body, &opts)
+        self.shared.queue_operation(Operation::Join(&rooms), &opts)
     }
 
     fn del_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError> {
@@ -589,10 +515,7 @@ impl Adapter for RedisAdapter {
         if opts.local {
             return Ok(());
         }
-        let mut body = Map::new();
-        body.insert("rooms".into(), rooms_json(&rooms));
-        self.shared
-            .queue_operation(classic::REMOTE_LEAVE, cluster::SOCKETS_LEAVE, body, &opts)
+        self.shared.queue_operation(Operation::Leave(&rooms), &opts)
     }
 
     fn disconnect_sockets(&self, opts: BroadcastOptions, close: bool) -> Result<(), AdapterError> {
@@ -600,14 +523,8 @@ impl Adapter for RedisAdapter {
         if opts.local {
             return Ok(());
         }
-        let mut body = Map::new();
-        body.insert("close".into(), Value::Bool(close));
-        self.shared.queue_operation(
-            classic::REMOTE_DISCONNECT,
-            cluster::DISCONNECT_SOCKETS,
-            body,
-            &opts,
-        )
+        self.shared
+            .queue_operation(Operation::Disconnect(close), &opts)
     }
 
     fn server_side_emit(&self, event: String, args: Vec<Value>) -> Result<(), AdapterError> {

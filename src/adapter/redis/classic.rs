@@ -1,19 +1,32 @@
-//! The classic format (Node's `createAdapter`): broadcasts, requests and responses from other
-//! nodes and emitters, and the answers this node gives.
+//! The classic format (Node's `createAdapter`, and the Redis emitter): broadcasts, requests and
+//! responses from other nodes and emitters, decoded into the
+//! [`cluster::classic`](crate::adapter::cluster::classic) types, and the answers this node gives.
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use super::adapter::*;
-use super::channels::*;
-use super::requests::*;
-use crate::adapter::cluster::codec::{self as wire, Decoded, encode};
+use super::adapter::{NsShared, ack_response, first_arg, room_names, rooms_of, typed_logged};
+use super::channels::Names;
+use super::requests::{AckEvent, AckReply, Answer, PendingKind};
+use crate::adapter::cluster::classic::{
+    ClassicBroadcast, ClassicRequest, ClassicResponse, Request, RequestType, Target,
+};
+use crate::adapter::cluster::codec::{self, Decoded, encode};
+use crate::adapter::cluster::{ClusterError, WireOpts};
 use crate::adapter::{BroadcastOptions, Room};
 use crate::core::sync::lock;
 use crate::engine::Sid;
 
+/// A join, leave or disconnect request, whichever it is.
+enum Change {
+    Join(Vec<String>),
+    Leave(Vec<String>),
+    Disconnect(bool),
+}
+
 impl NsShared {
+    /// A broadcast on `<prefix>#<nsp>#` (`rest` empty) or on a room's channel.
     pub(super) fn on_classic_broadcast(
         &self,
         names: &Names,
@@ -25,254 +38,259 @@ impl NsShared {
         if !room.is_empty() && !self.local.has_room(room) {
             return tracing::trace!(room, "ignoring a broadcast to a room with no member here");
         }
-        let decoded = match wire::decode_msgpack(payload) {
+        let Decoded { value, attachments } = match codec::decode_msgpack(payload) {
             Ok(decoded) => decoded,
             Err(err) => {
                 return tracing::warn!(channel, error = %err, "ignoring a malformed Redis broadcast");
             }
         };
-        let Decoded { value, attachments } = decoded;
-        let Value::Array(mut parts) = value else {
-            return tracing::warn!(
-                channel,
-                "ignoring a Redis broadcast that is not [uid, packet, opts]"
-            );
+        let broadcast = serde_json::from_value::<ClassicBroadcast>(value);
+        let Some(ClassicBroadcast(uid, packet, opts)) =
+            typed_logged(channel, broadcast.map_err(ClusterError::Shape))
+        else {
+            return;
         };
-        if parts.len() < 3 {
-            return tracing::warn!(
-                channel,
-                "ignoring a Redis broadcast that is not [uid, packet, opts]"
-            );
-        }
-        let opts = parts.pop().unwrap_or(Value::Null);
-        let packet = parts.pop().unwrap_or(Value::Null);
-        if parts.first().and_then(Value::as_str) == Some(self.uid.as_str()) {
+        if uid == self.uid {
             return;
         }
-        let nsp = packet.get("nsp").map_or(Some("/"), Value::as_str);
-        if nsp != Some(names.nsp.as_str()) {
+        if packet.nsp.as_deref().unwrap_or("/") != names.nsp {
             return tracing::debug!(channel, "ignoring a broadcast for another namespace");
         }
-        let opts_value = opts;
-        let opts = parse_opts(Some(&opts_value));
         let Some(packet) = self.remote_packet(names, &packet, attachments, None) else {
             return tracing::warn!(
                 channel,
                 "ignoring a Redis broadcast whose packet is malformed"
             );
         };
-        self.local.broadcast(&packet, &opts);
+        self.local.broadcast(&packet, &opts.to_options());
     }
 
-    pub(super) fn respond_classic(&self, names: &Names, request: &Value, response: Vec<u8>) {
-        let channel = match request.get("uid").and_then(Value::as_str) {
+    /// The channel answers to node `requester` go to.
+    fn response_channel(&self, names: &Names, requester: Option<&str>) -> String {
+        match requester {
             Some(uid) if self.driver.config.publish_on_specific_response_channel => {
                 format!("{}{uid}#", names.response)
             }
             _ => names.response.clone(),
-        };
-        let _ = self.publish(channel, response);
+        }
     }
 
+    fn respond_classic(&self, names: &Names, requester: Option<&str>, response: ClassicResponse) {
+        let channel = self.response_channel(names, requester);
+        let _ = self.publish(channel, encode(&response.to_value(), &[], false));
+    }
+
+    /// A request on `<prefix>-request#<nsp>#`.
     pub(super) fn on_classic_request(
         self: &Arc<Self>,
         names: &Names,
         channel: &str,
         payload: &[u8],
     ) {
-        let Some(Decoded {
-            value: request,
-            attachments,
-        }) = decode_logged(channel, payload)
+        let Some(Decoded { value, attachments }) = super::adapter::decode_logged(channel, payload)
         else {
             return;
         };
-        let Some(kind) = request.get("type").and_then(Value::as_u64) else {
-            return tracing::warn!(channel, "ignoring a Redis request without a type");
+        let Some(ClassicRequest { uid, request }) =
+            typed_logged(channel, ClassicRequest::from_value(value))
+        else {
+            return;
         };
-        let own = request.get("uid").and_then(Value::as_str) == Some(self.uid.as_str());
-        if own {
+        if uid.as_deref() == Some(self.uid.as_str()) {
             // Done locally already; answers to ourselves are not awaited.
             return;
         }
-        let id = request_id(&request);
-        match kind {
-            classic::SOCKETS => {
+        let requester = uid.as_deref();
+        match request {
+            Request::Sockets { request_id, rooms } => {
                 let opts = BroadcastOptions {
-                    rooms: parse_rooms(request.get("rooms")),
+                    rooms: rooms_of(&rooms),
                     ..Default::default()
                 };
-                let sockets: Vec<Value> = self
+                let sockets = self
                     .local
                     .targets(&opts)
                     .into_iter()
                     .map(|sid| Value::String(sid.to_string()))
                     .collect();
-                let response = json!({ "requestId": id, "sockets": sockets });
-                self.respond_classic(names, &request, encode(&response, &[], false));
+                let response = ClassicResponse {
+                    request_id,
+                    sockets: Some(Value::Array(sockets)),
+                    ..Default::default()
+                };
+                self.respond_classic(names, requester, response);
             }
-            classic::ALL_ROOMS => {
-                let rooms = rooms_json(&self.local.rooms());
-                let response = json!({ "requestId": id, "rooms": rooms });
-                self.respond_classic(names, &request, encode(&response, &[], false));
+            Request::AllRooms { request_id } => {
+                let response = ClassicResponse {
+                    request_id,
+                    rooms: Some(room_names(&self.local.rooms())),
+                    ..Default::default()
+                };
+                self.respond_classic(names, requester, response);
             }
-            classic::REMOTE_JOIN | classic::REMOTE_LEAVE | classic::REMOTE_DISCONNECT => {
-                if request.get("opts").is_some() {
-                    let opts = parse_opts(request.get("opts"));
-                    let rooms = parse_rooms(request.get("rooms"));
-                    match kind {
-                        classic::REMOTE_JOIN => self.add_sockets_local(&opts, &rooms),
-                        classic::REMOTE_LEAVE => self.del_sockets_local(&opts, &rooms),
-                        _ => {
-                            let close = request.get("close").and_then(Value::as_bool) == Some(true);
-                            self.local.disconnect_sockets(&opts, close);
-                        }
-                    }
-                    return;
-                }
-                // The older, one-socket form: `{sid, room}` and an answer.
-                let Some(sid) = request
-                    .get("sid")
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<Sid>().ok())
-                else {
+            Request::Join { target, rooms } => {
+                self.on_classic_change(names, requester, target, Change::Join(rooms));
+            }
+            Request::Leave { target, rooms } => {
+                self.on_classic_change(names, requester, target, Change::Leave(rooms));
+            }
+            Request::Disconnect { target, close } => {
+                self.on_classic_change(names, requester, target, Change::Disconnect(close));
+            }
+            Request::Fetch { request_id, opts } => {
+                let sockets = self.local_sockets(&opts.to_options());
+                let response = ClassicResponse {
+                    request_id,
+                    sockets: serde_json::to_value(sockets).ok(),
+                    ..Default::default()
+                };
+                self.respond_classic(names, requester, response);
+            }
+            Request::ServerSideEmit { request_id, data } => {
+                let Some(answer) = self.run_server_side(data) else {
                     return;
                 };
-                let Some(socket) = self.ns.socket(sid) else {
+                let Some(request_id) = request_id else {
                     return;
                 };
-                let room = request
-                    .get("room")
-                    .and_then(Value::as_str)
-                    .map(|r| Room::Owned(r.into()));
-                match (kind, room) {
-                    (classic::REMOTE_JOIN, Some(room)) => self.add_all(sid, vec![room]),
-                    (classic::REMOTE_LEAVE, Some(room)) => self.del(sid, &room),
-                    (classic::REMOTE_DISCONNECT, _) => {
-                        socket.disconnect(
-                            request.get("close").and_then(Value::as_bool) == Some(true),
-                        );
-                    }
-                    _ => return,
-                }
-                let response = json!({ "requestId": id });
-                self.respond_classic(names, &request, encode(&response, &[], false));
-            }
-            classic::REMOTE_FETCH => {
-                let opts = parse_opts(request.get("opts"));
-                let sockets = self.local_sockets_json(&opts);
-                let response = json!({ "requestId": id, "sockets": sockets });
-                self.respond_classic(names, &request, encode(&response, &[], false));
-            }
-            classic::SERVER_SIDE_EMIT => {
-                let Some(answer) = self.run_server_side(request.get("data")) else {
-                    return;
-                };
-                if id.is_none() {
-                    return;
-                }
                 // Node always answers server-side emits on the shared response channel.
-                let response = json!({
-                    "type": classic::SERVER_SIDE_EMIT,
-                    "requestId": id,
-                    "data": answer,
-                });
-                let _ = self.publish(names.response.clone(), encode(&response, &[], false));
-            }
-            classic::BROADCAST => {
-                let Some(id) = id else {
-                    return tracing::warn!(
-                        channel,
-                        "ignoring a broadcast with ack without requestId"
-                    );
+                let response = ClassicResponse {
+                    kind: Some(RequestType::ServerSideEmit as u64),
+                    request_id,
+                    data: Some(answer),
+                    ..Default::default()
                 };
-                if lock(&self.ack_requests).contains_key(&id) {
-                    return;
-                }
-                let requester = request
-                    .get("uid")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                let names_response = match requester {
-                    Some(uid) if self.driver.config.publish_on_specific_response_channel => {
-                        format!("{}{uid}#", names.response)
-                    }
-                    _ => names.response.clone(),
-                };
-                self.on_broadcast_with_ack(
-                    names,
-                    &request,
-                    attachments,
-                    move |shared: &NsShared, event: AckReply| {
-                        let message = match event {
-                            AckReply::Count(count) => encode(
-                                &json!({
-                                    "type": classic::BROADCAST_CLIENT_COUNT,
-                                    "requestId": id,
-                                    "clientCount": count,
-                                }),
-                                &[],
-                                false,
-                            ),
-                            AckReply::Ack(response) => {
-                                let mut map = Map::new();
-                                map.insert("type".into(), classic::BROADCAST_ACK.into());
-                                map.insert("requestId".into(), Value::String(id.clone()));
-                                if let Some(arg) = first_arg(&response) {
-                                    map.insert("packet".into(), arg);
-                                }
-                                encode(&Value::Object(map), &response.attachments, true)
-                            }
-                        };
-                        let _ = shared.publish(names_response.clone(), message);
-                    },
+                let _ = self.publish(
+                    names.response.clone(),
+                    encode(&response.to_value(), &[], false),
                 );
             }
-            other => tracing::debug!(
-                channel,
-                kind = other,
-                "ignoring an unknown Redis request type"
-            ),
+            Request::Broadcast {
+                request_id,
+                packet,
+                opts,
+            } => {
+                if lock(&self.ack_requests).contains_key(&request_id) {
+                    return;
+                }
+                let channel = self.response_channel(names, requester);
+                let reply = move |shared: &NsShared, event: AckReply| {
+                    let message = match event {
+                        AckReply::Count(count) => {
+                            let response = ClassicResponse {
+                                kind: Some(RequestType::BroadcastClientCount as u64),
+                                request_id: request_id.clone(),
+                                client_count: Some(u64::try_from(count).unwrap_or(u64::MAX)),
+                                ..Default::default()
+                            };
+                            encode(&response.to_value(), &[], false)
+                        }
+                        AckReply::Ack(answer) => {
+                            let response = ClassicResponse {
+                                kind: Some(RequestType::BroadcastAck as u64),
+                                request_id: request_id.clone(),
+                                packet: first_arg(&answer),
+                                ..Default::default()
+                            };
+                            encode(&response.to_value(), &answer.attachments, true)
+                        }
+                    };
+                    let _ = shared.publish(channel.clone(), message);
+                };
+                self.on_broadcast_with_ack(names, &packet, &opts, attachments, reply);
+            }
         }
     }
 
+    /// A join, leave or disconnect: of every socket the options select, or, in the shape of
+    /// adapters before 7.x, of one socket, answered by the node that has it.
+    fn on_classic_change(
+        &self,
+        names: &Names,
+        requester: Option<&str>,
+        target: Target,
+        change: Change,
+    ) {
+        let (request_id, sid) = match target {
+            Target::Opts(opts) => return self.change_local(&opts, change),
+            Target::Socket { request_id, sid } => (request_id, sid),
+        };
+        let Ok(sid) = sid.parse::<Sid>() else {
+            return;
+        };
+        let Some(socket) = self.ns.socket(sid) else {
+            return;
+        };
+        match change {
+            Change::Join(rooms) => self.add_all(sid, rooms_of(&rooms)),
+            Change::Leave(rooms) => {
+                for room in rooms {
+                    self.del(sid, &Room::Owned(room));
+                }
+            }
+            Change::Disconnect(close) => socket.disconnect(close),
+        }
+        let response = ClassicResponse {
+            request_id,
+            ..Default::default()
+        };
+        self.respond_classic(names, requester, response);
+    }
+
+    fn change_local(&self, opts: &WireOpts, change: Change) {
+        let opts = opts.to_options();
+        match change {
+            Change::Join(rooms) => self.add_sockets_local(&opts, &rooms_of(&rooms)),
+            Change::Leave(rooms) => self.del_sockets_local(&opts, &rooms_of(&rooms)),
+            Change::Disconnect(close) => self.local.disconnect_sockets(&opts, close),
+        }
+    }
+
+    /// A response on `<prefix>-response#<nsp>#` (or this node's own response channel): read
+    /// according to the request it answers, found by `requestId`.
     pub(super) fn on_classic_response(&self, channel: &str, payload: &[u8]) {
-        let Some(Decoded {
-            value: response,
-            attachments,
-        }) = decode_logged(channel, payload)
+        let Some(Decoded { value, attachments }) = super::adapter::decode_logged(channel, payload)
         else {
             return;
         };
-        let Some(id) = request_id(&response) else {
-            return tracing::debug!(channel, "ignoring a Redis response without requestId");
+        let Some(response) = typed_logged(channel, ClassicResponse::from_value(value)) else {
+            return;
         };
-        let ack = lock(&self.ack_requests).get(&id).cloned();
-        if let Some(ack) = ack {
-            let event = match response.get("type").and_then(Value::as_u64) {
-                Some(classic::BROADCAST_CLIENT_COUNT) => {
-                    let count = response
-                        .get("clientCount")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(0);
-                    AckEvent::ClientCount(usize::try_from(count).unwrap_or(0))
-                }
-                Some(classic::BROADCAST_ACK) => {
-                    AckEvent::Ack(ack_response(response.get("packet").cloned(), attachments))
-                }
-                _ => return,
-            };
-            let _ = ack.send(event);
+        let id = response.request_id.as_str();
+        let ack = match response.kind {
+            Some(k) if k == RequestType::BroadcastClientCount as u64 => {
+                let count = response.client_count.unwrap_or(0);
+                Some(AckEvent::ClientCount(usize::try_from(count).unwrap_or(0)))
+            }
+            Some(k) if k == RequestType::BroadcastAck as u64 => Some(AckEvent::Ack(ack_response(
+                response.packet.clone(),
+                attachments,
+            ))),
+            _ => None,
+        };
+        if lock(&self.ack_requests).contains_key(id) {
+            if let Some(event) = ack {
+                self.ack_event(id, event);
+            }
             return;
         }
-        let value = match lock(&self.requests).get(&id).map(|p| p.kind) {
-            Some(PendingKind::Sockets) => response.get("sockets").cloned(),
-            Some(PendingKind::Rooms) => response.get("rooms").cloned(),
+        let answer = match self.pending_kind(id) {
+            Some(PendingKind::Sockets) => match response.fetched_sockets() {
+                Ok(sockets) => Answer::Sockets(sockets),
+                Err(err) => {
+                    tracing::debug!(channel, error = %err, "a fetch answer without valid sockets");
+                    Answer::Malformed
+                }
+            },
+            Some(PendingKind::Rooms) => response
+                .rooms
+                .clone()
+                .map_or(Answer::Malformed, Answer::Rooms),
             Some(PendingKind::ServerSide) => {
-                Some(response.get("data").cloned().unwrap_or(Value::Null))
+                Answer::Value(response.data.clone().unwrap_or(Value::Null))
             }
             None => return,
         };
-        self.answer(&id, value);
+        self.answer(id, answer);
     }
 }

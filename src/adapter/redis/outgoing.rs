@@ -1,20 +1,69 @@
-//! What this node publishes for each operation that spans nodes, in the format of its mode.
+//! What this node publishes for each operation that spans nodes, in the format of its mode:
+//! typed messages ([`ClassicRequest`], [`ClassicBroadcast`], [`ClusterMessage`]) encoded by the
+//! shared codec.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use super::adapter::*;
-use super::channels::*;
+use super::adapter::{NsShared, remote_socket, room_names, wire_opts, wire_packet};
+use super::channels::Names;
 use super::driver::Outgoing;
-use super::requests::*;
-use super::streams::{self};
+use super::requests::{Answer, PendingKind};
+use super::streams;
 use super::{RedisMode, SubscriptionMode};
+use crate::adapter::cluster::WireOpts;
+use crate::adapter::cluster::classic::{ClassicBroadcast, ClassicRequest, Request, Target};
 use crate::adapter::cluster::codec::encode;
+use crate::adapter::cluster::message::Body;
 use crate::adapter::{BroadcastOptions, BroadcastPacket, RemoteSocket, Room};
 use crate::core::error::AdapterError;
+
+/// A join, leave or disconnect for the other nodes.
+pub(super) enum Operation<'a> {
+    Join(&'a [Room]),
+    Leave(&'a [Room]),
+    Disconnect(bool),
+}
+
+impl Operation<'_> {
+    fn classic(&self, opts: WireOpts) -> Request {
+        let target = Target::Opts(opts);
+        match self {
+            Operation::Join(rooms) => Request::Join {
+                target,
+                rooms: room_names(rooms),
+            },
+            Operation::Leave(rooms) => Request::Leave {
+                target,
+                rooms: room_names(rooms),
+            },
+            Operation::Disconnect(close) => Request::Disconnect {
+                target,
+                close: *close,
+            },
+        }
+    }
+
+    fn cluster(&self, opts: WireOpts) -> Body {
+        match self {
+            Operation::Join(rooms) => Body::SocketsJoin {
+                opts,
+                rooms: room_names(rooms),
+            },
+            Operation::Leave(rooms) => Body::SocketsLeave {
+                opts,
+                rooms: room_names(rooms),
+            },
+            Operation::Disconnect(close) => Body::DisconnectSockets {
+                opts,
+                close: *close,
+            },
+        }
+    }
+}
 
 /// A server-side emit, with a request id when answers are wanted.
 pub(super) fn server_side_message(
@@ -23,24 +72,18 @@ pub(super) fn server_side_message(
     data: Vec<Value>,
     id: Option<&str>,
 ) -> (String, Vec<u8>) {
+    let request_id = id.map(str::to_owned);
     match shared.mode() {
         RedisMode::Classic => {
-            let mut message = json!({
-                "uid": shared.uid,
-                "type": classic::SERVER_SIDE_EMIT,
-                "data": data,
-            });
-            if let (Some(id), Value::Object(map)) = (id, &mut message) {
-                map.insert("requestId".into(), Value::String(id.to_owned()));
-            }
-            (names.request.clone(), encode(&message, &[], false))
+            let request = shared.classic_request(Request::ServerSideEmit { request_id, data });
+            (names.request.clone(), encode(&request, &[], false))
         }
         RedisMode::Sharded(_) | RedisMode::Streams => {
-            let mut body = json!({ "packet": data });
-            if let (Some(id), Value::Object(map)) = (id, &mut body) {
-                map.insert("requestId".into(), Value::String(id.to_owned()));
-            }
-            let message = shared.cluster_message(&names.nsp, cluster::SERVER_SIDE_EMIT, body);
+            let body = Body::ServerSideEmit {
+                packet: data,
+                request_id,
+            };
+            let message = shared.cluster_message(&names.nsp, body).to_value();
             let payload = encode(&message, &[], shared.always_msgpack());
             (names.channel.clone(), payload)
         }
@@ -48,21 +91,26 @@ pub(super) fn server_side_message(
 }
 
 impl NsShared {
+    /// A classic request from this node, in its JSON form.
+    pub(super) fn classic_request(&self, request: Request) -> Value {
+        ClassicRequest {
+            uid: Some(self.uid.clone()),
+            request,
+        }
+        .to_value()
+    }
+
     pub(super) fn broadcast_message(
         &self,
         names: &Names,
         packet: &BroadcastPacket,
         opts: &BroadcastOptions,
     ) -> Option<(String, Vec<u8>)> {
-        let data = packet_data(packet)?;
-        let packet_value = packet_json(&names.nsp, data);
+        let wire = wire_packet(&names.nsp, packet)?;
         match self.mode() {
             RedisMode::Classic => {
-                let message = Value::Array(vec![
-                    Value::String(self.uid.clone()),
-                    packet_value,
-                    opts_json(opts, None),
-                ]);
+                let message = ClassicBroadcast(self.uid.clone(), wire, wire_opts(opts, None));
+                let message = serde_json::to_value(message).ok()?;
                 let channel = match opts.rooms.as_slice() {
                     [room] => format!("{}{room}#", names.channel),
                     _ => names.channel.clone(),
@@ -71,11 +119,12 @@ impl NsShared {
             }
             RedisMode::Streams => None,
             RedisMode::Sharded(mode) => {
-                let message = self.cluster_message(
-                    &names.nsp,
-                    cluster::BROADCAST,
-                    json!({ "packet": packet_value, "opts": opts_json(opts, None) }),
-                );
+                let body = Body::Broadcast {
+                    packet: wire,
+                    opts: wire_opts(opts, None),
+                    request_id: None,
+                };
+                let message = self.cluster_message(&names.nsp, body).to_value();
                 let channel = match opts.rooms.as_slice() {
                     [room]
                         if mode == SubscriptionMode::DynamicPrivate
@@ -98,29 +147,27 @@ impl NsShared {
         opts: &BroadcastOptions,
         timeout: Duration,
     ) -> Option<(String, Vec<u8>)> {
-        let data = packet_data(packet)?;
-        let packet_value = packet_json(&names.nsp, data);
-        let opts = opts_json(opts, Some(timeout));
+        let wire = wire_packet(&names.nsp, packet)?;
+        let opts = wire_opts(opts, Some(timeout));
         Some(match self.mode() {
             RedisMode::Classic => {
-                let message = json!({
-                    "uid": self.uid,
-                    "requestId": request_id,
-                    "type": classic::BROADCAST,
-                    "packet": packet_value,
-                    "opts": opts,
+                let request = self.classic_request(Request::Broadcast {
+                    request_id: request_id.to_owned(),
+                    packet: wire,
+                    opts,
                 });
                 (
                     names.request.clone(),
-                    encode(&message, &packet.attachments, true),
+                    encode(&request, &packet.attachments, true),
                 )
             }
             RedisMode::Sharded(_) | RedisMode::Streams => {
-                let message = self.cluster_message(
-                    &names.nsp,
-                    cluster::BROADCAST,
-                    json!({ "packet": packet_value, "requestId": request_id, "opts": opts }),
-                );
+                let body = Body::Broadcast {
+                    packet: wire,
+                    opts,
+                    request_id: Some(request_id.to_owned()),
+                };
+                let message = self.cluster_message(&names.nsp, body).to_value();
                 (
                     names.channel.clone(),
                     encode(&message, &packet.attachments, self.always_msgpack()),
@@ -142,65 +189,63 @@ impl NsShared {
             return Ok(sockets);
         }
         let timeout = self.driver.config.requests_timeout;
-        let values = self
+        let answers = self
             .request(PendingKind::Sockets, expected, timeout, |id| {
+                let opts = wire_opts(&opts, None);
+                let request_id = id.to_owned();
                 match self.mode() {
                     RedisMode::Classic => {
-                        let message = json!({
-                            "uid": self.uid,
-                            "requestId": id,
-                            "type": classic::REMOTE_FETCH,
-                            "opts": target_json(&opts),
-                        });
-                        (names.request.clone(), encode(&message, &[], false))
+                        let request = self.classic_request(Request::Fetch { request_id, opts });
+                        (names.request.clone(), encode(&request, &[], false))
                     }
                     RedisMode::Sharded(_) | RedisMode::Streams => {
-                        let message = self.cluster_message(
-                            &names.nsp,
-                            cluster::FETCH_SOCKETS,
-                            json!({ "opts": opts_json(&opts, None), "requestId": id }),
-                        );
+                        let body = Body::FetchSockets { opts, request_id };
+                        let message = self.cluster_message(&names.nsp, body).to_value();
                         let payload = encode(&message, &[], self.always_msgpack());
                         (names.channel.clone(), payload)
                     }
                 }
             })
             .await?;
-        sockets.extend(values.iter().filter_map(|v| remote_socket(&self.ns, v)));
+        for answer in answers {
+            if let Answer::Sockets(remote) = answer {
+                sockets.extend(
+                    remote
+                        .into_iter()
+                        .filter_map(|s| remote_socket(&self.ns, s)),
+                );
+            }
+        }
         Ok(sockets)
     }
 
     /// Queues a join, leave or disconnect for the other nodes, in order with broadcasts.
     pub(super) fn queue_operation(
         &self,
-        classic_kind: u64,
-        cluster_kind: u64,
-        mut body: Map<String, Value>,
+        operation: Operation<'_>,
         opts: &BroadcastOptions,
     ) -> Result<(), AdapterError> {
         let Some(names) = self.names() else {
             return Ok(());
         };
+        let opts = wire_opts(opts, None);
         let (channel, message) = match self.mode() {
             RedisMode::Classic => {
-                body.insert("uid".into(), Value::String(self.uid.clone()));
-                body.insert("type".into(), classic_kind.into());
-                body.insert("opts".into(), target_json(opts));
-                (names.request.clone(), Value::Object(body))
+                let request = self.classic_request(operation.classic(opts));
+                (names.request.clone(), request)
             }
             RedisMode::Sharded(_) => {
-                body.insert("opts".into(), opts_json(opts, None));
-                let message = self.cluster_message(&names.nsp, cluster_kind, Value::Object(body));
-                (names.channel.clone(), message)
+                let message = self.cluster_message(&names.nsp, operation.cluster(opts));
+                (names.channel.clone(), message.to_value())
             }
             RedisMode::Streams => {
                 // Joins, leaves and disconnects are kept in the stream, in order with broadcasts.
-                body.insert("opts".into(), opts_json(opts, None));
+                let body = operation.cluster(opts);
                 let fields = streams::entry_fields(
                     &self.uid,
                     &names.nsp,
-                    cluster_kind,
-                    &Value::Object(body),
+                    body.kind(),
+                    &body.to_data().unwrap_or_default(),
                     &[],
                 );
                 return self.driver.publish(Outgoing::stream_add(fields, None));
@@ -225,10 +270,18 @@ impl NsShared {
         let mut data = Vec::with_capacity(args.len() + 1);
         data.push(Value::String(event));
         data.extend(args);
-        self.request(PendingKind::ServerSide, expected, timeout, |id| {
-            server_side_message(&self, names, data, Some(id))
-        })
-        .await
+        let answers = self
+            .request(PendingKind::ServerSide, expected, timeout, |id| {
+                server_side_message(&self, names, data, Some(id))
+            })
+            .await?;
+        Ok(answers
+            .into_iter()
+            .filter_map(|answer| match answer {
+                Answer::Value(value) => Some(value),
+                _ => None,
+            })
+            .collect())
     }
 
     pub(super) async fn all_rooms_remote(self: Arc<Self>) -> Result<Vec<Room>, AdapterError> {
@@ -241,21 +294,19 @@ impl NsShared {
                 let expected = self.server_count().await?.saturating_sub(1);
                 if expected > 0 {
                     let timeout = self.driver.config.requests_timeout;
-                    let values = self
+                    let answers = self
                         .request(PendingKind::Rooms, expected, timeout, |id| {
-                            let message = json!({
-                                "uid": self.uid,
-                                "requestId": id,
-                                "type": classic::ALL_ROOMS,
+                            let request = self.classic_request(Request::AllRooms {
+                                request_id: id.to_owned(),
                             });
-                            (names.request.clone(), encode(&message, &[], false))
+                            (names.request.clone(), encode(&request, &[], false))
                         })
                         .await?;
-                    rooms.extend(
-                        parse_rooms(Some(&Value::Array(values)))
-                            .into_iter()
-                            .map(|r| r.to_string()),
-                    );
+                    for answer in answers {
+                        if let Answer::Rooms(remote) = answer {
+                            rooms.extend(remote);
+                        }
+                    }
                 }
             }
             RedisMode::Sharded(_) | RedisMode::Streams => {

@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::adapter::*;
+use super::adapter::{NsShared, random_id};
 use super::remote_ack_sid;
 use crate::ack::{AckResponse, BroadcastAckFuture};
+use crate::adapter::cluster::WireSocket;
 use crate::core::error::{AckError, AdapterError};
 use crate::core::sync::lock;
 use crate::engine::Sid;
@@ -19,17 +20,42 @@ pub(super) struct Pending {
     pub(super) kind: PendingKind,
     pub(super) expected: usize,
     pub(super) received: usize,
-    pub(super) values: Vec<Value>,
-    pub(super) done: Option<oneshot::Sender<Vec<Value>>>,
+    pub(super) answers: Vec<Answer>,
+    pub(super) done: Option<oneshot::Sender<Vec<Answer>>>,
+}
+
+/// One node's answer to a request.
+#[derive(Debug)]
+pub(super) enum Answer {
+    /// Its sockets (fetch).
+    Sockets(Vec<WireSocket>),
+    /// Its rooms (classic all-rooms).
+    Rooms(Vec<String>),
+    /// Its listener's answer (server-side emit).
+    Value(Value),
+    /// An answer that does not fit the request: it counts, as in Node, so one bad answer does
+    /// not hold the request until its timeout, but carries nothing.
+    Malformed,
+}
+
+impl Answer {
+    fn fits(&self, kind: PendingKind) -> bool {
+        matches!(
+            (self, kind),
+            (Answer::Sockets(_), PendingKind::Sockets)
+                | (Answer::Rooms(_), PendingKind::Rooms)
+                | (Answer::Value(_), PendingKind::ServerSide)
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PendingKind {
-    /// Each answer holds `sockets`, an array.
+    /// Each answer holds sockets (classic: `sockets`).
     Sockets,
-    /// Each answer holds `rooms`, an array.
+    /// Each answer holds room names (classic: `rooms`).
     Rooms,
-    /// Each answer is one value.
+    /// Each answer is one value (classic: `data`).
     ServerSide,
 }
 
@@ -134,7 +160,7 @@ impl NsShared {
         expected: usize,
         timeout: Duration,
         make: impl FnOnce(&str) -> (String, Vec<u8>),
-    ) -> Result<Vec<Value>, AdapterError> {
+    ) -> Result<Vec<Answer>, AdapterError> {
         let id = random_id();
         let (tx, rx) = oneshot::channel();
         lock(&self.requests).insert(
@@ -143,7 +169,7 @@ impl NsShared {
                 kind,
                 expected,
                 received: 0,
-                values: Vec::new(),
+                answers: Vec::new(),
                 done: Some(tx),
             },
         );
@@ -154,30 +180,45 @@ impl NsShared {
         let (channel, payload) = make(&id);
         self.publish(channel, payload)?;
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(values)) => Ok(values),
+            Ok(Ok(answers)) => Ok(answers),
             Ok(Err(_)) => Err(AdapterError::Closed),
             Err(_) => Err(AdapterError::Timeout),
         }
     }
 
-    /// Records one node's answer to a pending request; `None` (malformed) still counts, as in
-    /// Node, so one bad answer does not hold the request until its timeout.
-    pub(super) fn answer(&self, id: &str, value: Option<Value>) {
+    /// The kind of the pending request `id`, if this node is waiting for it.
+    pub(super) fn pending_kind(&self, id: &str) -> Option<PendingKind> {
+        lock(&self.requests).get(id).map(|p| p.kind)
+    }
+
+    /// Records one node's answer to a pending request (unknown ids are ignored); a malformed
+    /// answer still counts.
+    pub(super) fn answer(&self, id: &str, answer: Answer) {
         let mut requests = lock(&self.requests);
         let Some(pending) = requests.get_mut(id) else {
             return;
         };
         pending.received += 1;
-        match (pending.kind, value) {
-            (PendingKind::ServerSide, Some(v)) => pending.values.push(v),
-            (_, Some(Value::Array(items))) => pending.values.extend(items),
-            _ => {}
+        if answer.fits(pending.kind) {
+            pending.answers.push(answer);
         }
         if pending.received >= pending.expected
             && let Some(mut pending) = requests.remove(id)
             && let Some(done) = pending.done.take()
         {
-            let _ = done.send(pending.values);
+            let _ = done.send(pending.answers);
+        }
+    }
+
+    /// Hands another node's report on a broadcast with ack to its collector, if this node is
+    /// still collecting; whether it was.
+    pub(super) fn ack_event(&self, id: &str, event: AckEvent) -> bool {
+        match lock(&self.ack_requests).get(id) {
+            Some(ack) => {
+                let _ = ack.send(event);
+                true
+            }
+            None => false,
         }
     }
 }

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
-use super::adapter::*;
-use super::channels::*;
+use super::adapter::{NsShared, wire_opts, wire_packet, with_trailing_arg};
+use super::channels::Names;
 use super::driver::Outgoing;
 use super::streams::{self, StreamEntry};
 use crate::adapter::cluster::codec::Decoded;
+use crate::adapter::cluster::message::{Body, ClusterMessage};
 use crate::adapter::{BroadcastOptions, BroadcastPacket, RecoverySession, RestoredSession, Room};
 use crate::core::error::AdapterError;
 use crate::core::sync::lock;
@@ -129,19 +128,23 @@ impl NsShared {
         packet: BroadcastPacket,
         opts: BroadcastOptions,
     ) -> Result<(), AdapterError> {
-        let (Some(names), Some(data)) = (self.names(), packet_data(&packet)) else {
+        let Some((names, wire)) = self
+            .names()
+            .and_then(|names| Some((names, wire_packet(&names.nsp, &packet)?)))
+        else {
             self.local.broadcast(&packet, &opts);
             return Ok(());
         };
-        let body = json!({
-            "packet": packet_json(&names.nsp, data),
-            "opts": opts_json(&opts, None),
-        });
+        let body = Body::Broadcast {
+            packet: wire,
+            opts: wire_opts(&opts, None),
+            request_id: None,
+        };
         let fields = streams::entry_fields(
             &self.uid,
             &names.nsp,
-            cluster::BROADCAST,
-            &body,
+            body.kind(),
+            &body.to_data().unwrap_or_default(),
             &packet.attachments,
         );
         if !(packet.recoverable && self.ns.recovers()) {
@@ -308,20 +311,26 @@ impl NsShared {
         let Some(Decoded { value, attachments }) = entry.message else {
             return Vec::new();
         };
-        if value.get("type").and_then(Value::as_u64) != Some(cluster::BROADCAST) {
-            return Vec::new();
-        }
-        let Some(data) = value.get("data") else {
+        let message = match ClusterMessage::from_value(value) {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::debug!(id = entry.id, error = %err, "replay skips a malformed entry");
+                return Vec::new();
+            }
+        };
+        let Body::Broadcast {
+            packet,
+            opts,
+            request_id: None,
+        } = message.body
+        else {
             return Vec::new();
         };
-        let opts = parse_opts(data.get("opts"));
-        if opts.volatile || request_id(data).is_some() || !streams::includes(rooms, &opts) {
+        let opts = opts.to_options();
+        if opts.volatile || !streams::includes(rooms, &opts) {
             return Vec::new();
         }
-        let Some(packet) = data.get("packet") else {
-            return Vec::new();
-        };
-        let packet = with_trailing_arg(packet, &entry.id);
+        let packet = with_trailing_arg(&packet, &entry.id);
         self.remote_packet(names, &packet, attachments, None)
             .map(|p| p.frames)
             .unwrap_or_default()
