@@ -111,7 +111,10 @@ impl WireOpts {
             except: names(&opts.except),
             flags: WireFlags {
                 volatile: opts.volatile.then_some(true),
-                compress: Some(opts.compress),
+                // `BroadcastOptions::compress` is whether the sender asked for compression
+                // (`false` also when it said nothing): only a request is worth sending, as an
+                // explicit `false` would turn compression off on Node receivers.
+                compress: opts.compress.then_some(true),
                 local: None,
                 timeout,
                 expect_single_response: None,
@@ -134,7 +137,7 @@ impl WireOpts {
             except: rooms(&self.except),
             local: true,
             volatile: self.flags.volatile == Some(true),
-            compress: self.flags.compress.unwrap_or(true),
+            compress: self.flags.compress == Some(true),
         }
     }
 }
@@ -211,15 +214,29 @@ mod tests {
             except: vec!["b".into()],
             local: false,
             volatile: true,
-            compress: false,
+            compress: true,
         };
         let wire = WireOpts::from_options(&opts, Some(500));
         assert_eq!(
             serde_json::to_value(&wire).unwrap(),
-            json!({"rooms": ["a"], "except": ["b"], "flags": {"volatile": true, "compress": false, "timeout": 500}})
+            json!({"rooms": ["a"], "except": ["b"], "flags": {"volatile": true, "compress": true, "timeout": 500}})
         );
         let back = wire.to_options();
         assert_eq!((back.rooms, back.except), (opts.rooms, opts.except));
-        assert!(back.local && back.volatile && !back.compress);
+        assert!(back.local && back.volatile && back.compress);
+        // Options nobody set send no flags, as Node's `flags: {}`.
+        assert_eq!(
+            serde_json::to_value(WireOpts::from_options(&BroadcastOptions::default(), None))
+                .unwrap(),
+            json!({"rooms": [], "except": [], "flags": {}})
+        );
+        let node = WireOpts {
+            flags: WireFlags {
+                compress: Some(false),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(!node.to_options().compress);
     }
 }
