@@ -15,12 +15,13 @@ use tokio::sync::mpsc;
 
 use super::RedisMode;
 use super::channels::Names;
-use super::driver::{Driver, Outgoing};
+use super::driver::Outgoing;
 use super::outgoing::{Operation, server_side_message};
 use super::ready::Readiness;
 use super::requests::*;
 use super::restore::Restore;
 use super::streams;
+use super::transport::Transport;
 use crate::ack::{AckResponse, BroadcastAckFuture};
 use crate::adapter::cluster::codec::{self as wire, Decoded};
 use crate::adapter::cluster::message::{Body, ClusterMessage};
@@ -45,7 +46,7 @@ pub(super) fn random_id() -> String {
 /// The state of one namespace's adapter, shared with the router and the tasks it starts.
 pub(crate) struct NsShared {
     pub(super) id: u64,
-    pub(super) driver: Arc<Driver>,
+    pub(super) driver: Arc<dyn Transport>,
     pub(super) ns: NamespaceHandle,
     pub(super) local: LocalAdapter,
     pub(super) uid: String,
@@ -100,7 +101,7 @@ impl Drop for RedisAdapter {
 }
 
 impl RedisAdapter {
-    pub(crate) fn new(driver: Arc<Driver>, ns: NamespaceHandle) -> Self {
+    pub(crate) fn new(driver: Arc<dyn Transport>, ns: NamespaceHandle) -> Self {
         let shared = Arc::new(NsShared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             driver,
@@ -206,7 +207,7 @@ pub(super) fn remote_socket(ns: &NamespaceHandle, socket: WireSocket) -> Option<
 
 impl NsShared {
     pub(super) fn mode(&self) -> RedisMode {
-        self.driver.config.mode
+        self.driver.config().mode
     }
 
     pub(super) fn sharded(&self) -> bool {
@@ -369,7 +370,7 @@ impl NsShared {
         let timeout = opts
             .flags
             .timeout
-            .map_or(self.driver.config.requests_timeout, Duration::from_millis);
+            .map_or(self.driver.config().requests_timeout, Duration::from_millis);
         let opts = opts.to_options();
         let Some(ack_id) = self.ns.next_ack_id() else {
             return;

@@ -40,7 +40,7 @@ impl NsShared {
             return Some(names);
         }
         let (nsp, parser) = (self.ns.name().to_owned(), self.ns.parser());
-        let prefix = &self.driver.config.key;
+        let prefix = &self.driver.config().key;
         let channel = format!("{prefix}#{nsp}#");
         let names = match self.mode() {
             RedisMode::Classic => {

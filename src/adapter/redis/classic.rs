@@ -68,7 +68,7 @@ impl NsShared {
     /// The channel answers to node `requester` go to.
     fn response_channel(&self, names: &Names, requester: Option<&str>) -> String {
         match requester {
-            Some(uid) if self.driver.config.publish_on_specific_response_channel => {
+            Some(uid) if self.driver.config().publish_on_specific_response_channel => {
                 format!("{}{uid}#", names.response)
             }
             _ => names.response.clone(),

@@ -129,6 +129,9 @@ mod requests;
 mod restore;
 mod rooms;
 pub(crate) mod streams;
+#[cfg(test)]
+mod tests;
+mod transport;
 
 pub use adapter::RedisAdapter;
 

@@ -188,7 +188,7 @@ impl NsShared {
         if expected == 0 {
             return Ok(sockets);
         }
-        let timeout = self.driver.config.requests_timeout;
+        let timeout = self.driver.config().requests_timeout;
         let answers = self
             .request(PendingKind::Sockets, expected, timeout, |id| {
                 let opts = wire_opts(&opts, None);
@@ -293,7 +293,7 @@ impl NsShared {
             RedisMode::Classic => {
                 let expected = self.server_count().await?.saturating_sub(1);
                 if expected > 0 {
-                    let timeout = self.driver.config.requests_timeout;
+                    let timeout = self.driver.config().requests_timeout;
                     let answers = self
                         .request(PendingKind::Rooms, expected, timeout, |id| {
                             let request = self.classic_request(Request::AllRooms {

@@ -178,18 +178,12 @@ impl NsShared {
         session: RecoverySession,
         ttl: Duration,
     ) -> Result<(), AdapterError> {
-        let options = &self.driver.config.streams;
+        let options = &self.driver.config().streams;
         let key = format!("{}{}", options.session_key_prefix, session.pid);
         let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let mut conn = self.driver.commands.clone();
-        redis::cmd("SET")
-            .arg(key)
-            .arg(streams::encode_session(&session))
-            .arg("PX")
-            .arg(ttl)
-            .query_async::<()>(&mut conn)
+        self.driver
+            .set_px(key, streams::encode_session(&session), ttl)
             .await
-            .map_err(AdapterError::transport)
     }
 
     /// Node's `restoreSession`: takes the session (`GETDEL`), checks that the offset is still in
@@ -206,19 +200,12 @@ impl NsShared {
         if !streams::valid_offset(&offset) || pid.parse::<Sid>().is_err() {
             return Ok(None);
         }
-        let options = &self.driver.config.streams;
-        let transport = |e: redis::RedisError| AdapterError::transport(e);
-        let mut conn = self.driver.commands.clone();
-        let (raw, found): (Option<Vec<u8>>, redis::Value) = redis::pipe()
-            .cmd("GETDEL")
-            .arg(format!("{}{pid}", options.session_key_prefix))
-            .cmd("XRANGE")
-            .arg(&options.stream_name)
-            .arg(&offset)
-            .arg(&offset)
-            .query_async(&mut conn)
-            .await
-            .map_err(transport)?;
+        let options = &self.driver.config().streams;
+        let key = format!("{}{pid}", options.session_key_prefix);
+        let (raw, found) = self
+            .driver
+            .take_and_find(key, &options.stream_name, &offset)
+            .await?;
         let Some(session) = raw.as_deref().and_then(streams::decode_session) else {
             return Ok(None);
         };
@@ -267,9 +254,7 @@ impl NsShared {
         session: &RecoverySession,
         offset: String,
     ) -> Result<(Vec<Frame>, String), AdapterError> {
-        let options = &self.driver.config.streams;
-        let transport = |e: redis::RedisError| AdapterError::transport(e);
-        let mut conn = self.driver.commands.clone();
+        let options = &self.driver.config().streams;
         let mut missed = Vec::new();
         let mut copies = streams::Copies::default();
         let mut cursor = offset;
@@ -277,15 +262,10 @@ impl NsShared {
             let Some(start) = streams::next_offset(&cursor) else {
                 break;
             };
-            let reply: redis::Value = redis::cmd("XRANGE")
-                .arg(&options.stream_name)
-                .arg(start)
-                .arg("+")
-                .arg("COUNT")
-                .arg(streams::RESTORE_RANGE_COUNT)
-                .query_async(&mut conn)
-                .await
-                .map_err(transport)?;
+            let reply = self
+                .driver
+                .xrange(&options.stream_name, start, streams::RESTORE_RANGE_COUNT)
+                .await?;
             let entries = streams::parse_entries(&reply);
             if entries.is_empty() {
                 break;
