@@ -1,6 +1,6 @@
-//! One namespace's Redis adapter: what it publishes for each operation, and what it does with
-//! what other nodes publish, in Node's three formats (classic, sharded, and the streams
-//! adapter's).
+//! One namespace's Redis adapter: its shared state, the helpers every format uses (packets and
+//! sockets to and from their wire form, server-side emits, broadcasts with ack from other
+//! nodes), the routing of incoming messages, and the [`Adapter`] impl.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +18,7 @@ use super::channels::Names;
 use super::driver::Outgoing;
 use super::outgoing::{Operation, server_side_message};
 use super::ready::Readiness;
-use super::requests::*;
+use super::requests::{AckEvent, AckGuard, AckReply, Pending, collect_cluster_acks};
 use super::restore::Restore;
 use super::streams;
 use super::transport::Transport;

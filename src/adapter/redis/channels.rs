@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::RedisMode;
-use super::adapter::*;
+use super::adapter::NsShared;
 use super::driver::Subscription;
 
 /// The channels of one namespace.

@@ -1,7 +1,7 @@
 //! Local room bookkeeping; in sharded dynamic mode also the rooms' own channels this node
 //! subscribes to and unsubscribes from.
 
-use super::adapter::*;
+use super::adapter::NsShared;
 use super::driver::Subscription;
 use super::{RedisMode, SubscriptionMode};
 use crate::adapter::{BroadcastOptions, Room};
