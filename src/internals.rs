@@ -169,7 +169,8 @@ pub fn struct_sizes() -> Vec<(&'static str, usize)> {
 /// (`kind` 1), a persisted session (`kind` 2). Returns whether it decoded.
 #[cfg(feature = "redis")]
 pub fn redis_decode(kind: u8, parts: &[&[u8]]) -> bool {
-    use crate::adapter::redis::{streams, wire};
+    use crate::adapter::cluster::codec as wire;
+    use crate::adapter::redis::streams;
     let bulk = |b: &[u8]| redis::Value::BulkString(b.to_vec());
     match kind % 3 {
         0 => parts.iter().all(|p| wire::decode_message(p).is_ok()),

@@ -29,8 +29,6 @@
 //! delivery rather than rewriting them.
 
 #[cfg(feature = "redis")]
-// Read and written by the Redis adapter once its messages go through these types.
-#[allow(dead_code)]
 pub(crate) mod cluster;
 mod local;
 mod memory;

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ClusterError, WireOpts, WirePacket, WireSocket, room_names};
+use super::{ClusterError, WireOpts, WirePacket, WireSocket, present, room_names};
 
 /// The classic adapter's request types (its `RequestType` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,12 +222,14 @@ impl ClassicRequest {
         }
         let kind = |kind: RequestType| ("type", Value::from(kind as u8));
         let opts = |opts: &WireOpts| ("opts", serde_json::to_value(opts).unwrap_or(Value::Null));
+        // Node's classic adapter sends its own join, leave, disconnect and fetch without flags.
+        let targets = |opts: &WireOpts| ("opts", opts.targets_value());
         let rooms = |rooms: &[String]| ("rooms", Value::from(rooms.to_vec()));
         let id = |id: &str| ("requestId", Value::from(id));
         // `socketsJoin` and friends: `type, opts`; the old shape: `requestId, type, sid`.
         let target = |fields: &mut Vec<(&str, Value)>, t: RequestType, target: &Target| match target
         {
-            Target::Opts(o) => fields.extend([kind(t), opts(o)]),
+            Target::Opts(o) => fields.extend([kind(t), targets(o)]),
             Target::Socket { request_id, sid } => {
                 fields.extend([id(request_id), kind(t), ("sid", sid.as_str().into())])
             }
@@ -261,7 +263,7 @@ impl ClassicRequest {
             Request::Fetch {
                 request_id,
                 opts: o,
-            } => fields.extend([id(request_id), kind(RequestType::RemoteFetch), opts(o)]),
+            } => fields.extend([id(request_id), kind(RequestType::RemoteFetch), targets(o)]),
             Request::ServerSideEmit { request_id, data } => {
                 fields.extend(request_id.as_deref().map(id));
                 fields.extend([
@@ -310,8 +312,12 @@ pub(crate) struct ClassicResponse {
     pub data: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_count: Option<u64>,
-    /// A client's ack (its first argument).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A client's ack: its first argument (`null` included), absent when it gave none.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub packet: Option<Value>,
 }
 

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ClusterError, WireOpts, WirePacket, WireSocket};
+use super::{ClusterError, WireOpts, WirePacket, WireSocket, present};
 
 /// A message type of Node's `ClusterAdapter` (its `MessageType` enum).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +104,11 @@ pub(crate) enum Body {
         request_id: String,
         client_count: u64,
     },
-    /// One client's ack of a broadcast (its first argument).
-    BroadcastAck { request_id: String, packet: Value },
+    /// One client's ack of a broadcast: its first argument, absent when it gave none.
+    BroadcastAck {
+        request_id: String,
+        packet: Option<Value>,
+    },
 }
 
 impl Body {
@@ -223,7 +226,7 @@ impl Body {
                 }
             }
             MessageType::BroadcastAck => {
-                let d: AnswerData = typed(data)?;
+                let d: AckData = typed(data)?;
                 Body::BroadcastAck {
                     request_id: d.request_id,
                     packet: d.packet,
@@ -269,10 +272,13 @@ impl Body {
                 request_id: request_id.as_deref(),
                 packet,
             }),
-            Body::ServerSideEmitResponse { request_id, packet }
-            | Body::BroadcastAck { request_id, packet } => {
+            Body::ServerSideEmitResponse { request_id, packet } => {
                 value(AnswerDataRef { request_id, packet })
             }
+            Body::BroadcastAck { request_id, packet } => value(AckDataRef {
+                request_id,
+                packet: packet.as_ref(),
+            }),
             Body::BroadcastClientCount {
                 request_id,
                 client_count,
@@ -451,6 +457,22 @@ struct AnswerDataRef<'a> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct AckData {
+    request_id: String,
+    #[serde(default, deserialize_with = "present")]
+    packet: Option<Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AckDataRef<'a> {
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packet: Option<&'a Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct CountData {
     request_id: String,
     client_count: u64,
@@ -546,7 +568,15 @@ mod tests {
             },
             Body::BroadcastAck {
                 request_id: "r".into(),
-                packet: json!([1]),
+                packet: Some(json!([1])),
+            },
+            Body::BroadcastAck {
+                request_id: "r".into(),
+                packet: Some(Value::Null),
+            },
+            Body::BroadcastAck {
+                request_id: "r".into(),
+                packet: None,
             },
         ];
         for body in bodies {

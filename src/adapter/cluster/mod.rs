@@ -12,6 +12,7 @@
 //! Everything here comes from a shared channel, so nothing here trusts it.
 
 pub(crate) mod classic;
+pub(crate) mod codec;
 pub(crate) mod message;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -110,12 +111,21 @@ impl WireOpts {
             except: names(&opts.except),
             flags: WireFlags {
                 volatile: opts.volatile.then_some(true),
-                compress: Some(opts.compress),
+                // `BroadcastOptions::compress` is whether the sender asked for compression
+                // (`false` also when it said nothing): only a request is worth sending, as an
+                // explicit `false` would turn compression off on Node receivers.
+                compress: opts.compress.then_some(true),
                 local: None,
                 timeout,
                 expect_single_response: None,
             },
         }
+    }
+
+    /// The `{rooms, except}` of the classic adapter's own join, leave, disconnect and fetch
+    /// requests, which carry no flags.
+    pub(crate) fn targets_value(&self) -> Value {
+        serde_json::json!({ "rooms": self.rooms, "except": self.except })
     }
 
     /// The options a remote operation is carried out with on this node (always local: it came
@@ -127,7 +137,7 @@ impl WireOpts {
             except: rooms(&self.except),
             local: true,
             volatile: self.flags.volatile == Some(true),
-            compress: self.flags.compress.unwrap_or(true),
+            compress: self.flags.compress == Some(true),
         }
     }
 }
@@ -161,6 +171,12 @@ fn room_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>,
             Name::Number(n) => n.to_string(),
         })
         .collect())
+}
+
+/// A value that may be `null`: absent is `None`, `null` is `Some(Value::Null)` (an ack whose
+/// first argument is `null` is not an ack without arguments).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 fn flags_or_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<WireFlags, D::Error> {
@@ -198,15 +214,29 @@ mod tests {
             except: vec!["b".into()],
             local: false,
             volatile: true,
-            compress: false,
+            compress: true,
         };
         let wire = WireOpts::from_options(&opts, Some(500));
         assert_eq!(
             serde_json::to_value(&wire).unwrap(),
-            json!({"rooms": ["a"], "except": ["b"], "flags": {"volatile": true, "compress": false, "timeout": 500}})
+            json!({"rooms": ["a"], "except": ["b"], "flags": {"volatile": true, "compress": true, "timeout": 500}})
         );
         let back = wire.to_options();
         assert_eq!((back.rooms, back.except), (opts.rooms, opts.except));
-        assert!(back.local && back.volatile && !back.compress);
+        assert!(back.local && back.volatile && back.compress);
+        // Options nobody set send no flags, as Node's `flags: {}`.
+        assert_eq!(
+            serde_json::to_value(WireOpts::from_options(&BroadcastOptions::default(), None))
+                .unwrap(),
+            json!({"rooms": [], "except": [], "flags": {}})
+        );
+        let node = WireOpts {
+            flags: WireFlags {
+                compress: Some(false),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(!node.to_options().compress);
     }
 }

@@ -118,11 +118,26 @@
 //!
 //! [`@socket.io/redis-adapter`]: https://github.com/socketio/socket.io-redis-adapter
 
+// Layout: `adapter` (a namespace's state and the `Adapter` impl), `channels` (every channel
+// name), `classic` and `cluster_format` (what other nodes send, per format, and the answers),
+// `outgoing` (what this node sends), `requests` (pending requests, ack collection), `rooms`
+// (room bookkeeping and room channels), `streams` and `restore` (the stream and connection
+// state recovery), `transport` (what the adapter needs from Redis) over `driver` (the `redis`
+// crate side). The messages themselves are `crate::adapter::cluster`'s types and codec.
 mod adapter;
+mod channels;
+mod classic;
+mod cluster_format;
 mod driver;
+mod outgoing;
 mod ready;
+mod requests;
+mod restore;
+mod rooms;
 pub(crate) mod streams;
-pub(crate) mod wire;
+#[cfg(test)]
+mod tests;
+mod transport;
 
 pub use adapter::RedisAdapter;
 

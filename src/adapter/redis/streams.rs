@@ -11,8 +11,8 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use super::adapter::cluster;
-use super::wire::{self, Decoded};
+use crate::adapter::cluster::codec::{self as wire, Decoded};
+use crate::adapter::cluster::message::MessageType;
 use crate::adapter::{BroadcastOptions, RecoverySession, Room};
 
 /// How many `XRANGE` calls one restore makes at most (Node's `RESTORE_SESSION_MAX_XRANGE_CALLS`):
@@ -43,17 +43,17 @@ pub(crate) struct StreamEntry {
 pub(crate) fn entry_fields(
     uid: &str,
     nsp: &str,
-    kind: u64,
+    kind: MessageType,
     data: &Value,
     attachments: &[Bytes],
 ) -> Vec<(&'static str, Vec<u8>)> {
     let may_be_binary = matches!(
         kind,
-        cluster::BROADCAST
-            | cluster::FETCH_SOCKETS_RESPONSE
-            | cluster::SERVER_SIDE_EMIT
-            | cluster::SERVER_SIDE_EMIT_RESPONSE
-            | cluster::BROADCAST_ACK
+        MessageType::Broadcast
+            | MessageType::FetchSocketsResponse
+            | MessageType::ServerSideEmit
+            | MessageType::ServerSideEmitResponse
+            | MessageType::BroadcastAck
     );
     let data = if may_be_binary && wire::has_binary(data, attachments) {
         let mut packed = Vec::new();
@@ -65,7 +65,7 @@ pub(crate) fn entry_fields(
     vec![
         ("uid", uid.as_bytes().to_vec()),
         ("nsp", nsp.as_bytes().to_vec()),
-        ("type", kind.to_string().into_bytes()),
+        ("type", (kind as u8).to_string().into_bytes()),
         ("data", data),
     ]
 }
@@ -294,7 +294,7 @@ mod tests {
         let fields = entry_fields(
             "u1",
             "/",
-            cluster::BROADCAST,
+            MessageType::Broadcast,
             &data,
             &[Bytes::from_static(b"\x01\x02")],
         );
@@ -324,7 +324,7 @@ mod tests {
         let plain = entry_fields(
             "u1",
             "/",
-            cluster::SOCKETS_JOIN,
+            MessageType::SocketsJoin,
             &json!({ "rooms": ["a"] }),
             &[],
         );

@@ -1,5 +1,10 @@
-//! MessagePack as Node's `notepack.io` writes and reads it, converted to and from the JSON this
+//! The outer encoding of cluster messages, shared by every remote adapter: JSON, or MessagePack
+//! as Node's `notepack.io` (and `@msgpack/msgpack`) write it, converted to and from the JSON this
 //! crate carries (binary data as `{"_placeholder":true,"num":n}` plus attachments).
+//!
+//! Readers sniff the first byte as Node's adapters do (`{` is JSON, anything else MessagePack);
+//! writers choose per message ([`encode`]), since which messages may be MessagePack differs from
+//! one Node adapter to the next.
 //!
 //! Everything read here comes from a shared Redis channel, so it is decoded with a depth limit and
 //! no allocation sized by what a message claims; anything unexpected is an error, never a panic.
@@ -34,6 +39,18 @@ pub(crate) fn decode_message(payload: &[u8]) -> Result<Decoded, MsgpackError> {
         });
     }
     decode_msgpack(payload)
+}
+
+/// Encodes a message: MessagePack when asked or when it carries binary data (JSON would mangle
+/// it), JSON otherwise.
+pub(crate) fn encode(value: &Value, attachments: &[Bytes], msgpack: bool) -> Vec<u8> {
+    if msgpack || has_binary(value, attachments) {
+        let mut out = Vec::new();
+        write_json(&mut out, value, attachments);
+        out
+    } else {
+        serde_json::to_vec(value).unwrap_or_default()
+    }
 }
 
 /// Decodes MessagePack into JSON, binary values becoming placeholders numbered in the order they

@@ -1,0 +1,145 @@
+//! What the adapter needs from Redis, as a trait: the [`Driver`] is the `redis` crate side, and
+//! the message handling (decode, dispatch, local effects, answers) can be tested without a
+//! Redis against an in-memory fake.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Weak;
+
+use super::RedisAdapterConfig;
+use super::adapter::NsShared;
+use super::driver::{Driver, Outgoing, Subscription};
+use crate::core::error::AdapterError;
+
+/// A boxed future of a transport operation.
+pub(crate) type TransportFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, AdapterError>> + Send + 'a>>;
+
+/// The Redis side of the adapter of every namespace of one server.
+pub(crate) trait Transport: Send + Sync + 'static {
+    /// The adapter's configuration.
+    fn config(&self) -> &RedisAdapterConfig;
+
+    /// Queues a message, in order with the others; an error when it cannot be queued.
+    fn publish(&self, message: Outgoing) -> Result<(), AdapterError>;
+
+    /// How many subscribers `channel` has (`PUBSUB NUMSUB`, or `SHARDNUMSUB` when `sharded`).
+    fn numsub<'a>(&'a self, channel: &'a str, sharded: bool) -> TransportFuture<'a, usize>;
+
+    /// Starts routing messages to a namespace (adapter `id`) and subscribes its channels.
+    fn register(&self, id: u64, ns: Weak<NsShared>);
+
+    /// Stops routing to adapter `id` and drops its subscriptions.
+    fn unregister(&self, id: u64);
+
+    /// Adds subscriptions of adapter `id`.
+    fn subscribe(&self, id: u64, subscriptions: Vec<Subscription>);
+
+    /// Drops subscriptions of adapter `id`.
+    fn unsubscribe(&self, id: u64, subscriptions: Vec<Subscription>);
+
+    /// `SET <key> <value> PX <ttl_ms>`.
+    fn set_px(&self, key: String, value: String, ttl_ms: u64) -> TransportFuture<'_, ()>;
+
+    /// `GETDEL <key>` and `XRANGE <stream> <id> <id>` in one round trip: the value taken, and
+    /// the entry `id` if the stream still has it.
+    fn take_and_find<'a>(
+        &'a self,
+        key: String,
+        stream: &'a str,
+        id: &'a str,
+    ) -> TransportFuture<'a, (Option<Vec<u8>>, redis::Value)>;
+
+    /// `XRANGE <stream> <start> + COUNT <count>`.
+    fn xrange<'a>(
+        &'a self,
+        stream: &'a str,
+        start: String,
+        count: usize,
+    ) -> TransportFuture<'a, redis::Value>;
+}
+
+impl Transport for Driver {
+    fn config(&self) -> &RedisAdapterConfig {
+        &self.config
+    }
+
+    fn publish(&self, message: Outgoing) -> Result<(), AdapterError> {
+        Driver::publish(self, message)
+    }
+
+    fn numsub<'a>(&'a self, channel: &'a str, sharded: bool) -> TransportFuture<'a, usize> {
+        Box::pin(Driver::numsub(self, channel, sharded))
+    }
+
+    fn register(&self, id: u64, ns: Weak<NsShared>) {
+        Driver::register(self, id, ns);
+    }
+
+    fn unregister(&self, id: u64) {
+        Driver::unregister(self, id);
+    }
+
+    fn subscribe(&self, id: u64, subscriptions: Vec<Subscription>) {
+        Driver::subscribe(self, id, subscriptions);
+    }
+
+    fn unsubscribe(&self, id: u64, subscriptions: Vec<Subscription>) {
+        Driver::unsubscribe(self, id, subscriptions);
+    }
+
+    fn set_px(&self, key: String, value: String, ttl_ms: u64) -> TransportFuture<'_, ()> {
+        let mut conn = self.commands.clone();
+        Box::pin(async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(AdapterError::transport)
+        })
+    }
+
+    fn take_and_find<'a>(
+        &'a self,
+        key: String,
+        stream: &'a str,
+        id: &'a str,
+    ) -> TransportFuture<'a, (Option<Vec<u8>>, redis::Value)> {
+        let mut conn = self.commands.clone();
+        Box::pin(async move {
+            redis::pipe()
+                .cmd("GETDEL")
+                .arg(key)
+                .cmd("XRANGE")
+                .arg(stream)
+                .arg(id)
+                .arg(id)
+                .query_async(&mut conn)
+                .await
+                .map_err(AdapterError::transport)
+        })
+    }
+
+    fn xrange<'a>(
+        &'a self,
+        stream: &'a str,
+        start: String,
+        count: usize,
+    ) -> TransportFuture<'a, redis::Value> {
+        let mut conn = self.commands.clone();
+        Box::pin(async move {
+            redis::cmd("XRANGE")
+                .arg(stream)
+                .arg(start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut conn)
+                .await
+                .map_err(AdapterError::transport)
+        })
+    }
+}
