@@ -555,7 +555,17 @@ impl RustNode {
         let builder = RedisAdapter::connect(config)
             .await
             .unwrap_or_else(|e| panic!("node {name}: {e}"));
-        let mut io = SocketIo::builder().adapter(builder);
+        RustNode::start_with_adapter(name, builder, recovery).await
+    }
+
+    /// A node like [`start_with`](Self::start_with) on any adapter: the adapter conformance
+    /// suite runs the same cluster operations on every adapter of the crate.
+    pub async fn start_with_adapter(
+        name: &str,
+        adapter: impl tower_socketio::adapter::AdapterBuilder,
+        recovery: Option<Duration>,
+    ) -> RustNode {
+        let mut io = SocketIo::builder().adapter(adapter);
         if let Some(window) = recovery {
             io = io.connection_state_recovery(tower_socketio::ConnectionStateRecovery {
                 max_disconnection_duration: window,
