@@ -123,14 +123,7 @@ impl FanoutFixture {
             Some(event),
             &args,
         );
-        let packet = BroadcastPacket {
-            event: event.to_owned(),
-            args_json: args.json,
-            attachments: args.attachments,
-            id: None,
-            frames,
-            recoverable: false,
-        };
+        let packet = BroadcastPacket::new(event.to_owned(), args, None, frames, false);
         let opts = BroadcastOptions {
             rooms: vec!["all".into()],
             ..Default::default()

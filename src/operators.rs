@@ -155,14 +155,8 @@ impl BroadcastOperators {
         id: Option<u64>,
         frames: Vec<crate::engine::Frame>,
     ) -> BroadcastPacket {
-        BroadcastPacket {
-            event: event.to_owned(),
-            args_json: args.json,
-            attachments: args.attachments,
-            id,
-            frames,
-            recoverable: self.ns.recovery.is_some() && id.is_none() && !self.opts.volatile,
-        }
+        let recoverable = self.ns.recovery.is_some() && id.is_none() && !self.opts.volatile;
+        BroadcastPacket::new(event.to_owned(), args, id, frames, recoverable)
     }
 
     /// Emits to the selection. The packet is encoded once; local receivers share the bytes.

@@ -552,14 +552,8 @@ impl Socket {
             Some(event),
             &args,
         );
-        let packet = crate::adapter::BroadcastPacket {
-            event: event.to_owned(),
-            args_json: args.json,
-            attachments: args.attachments,
-            id: None,
-            frames,
-            recoverable: true,
-        };
+        let packet =
+            crate::adapter::BroadcastPacket::new(event.to_owned(), args, None, frames, true);
         let opts = crate::adapter::BroadcastOptions {
             rooms: self.id.into_rooms(),
             ..Default::default()

@@ -65,28 +65,28 @@ use crate::engine::{Frame, Sid};
 /// ```
 pub type AdapterFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AdapterError>> + Send + 'a>>;
 
-/// A packet to broadcast: the logical packet, for other nodes, and its frames, encoded once for
-/// this node's receivers.
+/// A packet to broadcast: the logical packet (event, arguments, binary attachments, ack id),
+/// for other nodes, and its frames, encoded once and shared by every local receiver.
+///
+/// The arguments are kept as the server encoded them, once, for the frames; an adapter that
+/// forwards the packet reads them typed with [`data`](Self::data).
 ///
 /// ```
-/// # fn f(packet: tower_socketio::adapter::BroadcastPacket) {
+/// # fn f(packet: tower_socketio::adapter::BroadcastPacket) -> Result<(), serde_json::Error> {
 /// // An adapter forwarding to other nodes sends the logical packet…
-/// let args: Vec<serde_json::Value> =
-///     serde_json::from_str(&format!("[{}]", packet.args_json)).unwrap_or_default();
+/// let data: Vec<serde_json::Value> = packet.data()?; // [event, ...args]
+/// let binary = packet.attachments();
 /// // …and hands the shared frames to local sockets.
 /// let bytes: usize = packet.frames.iter().map(|f| f.len()).sum();
-/// # let _ = (args, bytes);
-/// # }
+/// # let _ = (data, binary, bytes);
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct BroadcastPacket {
     /// The event name.
     pub event: String,
-    /// The arguments as JSON, comma-separated without the surrounding brackets (binary
-    /// attachments appear as placeholders); other nodes parse it when they need it.
-    pub args_json: String,
-    /// The binary attachments.
-    pub attachments: Vec<Bytes>,
+    /// The arguments, encoded once (binary ones as placeholders, their bytes beside).
+    args: crate::parser::EncodedArgs,
     /// The ack id, for a broadcast with ack.
     pub id: Option<u64>,
     /// The encoded frames, shared by every local receiver.
@@ -99,6 +99,38 @@ pub struct BroadcastPacket {
 }
 
 impl BroadcastPacket {
+    pub(crate) fn new(
+        event: String,
+        args: crate::parser::EncodedArgs,
+        id: Option<u64>,
+        frames: Vec<Frame>,
+        recoverable: bool,
+    ) -> Self {
+        BroadcastPacket {
+            event,
+            args,
+            id,
+            frames,
+            recoverable,
+        }
+    }
+
+    /// The packet's data as Socket.IO carries it between nodes: `[event, ...args]`, binary
+    /// arguments as `{"_placeholder":true,"num":n}` pointing into
+    /// [`attachments`](Self::attachments).
+    pub fn data(&self) -> Result<Vec<Value>, serde_json::Error> {
+        let args: Vec<Value> = serde_json::from_str(&format!("[{}]", self.args.json))?;
+        let mut data = Vec::with_capacity(args.len() + 1);
+        data.push(Value::String(self.event.clone()));
+        data.extend(args);
+        Ok(data)
+    }
+
+    /// The binary attachments, in placeholder order.
+    pub fn attachments(&self) -> &[Bytes] {
+        &self.args.attachments
+    }
+
     /// The packet encoded again for namespace `ns` with `offset` as its last argument, as Node
     /// sends an event to a recoverable socket.
     ///
@@ -109,11 +141,7 @@ impl BroadcastPacket {
     /// # }
     /// ```
     pub fn frames_with_offset(&self, ns: &NamespaceHandle, offset: &str) -> Vec<Frame> {
-        let args = crate::parser::EncodedArgs {
-            json: self.args_json.clone(),
-            attachments: self.attachments.clone(),
-        }
-        .with_trailing_string(offset);
+        let args = self.args.clone().with_trailing_string(offset);
         crate::parser::encode(
             ns.parser(),
             crate::parser::PacketType::Event,

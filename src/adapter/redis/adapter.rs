@@ -127,17 +127,13 @@ pub(super) fn ready<'a, T: Send + 'a>(value: Result<T, AdapterError>) -> Adapter
 
 /// The `[event, ...args]` array of a packet from this crate.
 pub(super) fn packet_data(packet: &BroadcastPacket) -> Option<Vec<Value>> {
-    let args: Vec<Value> = match serde_json::from_str(&format!("[{}]", packet.args_json)) {
-        Ok(args) => args,
+    match packet.data() {
+        Ok(data) => Some(data),
         Err(err) => {
             tracing::warn!(error = %err, "broadcast arguments are not JSON; not sent to other nodes");
-            return None;
+            None
         }
-    };
-    let mut data = Vec::with_capacity(args.len() + 1);
-    data.push(Value::String(packet.event.clone()));
-    data.extend(args);
-    Some(data)
+    }
 }
 
 /// The packet object this node sends other nodes: `{type: 2, data, nsp}` (the namespace too,
@@ -315,23 +311,23 @@ impl NsShared {
         if !matches!(packet.kind, 2 | 5) {
             return None;
         }
-        let event = match packet.data.first()? {
+        let (event, args) = packet.data.split_first()?;
+        let event = match event {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             _ => return None,
         };
         let id = ack_id.or(packet.id);
-        let args = parser::encode_args(&Args(packet.data.clone()), attachments).ok()?;
-        let frames = parser::encode(names.parser, PacketType::Event, &names.nsp, id, None, &args);
-        Some(BroadcastPacket {
-            event,
-            // Local delivery only needs the frames.
-            args_json: String::new(),
-            attachments: args.attachments,
+        let args = parser::encode_args(&Args(args.to_vec()), attachments).ok()?;
+        let frames = parser::encode(
+            names.parser,
+            PacketType::Event,
+            &names.nsp,
             id,
-            frames,
-            recoverable: false,
-        })
+            Some(&event),
+            &args,
+        );
+        Some(BroadcastPacket::new(event, args, id, frames, false))
     }
 
     /// Hands a server-side emit (`[event, ...args]`) to this node's listener; its answer, if it

@@ -115,7 +115,7 @@ impl NsShared {
                     [room] => format!("{}{room}#", names.channel),
                     _ => names.channel.clone(),
                 };
-                Some((channel, encode(&message, &packet.attachments, true)))
+                Some((channel, encode(&message, packet.attachments(), true)))
             }
             RedisMode::Streams => None,
             RedisMode::Sharded(mode) => {
@@ -134,7 +134,7 @@ impl NsShared {
                     }
                     _ => names.channel.clone(),
                 };
-                Some((channel, encode(&message, &packet.attachments, false)))
+                Some((channel, encode(&message, packet.attachments(), false)))
             }
         }
     }
@@ -158,7 +158,7 @@ impl NsShared {
                 });
                 (
                     names.request.clone(),
-                    encode(&request, &packet.attachments, true),
+                    encode(&request, packet.attachments(), true),
                 )
             }
             RedisMode::Sharded(_) | RedisMode::Streams => {
@@ -170,7 +170,7 @@ impl NsShared {
                 let message = self.cluster_message(&names.nsp, body).to_value();
                 (
                     names.channel.clone(),
-                    encode(&message, &packet.attachments, self.always_msgpack()),
+                    encode(&message, packet.attachments(), self.always_msgpack()),
                 )
             }
         })

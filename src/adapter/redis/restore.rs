@@ -152,7 +152,7 @@ impl NsShared {
             &names.nsp,
             body.kind(),
             &body.to_data().unwrap_or_default(),
-            &packet.attachments,
+            packet.attachments(),
         );
         if !(packet.recoverable && self.ns.recovers()) {
             self.local.broadcast(&packet, &opts);
