@@ -1,7 +1,7 @@
 //! Encode/decode of Engine.IO and Socket.IO packets and polling payloads.
 //!
 //! ```sh
-//! cargo bench --bench codec
+//! cargo bench --features internals --bench codec
 //! ```
 
 use std::hint::black_box;
