@@ -211,6 +211,8 @@ async fn churn(target: &Target, first: usize, count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_churn_returns_to_baseline() {
+    // Shares its binary with the hostile-input floods, which also read the process's memory.
+    let _heavy = stress::HEAVY.lock().await;
     let sessions: usize = std::env::var("TSIO_SOAK_SESSIONS")
         .ok()
         .and_then(|v| v.parse().ok())
