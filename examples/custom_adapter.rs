@@ -1,7 +1,7 @@
 //! A complete, minimal custom adapter: it keeps rooms and delivers locally through
 //! [`LocalAdapter`], and counts what it is asked to do, the way a real adapter would add a
 //! transport to other nodes. It passes the crate's adapter conformance suite
-//! (`tests/adapter_conformance.rs`), which every adapter in the crate runs.
+//! (`tests/cluster/adapter_conformance.rs`), which every adapter in the crate runs.
 //!
 //! ```sh
 //! cargo run --example custom_adapter   # a server on 127.0.0.1:3000 with this adapter
@@ -145,7 +145,7 @@ pub fn server(counters: Arc<Counters>) -> SocketIo {
     SocketIo::builder().adapter(builder(counters)).build()
 }
 
-#[allow(dead_code)] // a module of the conformance tests too, which have their own main
+#[cfg_attr(test, allow(dead_code))] // tests/cluster/adapter_conformance.rs includes this file
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let counters = Arc::new(Counters::default());

@@ -11,7 +11,7 @@
 //! - the layer takes any request body (`hyper::body::Incoming` here) and hands every request
 //!   that is not under `/socket.io/` to the inner service untouched.
 //!
-//! `tests/framework_examples.rs` serves [`service`] with [`serve`] and runs the real
+//! `tests/engine/framework_examples.rs` serves [`service`] with [`serve`] and runs the real
 //! `socket.io-client` against it.
 
 use std::convert::Infallible;
@@ -107,7 +107,7 @@ fn socket_io() -> SocketIo {
     io
 }
 
-#[cfg_attr(test, allow(dead_code))] // tests/framework_examples.rs includes this file
+#[cfg_attr(test, allow(dead_code))] // tests/engine/framework_examples.rs includes this file
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()

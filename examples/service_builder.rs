@@ -13,7 +13,7 @@
 //! - `SocketIoLayer` takes the requests under `/socket.io/` and passes the others on;
 //! - the application's service gets the rest.
 //!
-//! `tests/framework_examples.rs` serves [`service`] and runs the real `socket.io-client`
+//! `tests/engine/framework_examples.rs` serves [`service`] and runs the real `socket.io-client`
 //! against it.
 
 use std::convert::Infallible;
@@ -135,7 +135,7 @@ fn socket_io() -> SocketIo {
     io
 }
 
-#[cfg_attr(test, allow(dead_code))] // tests/framework_examples.rs includes this file
+#[cfg_attr(test, allow(dead_code))] // tests/engine/framework_examples.rs includes this file
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()

@@ -2,6 +2,10 @@
 //! 1 000 WebSocket clients in two rooms each are cut and their sessions kept, then 10 000
 //! events are logged for replay. Prints bytes per session and per logged packet, and checks
 //! them against generous bounds (memory, never time).
+//!
+//! Its own test binary, kept out of `tests/recovery/`: it installs dhat's global allocator, and a
+//! global allocator is per binary, so it would slow down (and be skewed by) every test sharing
+//! the binary. Run it alone with `scripts/test recovery_memory`.
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;

@@ -99,7 +99,7 @@ pub fn app(io: SocketIo) -> axum::Router {
         .layer(SocketIoLayer::new(io))
 }
 
-#[cfg_attr(test, allow(dead_code))] // tests/chat_browser.rs includes this file
+#[cfg_attr(test, allow(dead_code))] // tests/clients/chat_browser.rs includes this file
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()

@@ -5,7 +5,7 @@
 //
 // The server's request events are listed at the top of features_app.rs. Every
 // client connects with auth { name } (unique, so the server's facts can be
-// told apart; tests/socketio_features.rs checks some of them by name after
+// told apart; tests/socket_io/socketio_features.rs checks some of them by name after
 // the script). Where broadcasts are involved, several clients connect and the
 // script checks exactly who got what: each client logs every event it
 // receives (onAny), and a `ping` round trip on every client after the

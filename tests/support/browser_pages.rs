@@ -7,9 +7,7 @@
 //! - `/assets/socket.io.min.js`: socket.io-client's browser bundle, from
 //!   `tests/js/node_modules` (not vendored; `node::prepare` installs it).
 //!
-//! Included by the apps that serve pages (`legacy_app.rs`, `recovery_app.rs`)
-//! as a submodule.
-#![allow(dead_code)]
+//! Used by the apps that serve pages (`legacy_app.rs`, `recovery_app.rs`).
 
 use std::path::{Path, PathBuf};
 

@@ -59,7 +59,6 @@
 //! `{name, role, id, ns, rooms, connections}`; `member-leaving` to the other
 //! members of each room of a socket that is disconnecting, from the
 //! `disconnecting` hook.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

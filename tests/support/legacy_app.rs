@@ -39,10 +39,8 @@
 //!   `tests/js/node_modules` (not vendored).
 //!
 //! Both come from `browser_pages.rs`, shared with the recovery app.
-#![allow(dead_code)]
 
-#[path = "browser_pages.rs"]
-mod browser_pages;
+use super::browser_pages;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

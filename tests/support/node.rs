@@ -13,7 +13,6 @@
 //! The harness contract (see `tests/js/README.md`): one `ok - …` or
 //! `not ok - …` line per scenario, a last line `N passed, N failed`, and exit
 //! status 0 only if every scenario passed.
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

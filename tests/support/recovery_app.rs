@@ -8,8 +8,7 @@
 //! Over HTTP it also serves the browser test pages of `tests/js/pages` and socket.io-client's
 //! browser bundle (`browser_pages.rs`, as the interop app does), for `tests/js/browser-recovery.mjs`.
 
-#[path = "browser_pages.rs"]
-mod browser_pages;
+use super::browser_pages;
 
 use std::time::Duration;
 

@@ -9,7 +9,6 @@
 //! - [`JsNode`] and [`Clients`] drive the Node scripts over JSON lines.
 //! - [`Node`] puts the operations of both kinds of node behind one interface, so every check runs
 //!   from a Rust node and from a Node node alike.
-#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,8 +24,7 @@ use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig, RedisMode
 use tower_socketio::extract::{AckSender, Data, SocketRef};
 use tower_socketio::{SocketIo, SocketIoLayer};
 
-#[path = "node.rs"]
-pub mod node;
+use super::node;
 
 // ---------------------------------------------------------------------------------------------
 // redis-server

@@ -2,7 +2,6 @@
 //! Redis would: a command reaches Redis `delay` after it was sent (answers come back at once,
 //! and order is kept). With it, a node's subscriptions take a while to be confirmed, so a
 //! test sees whether the node waited for them.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,16 @@
+//! Test binary `clients`: real JS clients against this server (Node.js, npm and Chromium).
+//!
+//! - `js_clients`: `engine.io-client` 6 and `socket.io-client` 4 in Node;
+//! - `legacy_clients`: `socket.io-client` 2, 3 and 4 against the interop app;
+//! - `browser`: the interop scenarios in headless Chromium;
+//! - `chat_browser`: the chat example in headless Chromium.
+//!
+//! Run alone with `scripts/test clients`. The support tree is shared by every test binary.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod browser;
+mod chat_browser;
+mod js_clients;
+mod legacy_clients;

@@ -1,0 +1,19 @@
+//! Test binary `socket_io`: the Socket.IO layer.
+//!
+//! - `socket_io`: black-box Socket.IO v5 conformance against the conformance server;
+//! - `socketio_features`: the whole handler API, driven by the real `socket.io-client`;
+//! - `remote_socket`: `fetch_sockets` and acting on the sockets it returns;
+//! - `shutdown`: graceful shutdown;
+//! - `slow_consumer`, `slow_consumer_isolation`: readers that do not keep up.
+//!
+//! Run alone with `scripts/test socket_io`. The support tree is shared by every test binary.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod remote_socket;
+mod shutdown;
+mod slow_consumer;
+mod slow_consumer_isolation;
+mod socket_io;
+mod socketio_features;
