@@ -37,11 +37,18 @@ pub struct RedisServer {
     aof_dir: Option<std::path::PathBuf>,
 }
 
+/// A free port below Linux's ephemeral range (32768-60999), picked at random: a port the
+/// kernel hands out for `bind(0)` is soon handed out again, so another test process could take
+/// it while a test has its Redis down for a restart, and the restart would then talk to that
+/// other process's server.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
+    for _ in 0..1000 {
+        let port = rand::random_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000")
 }
 
 impl RedisServer {
@@ -139,11 +146,13 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
+        let pid = child.id();
         *self.child.lock().unwrap() = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(reply) = command(self.port, &["PING"])
-                && reply.contains("PONG")
+            // Our server, not another process's that took the port meanwhile.
+            if let Ok(reply) = command(self.port, &["INFO", "server"])
+                && reply.contains(&format!("process_id:{}\r\n", pid))
             {
                 return true;
             }
@@ -234,8 +243,16 @@ pub fn command_bytes(port: u16, args: &[&[u8]]) -> std::io::Result<String> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
-    // Enough for the simple replies these tests read (status, integer, error, array header).
-    if line.starts_with('*') {
+    // Enough for the replies these tests read: status, integer, error, a bulk string (INFO),
+    // an array's first 4 KiB.
+    if let Some(len) = line
+        .strip_prefix('$')
+        .and_then(|l| l.trim().parse::<usize>().ok())
+    {
+        let mut body = vec![0u8; len + 2];
+        reader.read_exact(&mut body)?;
+        line.push_str(&String::from_utf8_lossy(&body));
+    } else if line.starts_with('*') {
         let mut rest = vec![0u8; 4096];
         let n = reader.get_mut().read(&mut rest).unwrap_or(0);
         line.push_str(&String::from_utf8_lossy(&rest[..n]));
