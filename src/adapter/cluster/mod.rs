@@ -10,6 +10,10 @@
 //! with binary data as placeholders plus attachments), never probed field by field: what does
 //! not fit its type is a [`ClusterError`], which the adapter logs before it drops the message.
 //! Everything here comes from a shared channel, so nothing here trusts it.
+//!
+//! `WIRE.md` beside this file is the specification these types follow: every inter-node
+//! message of Node's adapters and emitters (ClusterAdapter, classic and sharded Redis, Redis
+//! Streams, PostgreSQL), with field order, encodings and byte samples, read from Node's sources.
 
 pub(crate) mod classic;
 pub(crate) mod codec;
