@@ -7,7 +7,6 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 use crate::adapter::{Adapter, NamespaceHandle};
 use crate::core::ack::AckFuture;
@@ -284,17 +283,14 @@ impl LocalSockets for Namespace {
         id: u64,
         timeout: Duration,
     ) -> Vec<AckFuture> {
-        let mut waiting = Vec::new();
-        for socket in self.get_sockets(sids) {
-            let (tx, rx) = oneshot::channel();
-            socket.acks.insert(id, tx);
-            if socket.send_frames(frames.iter().cloned()).is_ok() {
-                waiting.push(AckFuture::new(rx, timeout, socket, id));
-            } else {
-                socket.acks.remove(id);
-            }
-        }
-        waiting
+        self.get_sockets(sids)
+            .into_iter()
+            .filter_map(|socket| {
+                socket
+                    .send_awaiting_ack(frames.iter().cloned(), id, timeout)
+                    .ok()
+            })
+            .collect()
     }
 
     fn disconnect(&self, sids: &[Sid], close: bool) {

@@ -577,6 +577,23 @@ impl Socket {
         self.session.send_frames(frames).map_err(EmitError::from)
     }
 
+    /// Queues frames that carry ack `id` and returns the future of the answer, which times out
+    /// after `timeout`; the waiter is registered before the frames can reach the client.
+    pub(crate) fn send_awaiting_ack(
+        self: &Arc<Self>,
+        frames: impl IntoIterator<Item = Frame>,
+        id: u64,
+        timeout: Duration,
+    ) -> Result<AckFuture, EmitError> {
+        let (tx, rx) = oneshot::channel();
+        self.acks.insert(id, tx);
+        if let Err(err) = self.send_frames(frames) {
+            self.acks.remove(id);
+            return Err(err);
+        }
+        Ok(AckFuture::new(rx, timeout, self.clone(), id))
+    }
+
     pub(crate) fn notify_outgoing(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
         tracing::trace!(socket = %self.id, ns = %self.ns.name, event, "event out");
         let listeners = read(&self.any_outgoing).clone();
@@ -828,8 +845,6 @@ impl Emitter {
         let args = parser::encode_args(data, self.attachments)?;
         self.socket.notify_outgoing(event, &args);
         let id = self.socket.ns.next_ack_id();
-        let (tx, rx) = oneshot::channel();
-        self.socket.acks.insert(id, tx);
         let frames = parser::encode(
             self.socket.ns.parser,
             PacketType::Event,
@@ -838,11 +853,7 @@ impl Emitter {
             Some(event),
             &args,
         );
-        if let Err(err) = self.socket.send_frames(frames) {
-            self.socket.acks.remove(id);
-            return Err(err);
-        }
         let timeout = self.timeout.unwrap_or(self.socket.ns.ack_timeout);
-        Ok(AckFuture::new(rx, timeout, self.socket.clone(), id))
+        self.socket.send_awaiting_ack(frames, id, timeout)
     }
 }
