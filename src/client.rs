@@ -148,7 +148,7 @@ impl Client {
         // namespace is new and its subscriptions are not confirmed yet), so a client told it is
         // connected misses no broadcast sent after that. The namespace stays `Connecting`
         // meanwhile, as it does while middlewares run.
-        if adapter_ready_now(&ns) {
+        if ns.adapter.is_ready() {
             self.connect_ready(ns, auth);
             return;
         }
@@ -421,14 +421,6 @@ impl Client {
         }
         lock(&self.namespaces).clear();
     }
-}
-
-/// Whether the namespace's adapter is ready now: its readiness polled once, without waiting.
-fn adapter_ready_now(ns: &Namespace) -> bool {
-    use std::task::{Context, Poll, Waker};
-    let mut ready = ns.adapter.ready();
-    let mut cx = Context::from_waker(Waker::noop());
-    matches!(ready.as_mut().poll(&mut cx), Poll::Ready(Ok(())))
 }
 
 /// Splits a v2 client's `/nsp?a=b` into the namespace and its query as an auth object.

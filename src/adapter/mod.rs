@@ -344,6 +344,13 @@ pub trait Adapter: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// Whether [`ready`](Self::ready) would resolve at once, so that a CONNECT is answered on
+    /// the spot rather than from a task waiting for it (the usual case, once started). By
+    /// default (a single-node adapter) it is.
+    fn is_ready(&self) -> bool {
+        true
+    }
+
     /// The server is shutting down (Node's `adapter.close()`): leave the cluster now, so other
     /// nodes stop counting and asking this one, even while connections still drain. By
     /// default there is nothing to do.

@@ -554,6 +554,10 @@ impl Adapter for RedisAdapter {
         Box::pin(subscribed.wait())
     }
 
+    fn is_ready(&self) -> bool {
+        self.shared.subscribed.is_set()
+    }
+
     fn close(&self) {
         // Unsubscribes this namespace's channels (and stops routing to it); dropping the
         // adapter would do the same, but idle HTTP connections can keep the server alive.
