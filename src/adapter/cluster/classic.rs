@@ -337,7 +337,10 @@ impl ClassicResponse {
     pub(crate) fn fetched_sockets(&self) -> Result<Vec<WireSocket>, ClusterError> {
         match &self.sockets {
             None => Ok(Vec::new()),
-            Some(sockets) => serde_json::from_value(sockets.clone()).map_err(ClusterError::Shape),
+            Some(Value::Array(sockets)) => Ok(super::described_sockets(sockets.clone())),
+            Some(_) => Err(ClusterError::Shape(serde::de::Error::custom(
+                "sockets is not an array",
+            ))),
         }
     }
 }
@@ -441,6 +444,15 @@ mod tests {
         assert!(ClassicResponse::from_value(json!({"sockets": []})).is_err());
         let junk = ClassicResponse::from_value(json!({"requestId": "r", "sockets": 5})).unwrap();
         assert!(junk.fetched_sockets().is_err());
+        // One malformed socket costs only itself.
+        let mixed = ClassicResponse::from_value(json!({
+            "requestId": "r",
+            "sockets": [{"id": 7}, {"id": "good", "rooms": ["good"]}, "junk"]
+        }))
+        .unwrap();
+        let sockets = mixed.fetched_sockets().unwrap();
+        assert_eq!(sockets.len(), 1);
+        assert_eq!(sockets[0].id, "good");
     }
 
     #[test]

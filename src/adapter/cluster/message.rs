@@ -201,7 +201,7 @@ impl Body {
                 let d: SocketsData = typed(data)?;
                 Body::FetchSocketsResponse {
                     request_id: d.request_id,
-                    sockets: d.sockets,
+                    sockets: super::described_sockets(d.sockets),
                 }
             }
             MessageType::ServerSideEmit => {
@@ -414,7 +414,7 @@ struct FetchDataRef<'a> {
 struct SocketsData {
     request_id: String,
     #[serde(default)]
-    sockets: Vec<WireSocket>,
+    sockets: Vec<Value>,
 }
 
 #[derive(Serialize)]
@@ -608,6 +608,20 @@ mod tests {
         ] {
             assert!(ClusterMessage::from_value(junk.clone()).is_err(), "{junk}");
         }
+    }
+
+    #[test]
+    fn a_malformed_socket_in_a_fetch_answer_costs_only_itself() {
+        let message = ClusterMessage::from_value(json!({
+            "type": 8, "uid": "u", "nsp": "/",
+            "data": {"requestId": "r", "sockets": [{"id": null}, {"id": "ok"}]}
+        }))
+        .unwrap();
+        let Body::FetchSocketsResponse { sockets, .. } = message.body else {
+            panic!("{message:?}");
+        };
+        assert_eq!(sockets.len(), 1);
+        assert_eq!(sockets[0].id, "ok");
     }
 
     #[test]

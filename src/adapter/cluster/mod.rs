@@ -158,6 +158,22 @@ pub(crate) struct WireSocket {
     pub data: Value,
 }
 
+/// The sockets of a fetch answer that describe a socket; the others are logged and skipped, so
+/// that one malformed entry costs neither the rest of the answer nor a wait for the request's
+/// timeout (Node takes the array as it is).
+pub(crate) fn described_sockets(values: Vec<Value>) -> Vec<WireSocket> {
+    values
+        .into_iter()
+        .filter_map(|value| match serde_json::from_value(value) {
+            Ok(socket) => Some(socket),
+            Err(err) => {
+                tracing::debug!(error = %err, "skipping a malformed socket in a fetch answer");
+                None
+            }
+        })
+        .collect()
+}
+
 /// Room names are strings, but a JavaScript app may join a number (`socket.join(1)`), which
 /// Node sends as a number: read it as its decimal string, as Node's lookups match it.
 fn room_names<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
