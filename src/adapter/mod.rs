@@ -10,20 +10,27 @@
 //! - **Room membership is local and synchronous** (`add_all`, `del`, `del_all`,
 //!   `socket_rooms`): a node only ever knows the rooms of its own sockets, exactly as in Node,
 //!   where remote joins travel as requests. Joining never waits on the network.
-//! - **Everything that may span nodes is asynchronous and returns a typed [`AdapterError`]**:
-//!   broadcast (with or without acks), fetching sockets, remote join/leave/disconnect,
-//!   server-side emit, all rooms, server count. The Redis adapter (wire-compatible with Node's
-//!   `@socket.io/redis-adapter`) publishes the operation, then does the local part with
-//!   [`LocalAdapter`]; requests carry a timeout and fail with [`AdapterError::Timeout`].
-//! - **A broadcast arrives as a [`BroadcastPacket`]: the logical packet (event, JSON
-//!   arguments, attachments) for other nodes, which re-encode it in their own format
-//!   (msgpack on Redis), and the frames encoded once for local receivers**, shared by all of
-//!   them (`Bytes`), never re-encoded per socket.
+//! - **Fire-and-forget operations are synchronous and return a typed [`AdapterError`]**
+//!   (broadcast, remote join/leave/disconnect, server-side emit): the local part is done and
+//!   the remote part queued, in order, before they return, as emits are in Node. Nothing polls
+//!   anything behind them, so an adapter that needs I/O queues it to a task of its own.
+//! - **Requests are futures** (broadcast with acks, fetching sockets, server-side emit with
+//!   acks, all rooms, server count, readiness), polled to the end by the caller; they carry a
+//!   timeout and fail with [`AdapterError::Timeout`].
+//! - **An adapter reaches this node's sockets through its [`NamespaceHandle`] only**: frames to
+//!   socket ids, acks, descriptions for a fetch ([`SocketInfo`]), disconnects. It knows no
+//!   socket or namespace type, so it cannot hold a socket's lock or run a handler by accident.
+//! - **A broadcast arrives as a [`BroadcastPacket`]: the logical packet (event, arguments,
+//!   attachments, read with [`BroadcastPacket::data`]) for other nodes, which re-encode it in
+//!   their own format (msgpack on Redis), and the frames encoded once for local receivers**,
+//!   shared by all of them (`Bytes`), never re-encoded per socket.
 //! - **Connection state recovery** fits behind `persist_session` / `restore_session`: the
-//!   in-memory adapter keeps sessions and a bounded log of packets with their offsets; the
-//!   Redis Streams adapter keeps sessions as expiring keys and the log in a stream. The
-//!   broadcast path is where an adapter records a packet and its offset, since every event to a
-//!   recoverable socket passes through it.
+//!   Redis Streams adapter keeps sessions as expiring keys and the log in a stream (other
+//!   adapters leave recovery to the namespace, which keeps it in memory). The broadcast path is
+//!   where an adapter records a packet and its offset, since every event to a recoverable
+//!   socket passes through it.
+//! - **What other nodes say is typed** (the crate's `adapter::cluster` module, shared by every remote adapter): a message
+//!   that does not decode is logged and ignored.
 //!
 //! [`LocalAdapter`] is public so other adapters reuse the same room bookkeeping and local
 //! delivery rather than rewriting them.

@@ -75,7 +75,7 @@
 //!
 //! [`RedisAdapter::connect`] returns once Redis is reached (in streams mode, once the reader
 //! knows where the stream ends: it reads every entry added after that). A namespace's adapter
-//! subscribes its channels in the background; [`Adapter::ready`](crate::adapter::Adapter::ready)
+//! subscribes its channels in the background; [`Adapter::ready`]
 //! resolves once Redis confirmed them (those that failed are retried every second), and
 //! [`SocketIo::ready`](crate::SocketIo::ready) waits for every namespace. A node that is ready
 //! misses nothing another node publishes after that. A client's CONNECT is answered only once
