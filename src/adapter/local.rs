@@ -146,7 +146,7 @@ impl LocalAdapter {
     /// [`broadcast`](Self::broadcast) does to its targets.
     pub(crate) fn deliver(&self, sids: &[Sid], packet: &BroadcastPacket, volatile: bool) {
         // A full queue closes that receiver as a slow consumer; the others carry on.
-        self.ns.send(sids, &packet.frames, volatile);
+        self.ns.send(sids, packet.frames(), volatile);
     }
 
     /// Delivers a packet carrying an ack id and returns every receiver's answer.
@@ -169,7 +169,7 @@ impl LocalAdapter {
     ) -> Vec<AckFuture> {
         let id = packet.id.unwrap_or_default();
         self.ns
-            .send_with_ack(&self.targets(opts), &packet.frames, id, timeout)
+            .send_with_ack(&self.targets(opts), packet.frames(), id, timeout)
     }
 
     /// The targeted local sockets, described for a fetch.
