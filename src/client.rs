@@ -409,11 +409,15 @@ struct RecoveredState {
     missed: Vec<crate::engine::Frame>,
 }
 
-/// The `{pid, offset}` a CONNECT asks to recover with, if the namespace recovers sessions.
-fn recovery_request(ns: &Namespace, auth: Option<&Value>) -> Option<(String, String)> {
+/// The `{pid, offset}` a CONNECT asks to recover with, if the namespace recovers sessions. A
+/// client that never received a packet with an offset sends its `pid` alone.
+fn recovery_request(ns: &Namespace, auth: Option<&Value>) -> Option<(String, Option<String>)> {
     ns.recovery.as_ref()?;
     let auth = auth?;
     let pid = auth.get("pid")?.as_str()?;
-    let offset = auth.get("offset")?.as_str()?;
-    Some((pid.to_owned(), offset.to_owned()))
+    let offset = auth
+        .get("offset")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some((pid.to_owned(), offset))
 }

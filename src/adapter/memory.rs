@@ -155,12 +155,10 @@ impl Adapter for MemoryAdapter {
     fn restore_session(
         &self,
         pid: String,
-        offset: String,
+        offset: Option<String>,
     ) -> AdapterFuture<'_, Option<RestoredSession>> {
-        let restored = self
-            .sessions
-            .as_ref()
-            .and_then(|s| s.restore(&pid, &offset));
+        let sessions = self.sessions.as_ref();
+        let restored = sessions.and_then(|s| s.restore(&pid, offset.as_deref()));
         ready(restored)
     }
 }

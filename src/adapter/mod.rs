@@ -422,10 +422,14 @@ pub trait Adapter: Send + Sync + 'static {
     /// `restoreSession`); `None` when the session or the offset is unknown or expired, and the
     /// client gets a new connection. Only called when
     /// [`persists_sessions`](Self::persists_sessions).
+    ///
+    /// `offset` is `None` when the client never received a packet with one (Node refuses to
+    /// recover it): an adapter that knows where the session started gives back every packet
+    /// sent to it since, else `None`.
     fn restore_session(
         &self,
         pid: String,
-        offset: String,
+        offset: Option<String>,
     ) -> AdapterFuture<'_, Option<RestoredSession>> {
         let _ = (pid, offset);
         Box::pin(std::future::ready(Ok(None)))

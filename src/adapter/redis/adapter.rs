@@ -621,10 +621,10 @@ impl Adapter for RedisAdapter {
     fn restore_session(
         &self,
         pid: String,
-        offset: String,
+        offset: Option<String>,
     ) -> AdapterFuture<'_, Option<RestoredSession>> {
         if let Some(sessions) = &self.shared.sessions {
-            return ready(Ok(sessions.restore(&pid, &offset)));
+            return ready(Ok(sessions.restore(&pid, offset.as_deref())));
         }
         Box::pin(self.shared.clone().restore_session(pid, offset))
     }

@@ -195,9 +195,14 @@ impl NsShared {
     pub(super) async fn restore_session(
         self: Arc<Self>,
         pid: String,
-        offset: String,
+        offset: Option<String>,
     ) -> Result<Option<RestoredSession>, AdapterError> {
         let Some(names) = self.names() else {
+            return Ok(None);
+        };
+        // Where a session started is not kept in the stream's sessions (yet): as Node, a
+        // client that never got an offset gets a new connection.
+        let Some(offset) = offset else {
             return Ok(None);
         };
         // Neither can name a session or an entry unless well formed: no round trip for those.

@@ -66,6 +66,11 @@ struct Inner {
     sessions: HashMap<Sid, Kept>,
     /// Restored sessions whose socket has not joined its rooms yet, by socket id.
     handovers: HashMap<Sid, Handover>,
+    /// The first offset each connected socket may have been sent, by socket id: a client that
+    /// never received a packet recovers from there.
+    starts: HashMap<Sid, u64>,
+    /// Those of sockets that just left, until their session is persisted (or not).
+    left: HashMap<Sid, (u64, Instant)>,
 }
 
 #[derive(Debug)]
@@ -80,12 +85,16 @@ struct Entry {
 #[derive(Debug)]
 struct Kept {
     session: RecoverySession,
+    /// Where the socket started (see `Inner::starts`), when known.
+    start: Option<u64>,
     disconnected_at: Instant,
 }
 
 #[derive(Debug)]
 struct Handover {
     rooms: Vec<Room>,
+    /// Where the socket first started: still where it recovers from without an offset.
+    start: Option<u64>,
     /// What was broadcast to it since its replay was read.
     buffer: Vec<Frame>,
     /// The last offset buffered, so that a packet is buffered once.
@@ -151,36 +160,53 @@ impl SessionStore {
     pub fn persist(&self, session: RecoverySession) {
         let mut inner = lock(&self.inner);
         self.prune(&mut inner, Instant::now());
+        let start = inner.left.remove(&session.sid).map(|(start, _)| start);
         inner.sessions.insert(
             session.pid,
             Kept {
                 session,
+                start,
                 disconnected_at: Instant::now(),
             },
         );
     }
 
     /// Takes back a session, if it is still kept and `offset` still in the log, with the
-    /// packets logged after `offset` that reached its rooms. From then until its socket joins
-    /// its rooms (through [`add_all`](Self::add_all), with its own room among them), what is
-    /// broadcast to it is buffered.
-    pub fn restore(&self, pid: &str, offset: &str) -> Option<RestoredSession> {
+    /// packets logged after `offset` that reached its rooms. Without an offset (its client never
+    /// received a packet), with every packet logged for it since its socket connected, if the
+    /// log still holds them all. From then until its socket joins its rooms (through
+    /// [`add_all`](Self::add_all), with its own room among them), what is broadcast to it is
+    /// buffered.
+    pub fn restore(&self, pid: &str, offset: Option<&str>) -> Option<RestoredSession> {
         let pid: Sid = pid.parse().ok()?;
-        let offset: u64 = offset.parse().ok()?;
         let mut inner = lock(&self.inner);
         self.prune(&mut inner, Instant::now());
-        inner.log.iter().position(|e| e.offset == offset)?;
-        let Kept { session, .. } = inner.sessions.remove(&pid)?;
+        let kept = inner.sessions.get(&pid)?;
+        // The first offset it may have missed.
+        let from = match offset {
+            Some(offset) => {
+                let offset: u64 = offset.parse().ok()?;
+                inner.log.iter().position(|e| e.offset == offset)?;
+                offset + 1
+            }
+            None => {
+                let start = kept.start?;
+                let oldest = inner.log.front().map_or(inner.next_offset, |e| e.offset);
+                (oldest <= start).then_some(start)?
+            }
+        };
+        let Kept { session, start, .. } = inner.sessions.remove(&pid)?;
         let missed = inner
             .log
             .iter()
-            .filter(|e| e.offset > offset && reaches_rooms(&session.rooms, &e.rooms, &e.except))
+            .filter(|e| e.offset >= from && reaches_rooms(&session.rooms, &e.rooms, &e.except))
             .flat_map(|e| e.frames.iter().cloned())
             .collect();
         inner.handovers.insert(
             session.sid,
             Handover {
                 rooms: session.rooms.clone(),
+                start,
                 buffer: Vec::new(),
                 last: None,
                 packets: 0,
@@ -197,15 +223,24 @@ impl SessionStore {
         let mut inner = lock(&self.inner);
         let own_room = rooms.iter().any(|room| room.as_ref() == sid.as_str());
         match inner.handovers.remove(&sid) {
-            // Bounded by the log's limit, not by the socket's queue (as its replay is).
-            Some(handover) if own_room && !handover.buffer.is_empty() => {
-                local.namespace().send_unbounded(sid, handover.buffer);
+            Some(handover) if own_room => {
+                let start = handover.start.unwrap_or(inner.next_offset);
+                inner.starts.insert(sid, start);
+                if !handover.buffer.is_empty() {
+                    // Bounded by the log's limit, not by the socket's queue (as its replay is).
+                    local.namespace().send_unbounded(sid, handover.buffer);
+                }
             }
-            Some(handover) if !own_room => {
+            Some(handover) => {
                 // A middleware's join before the socket rejoins its rooms: not the hand-over.
                 inner.handovers.insert(sid, handover);
             }
-            _ => {}
+            // A new socket joins its own room as it connects: from then on, packets reach it.
+            None if own_room => {
+                let next = inner.next_offset;
+                inner.starts.entry(sid).or_insert(next);
+            }
+            None => {}
         }
         local.add_all(sid, rooms);
     }
@@ -214,6 +249,10 @@ impl SessionStore {
     pub fn del_all(&self, local: &LocalAdapter, sid: Sid) {
         let mut inner = lock(&self.inner);
         inner.handovers.remove(&sid);
+        if let Some(start) = inner.starts.remove(&sid) {
+            // Until `persist` takes it, if the socket may recover.
+            inner.left.insert(sid, (start, Instant::now()));
+        }
         local.del_all(sid);
     }
 
@@ -230,6 +269,10 @@ impl SessionStore {
         inner
             .handovers
             .retain(|_, handover| now.duration_since(handover.since) <= HANDOVER_WAIT);
+        // `persist` follows a socket's `del_all` at once, when it comes at all.
+        inner
+            .left
+            .retain(|_, (_, at)| now.duration_since(*at) <= HANDOVER_WAIT);
     }
 
     /// How many packets, sessions and pending hand-overs are kept.

@@ -133,7 +133,10 @@ fn replays_what_the_session_missed_in_order() {
     f.emit(1, &["red"]);
     f.emit(2, &["blue"]);
     f.emit(3, &[]);
-    let restored = f.store.restore(pid.as_str(), &offset).expect("restored");
+    let restored = f
+        .store
+        .restore(pid.as_str(), Some(&offset))
+        .expect("restored");
     assert_eq!(restored.session.sid, sid);
     let missed: Vec<String> = restored
         .missed
@@ -142,7 +145,7 @@ fn replays_what_the_session_missed_in_order() {
         .collect();
     assert_eq!(event_numbers(&missed), vec![1, 3]);
     assert!(
-        f.store.restore(pid.as_str(), &offset).is_none(),
+        f.store.restore(pid.as_str(), Some(&offset)).is_none(),
         "a session recovers once"
     );
 }
@@ -157,7 +160,10 @@ fn what_is_broadcast_before_the_socket_rejoins_is_buffered_then_handed_over() {
     f.store.del_all(&f.local, sid);
     f.store.persist(session(sid, pid, &["red"]));
     f.emit(1, &["red"]);
-    let restored = f.store.restore(pid.as_str(), &offset).expect("restored");
+    let restored = f
+        .store
+        .restore(pid.as_str(), Some(&offset))
+        .expect("restored");
     // Between the restore and the join: buffered, and not delivered live yet.
     f.emit(2, &["red"]);
     f.emit(3, &["blue"]);
@@ -179,7 +185,10 @@ fn a_join_before_the_rejoin_is_not_the_hand_over() {
     let offset = offset_of(&f.received.of(sid)[0]);
     f.store.del_all(&f.local, sid);
     f.store.persist(session(sid, pid, &[]));
-    let restored = f.store.restore(pid.as_str(), &offset).expect("restored");
+    let restored = f
+        .store
+        .restore(pid.as_str(), Some(&offset))
+        .expect("restored");
     // A middleware joins a room before the socket rejoins its own.
     f.store.add_all(&f.local, sid, vec!["green".into()]);
     f.emit(1, &["green"]);
@@ -203,7 +212,9 @@ fn an_abandoned_restore_is_forgotten() {
     let offset = offset_of(&f.received.of(sid)[0]);
     f.store.del_all(&f.local, sid);
     f.store.persist(session(sid, pid, &[]));
-    f.store.restore(pid.as_str(), &offset).expect("restored");
+    f.store
+        .restore(pid.as_str(), Some(&offset))
+        .expect("restored");
     f.store.del_all(&f.local, sid);
     f.emit(1, &[]);
     assert_eq!(f.store.sizes(), (2, 0, 0));
@@ -222,9 +233,52 @@ fn the_log_is_bounded() {
     let pid = Sid::new();
     f.store.persist(session(Sid::new(), pid, &[]));
     assert!(
-        f.store.restore(pid.as_str(), "0").is_none(),
+        f.store.restore(pid.as_str(), Some("0")).is_none(),
         "offset 0 was dropped"
     );
-    assert!(f.store.restore(pid.as_str(), "junk").is_none());
-    assert!(f.store.restore("junk", "9").is_none());
+    assert!(f.store.restore(pid.as_str(), Some("junk")).is_none());
+    assert!(f.store.restore("junk", Some("9")).is_none());
+}
+
+#[test]
+fn a_session_that_never_got_an_offset_recovers_from_its_start() {
+    let f = fixture(ConnectionStateRecovery::default());
+    f.emit(0, &[]); // before the socket connected: not for it
+    let (sid, pid) = (Sid::new(), Sid::new());
+    f.join(sid, &["red"]);
+    // It left before it received anything (what was sent to it was lost on the way).
+    f.emit(1, &["red"]);
+    f.store.del_all(&f.local, sid);
+    f.store.persist(session(sid, pid, &["red"]));
+    f.emit(2, &["red"]);
+    f.emit(3, &["blue"]);
+    let restored = f
+        .store
+        .restore(pid.as_str(), None)
+        .expect("restored without an offset");
+    let missed: Vec<String> = restored
+        .missed
+        .iter()
+        .filter_map(|f| f.as_text().map(str::to_owned))
+        .collect();
+    assert_eq!(event_numbers(&missed), vec![1, 2]);
+}
+
+#[test]
+fn without_an_offset_a_session_whose_start_left_the_log_is_not_recovered() {
+    let f = fixture(ConnectionStateRecovery {
+        max_packets: 2,
+        ..Default::default()
+    });
+    let (sid, pid) = (Sid::new(), Sid::new());
+    f.join(sid, &[]);
+    f.store.del_all(&f.local, sid);
+    f.store.persist(session(sid, pid, &[]));
+    for n in 0..5 {
+        f.emit(n, &[]);
+    }
+    assert!(
+        f.store.restore(pid.as_str(), None).is_none(),
+        "packets it missed are gone"
+    );
 }
