@@ -263,6 +263,7 @@ impl Client {
         // Connected before joining: from its first room on, broadcasts reach it.
         socket.set_connected();
         self.rejoin(&socket, recovery);
+        socket.track_session();
         if self.is_v3() && ns.name != "/" {
             // A v2 client believes its id here is `/nsp#<engine id>`; the room of that name
             // makes messages to it arrive, although `socket.id()` is a random id.

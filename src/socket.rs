@@ -535,7 +535,25 @@ impl Socket {
     /// sees it, and a session recovered on another node gets it back.
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
         *write(&self.data) = serde_json::to_value(data)?;
+        if self.connected() {
+            self.track_session();
+        }
         Ok(())
+    }
+
+    /// Tells the adapter this recoverable socket's session as it is now (see
+    /// [`Adapter::track_session`](crate::adapter::Adapter::track_session)).
+    pub(crate) fn track_session(&self) {
+        let Some(pid) = self.pid else { return };
+        if !self.ns.adapter.persists_sessions() {
+            return;
+        }
+        self.ns.adapter.track_session(RecoverySession {
+            sid: self.id,
+            pid,
+            rooms: self.rooms(),
+            data: self.data_value(),
+        });
     }
 
     /// Node's `socket.emit` with recovery on and an adapter that persists sessions: a

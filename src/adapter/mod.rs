@@ -418,6 +418,16 @@ pub trait Adapter: Send + Sync + 'static {
         Ok(())
     }
 
+    /// A recoverable socket's session as it is now: once it connected and joined its rooms, and
+    /// whenever its data changes. An adapter that keeps the sessions of connected sockets (so
+    /// that they survive a crash of this node) stores it; the rooms are its own to follow. By
+    /// default a session is kept only once its socket leaves
+    /// ([`persist_session`](Self::persist_session)). Only called when
+    /// [`persists_sessions`](Self::persists_sessions).
+    fn track_session(&self, session: RecoverySession) {
+        let _ = session;
+    }
+
     /// Takes back a session and the packets its socket missed after `offset` (Node's
     /// `restoreSession`); `None` when the session or the offset is unknown or expired, and the
     /// client gets a new connection. Only called when

@@ -63,8 +63,18 @@ pub(crate) async fn recover_across_with(
     expect_recovered: bool,
     extra: &[(&str, &str)],
 ) {
+    let (a, b) = ((a.name(), a.url()), (b.name(), b.url()));
+    recover_between(a, b, expect_recovered, extra).await;
+}
+
+/// [`recover_across_with`] between nodes given by name and URL.
+pub(crate) async fn recover_between(
+    (name_a, url_a): (&str, String),
+    (name_b, url_b): (&str, String),
+    expect_recovered: bool,
+    extra: &[(&str, &str)],
+) {
     node::prepare().await;
-    let (url_a, url_b) = (a.url(), b.url());
     let mut env = vec![("URL_A", url_a.as_str()), ("URL_B", url_b.as_str())];
     env.extend_from_slice(extra);
     if !expect_recovered {
@@ -78,16 +88,13 @@ pub(crate) async fn recover_across_with(
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|v| v["event"] == "done");
-    println!("{} -> {}:\n{}", a.name(), b.name(), run.stdout);
+    println!("{name_a} -> {name_b}:\n{}", run.stdout);
     let ok = run.status.is_some_and(|s| s.success())
         && done.as_ref().is_some_and(|d| d["ok"] == json!(true));
     assert!(
         ok,
-        "{} -> {} (recovered expected: {expect_recovered}):\nstdout:\n{}\nstderr:\n{}",
-        a.name(),
-        b.name(),
-        run.stdout,
-        run.stderr
+        "{name_a} -> {name_b} (recovered expected: {expect_recovered}):\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
     );
 }
 

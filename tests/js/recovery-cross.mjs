@@ -16,6 +16,9 @@
 //                    maxDisconnectionDuration).
 //   COUNT (150), EVERY_MS (10): the ticks; CUT_AFTER (30): ticks received before the cut;
 //   TRANSPORTS (websocket; comma-separated); ROOM (random); HARD_CAP_MS (30000).
+//   CUT_BY           "close" (default): the client closes its transport. "crash": the client
+//                    emits `crash` to A, whose handler SIGKILLs A's process (a node that never
+//                    gets to store its sessions); the client sees its transport drop.
 //
 // What a node must do (tests/js/redis-node.mjs with STREAMS=1 RECOVERY_MS=n does; a Rust node must
 // do the same): on connection emit `hello` {recovered, id, rooms (sorted), data} through
@@ -53,6 +56,7 @@ const CUT_AFTER = Math.min(Number(process.env.CUT_AFTER || 30), COUNT - 1);
 const TRANSPORTS = (process.env.TRANSPORTS || "websocket").split(",").map((t) => t.trim());
 const ROOM = process.env.ROOM || `rc-${Math.random().toString(36).slice(2, 10)}`;
 const HARD_CAP_MS = Number(process.env.HARD_CAP_MS || 30_000);
+const CUT_BY = process.env.CUT_BY || "close";
 const STEP_MS = 5_000; // bound on each single wait
 
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
@@ -141,8 +145,9 @@ async function main() {
     socket.io.reconnectionDelay(GAP_MS);
     socket.io.reconnectionDelayMax(GAP_MS);
     cut = { after: seq.length, offset: socket._lastOffset, at: Date.now() };
-    out({ event: "cut", after: cut.after, offset: cut.offset });
-    socket.io.engine.close();
+    out({ event: "cut", after: cut.after, offset: cut.offset, by: CUT_BY });
+    if (CUT_BY === "crash") socket.emit("crash");
+    else socket.io.engine.close();
   }
   socket.on("tick", (i, offset) => {
     seq.push(i);

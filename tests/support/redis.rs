@@ -612,6 +612,16 @@ impl RustNode {
                     }),
                 )
                 .ok();
+            if std::env::var_os("TSIO_TEST_CRASHABLE").is_some() {
+                // A node in a process of its own (see tests/cluster/redis_crash.rs): it dies as
+                // a crash does, with SIGKILL, storing nothing.
+                socket.on("crash", || {
+                    let me = std::process::id().to_string();
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &me])
+                        .status();
+                });
+            }
             socket.on("ticks", move |Data(spec): Data<Value>, ack: AckSender| {
                 let count = spec["count"].as_u64().unwrap_or(0).min(10_000);
                 let every = spec["every_ms"].as_u64().unwrap_or(10).max(1);

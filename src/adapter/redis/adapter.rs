@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::RedisMode;
 use super::channels::Names;
 use super::driver::Outgoing;
+use super::live::{self, LiveSessions};
 use super::outgoing::{Operation, server_side_message};
 use super::ready::Readiness;
 use super::requests::{AckEvent, AckGuard, AckReply, Pending, collect_cluster_acks};
@@ -65,6 +66,9 @@ pub(crate) struct NsShared {
     /// Classic and sharded modes with recovery on: this node's sessions and packet log, in
     /// memory, as the memory adapter keeps them (a client recovers on the node it left).
     pub(super) sessions: Option<SessionStore>,
+    /// Streams mode with recovery on: the sessions of connected sockets, kept in Redis while
+    /// they live, and the ordered writes of session keys.
+    pub(super) live: Arc<LiveSessions>,
 }
 
 /// A namespace's Redis adapter, built by [`RedisAdapterBuilder`](super::RedisAdapterBuilder).
@@ -109,6 +113,7 @@ impl RedisAdapter {
         let sessions = ns.recovery().filter(|_| in_memory).map(SessionStore::new);
         let shared = Arc::new(NsShared {
             sessions,
+            live: Arc::new(LiveSessions::default()),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             driver,
             local: LocalAdapter::new(ns.clone()),
@@ -123,6 +128,17 @@ impl RedisAdapter {
             subscribed: Readiness::new(),
         });
         shared.driver.register(shared.id, Arc::downgrade(&shared));
+        if let Some(recovery) = shared.ns.recovery().filter(|_| !in_memory) {
+            // Session keys are written in order by one task: live sessions, deletes, and the
+            // sessions of sockets that left.
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(live::write_loop(
+                    Arc::downgrade(&shared),
+                    recovery.max_disconnection_duration,
+                ))),
+                Err(_) => tracing::warn!("no runtime: sessions will not be stored in Redis"),
+            }
+        }
         RedisAdapter { shared }
     }
 }
@@ -214,6 +230,11 @@ impl NsShared {
 
     pub(super) fn streams(&self) -> bool {
         self.mode() == RedisMode::Streams
+    }
+
+    /// Streams mode with recovery on and live sessions kept (see [`live`]).
+    pub(super) fn keeps_live_sessions(&self) -> bool {
+        self.streams() && self.ns.recovers() && self.driver.config().streams.live_sessions
     }
 
     /// Delivers a broadcast to this node's sockets, through the session store when it keeps
@@ -607,15 +628,17 @@ impl Adapter for RedisAdapter {
             sessions.persist(session);
             return Ok(());
         }
-        // The `SET` is a round trip of its own; the reader and the publisher are not held up.
-        let shared = self.shared.clone();
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| AdapterError::Closed)?;
-        runtime.spawn(async move {
-            if let Err(err) = shared.persist_session(session, ttl).await {
-                tracing::warn!(error = %err, "the session could not be persisted");
-            }
-        });
+        // Queued behind the delete of its live session, if any (see `live`).
+        self.shared
+            .live
+            .persist(self.shared.session_write(&session, ttl));
         Ok(())
+    }
+
+    fn track_session(&self, session: RecoverySession) {
+        if self.shared.keeps_live_sessions() {
+            self.shared.live.track(session);
+        }
     }
 
     fn restore_session(

@@ -129,6 +129,7 @@ mod channels;
 mod classic;
 mod cluster_format;
 mod driver;
+mod live;
 mod outgoing;
 mod ready;
 mod requests;
@@ -219,6 +220,7 @@ pub(crate) struct StreamsOptions {
     pub(crate) read_count: u64,
     pub(crate) block_time: Duration,
     pub(crate) session_key_prefix: String,
+    pub(crate) live_sessions: bool,
 }
 
 impl Default for StreamsOptions {
@@ -229,6 +231,7 @@ impl Default for StreamsOptions {
             read_count: 100,
             block_time: Duration::from_millis(5000),
             session_key_prefix: "sio:session:".into(),
+            live_sessions: true,
         }
     }
 }
@@ -392,6 +395,26 @@ impl RedisAdapterConfig {
     /// ```
     pub fn session_key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.streams.session_key_prefix = prefix.into();
+        self
+    }
+
+    /// Streams mode with connection state recovery: whether the session of each connected
+    /// recoverable socket is kept in Redis while it lives (default true), so that the clients
+    /// of a node that crashes recover on another node. It costs one `SET` per socket when it
+    /// connects, one per change of its rooms or data (coalesced over 100 ms), one per third of
+    /// `max_disconnection_duration` to keep it from expiring, and a `DEL` when it leaves for
+    /// good. Off, sessions are stored only when their sockets leave, as Node does, and a crash
+    /// loses them.
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisMode};
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1")
+    ///     .mode(RedisMode::Streams)
+    ///     .live_sessions(false);
+    /// # let _ = config;
+    /// ```
+    pub fn live_sessions(mut self, keep: bool) -> Self {
+        self.streams.live_sessions = keep;
         self
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::adapter::{NsShared, wire_opts, wire_packet, with_trailing_arg};
 use super::channels::Names;
 use super::driver::Outgoing;
+use super::live::SessionWrite;
 use super::streams::{self, StreamEntry};
 use crate::adapter::cluster::codec::Decoded;
 use crate::adapter::cluster::message::{Body, ClusterMessage};
@@ -177,17 +178,13 @@ impl NsShared {
     }
 
     /// `SET <prefix><pid> <base64 msgpack session> PX <ttl>` (Node's `persistSession`).
-    pub(super) async fn persist_session(
-        &self,
-        session: RecoverySession,
-        ttl: Duration,
-    ) -> Result<(), AdapterError> {
-        let options = &self.driver.config().streams;
-        let key = format!("{}{}", options.session_key_prefix, session.pid);
-        let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.driver
-            .set_px(key, streams::encode_session(&session), ttl)
-            .await
+    pub(super) fn session_write(&self, session: &RecoverySession, ttl: Duration) -> SessionWrite {
+        let prefix = &self.driver.config().streams.session_key_prefix;
+        SessionWrite::Put {
+            key: format!("{prefix}{}", session.pid),
+            value: streams::encode_session(session),
+            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1),
+        }
     }
 
     /// Node's `restoreSession`: takes the session (`GETDEL`), checks that the offset is still in

@@ -37,6 +37,8 @@ impl NsShared {
             if let Some(restore) = restores.get_mut(&sid) {
                 self.hand_over(sid, restore);
             }
+            drop(restores);
+            self.live.rooms_changed(sid);
             return;
         }
         if !self.dynamic_rooms() {
@@ -83,6 +85,7 @@ impl NsShared {
 
     pub(super) fn del(&self, sid: Sid, room: &Room) {
         self.local.del(sid, room);
+        self.live.rooms_changed(sid);
         if self.dynamic_rooms() {
             self.forget_rooms([room.as_ref()]);
         }
@@ -92,6 +95,8 @@ impl NsShared {
         if self.streams() {
             // A socket that leaves (or never got to join) ends its restore, if any.
             lock(&self.restores).remove(&sid);
+            let prefix = &self.driver.config().streams.session_key_prefix;
+            self.live.gone(sid, prefix);
         }
         if !self.dynamic_rooms() {
             self.leave_local(sid);

@@ -61,7 +61,7 @@ impl Transport for Fake {
 
     fn unsubscribe(&self, _: u64, _: Vec<Subscription>) {}
 
-    fn set_px(&self, _: String, _: String, _: u64) -> TransportFuture<'_, ()> {
+    fn write_sessions(&self, _: Vec<super::live::SessionWrite>) -> TransportFuture<'_, ()> {
         Box::pin(std::future::ready(Err(AdapterError::Closed)))
     }
 

@@ -9,6 +9,7 @@ use std::sync::Weak;
 use super::RedisAdapterConfig;
 use super::adapter::NsShared;
 use super::driver::{Driver, Outgoing, Subscription};
+use super::live::SessionWrite;
 use crate::core::error::AdapterError;
 
 /// A boxed future of a transport operation.
@@ -38,8 +39,8 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// Drops subscriptions of adapter `id`.
     fn unsubscribe(&self, id: u64, subscriptions: Vec<Subscription>);
 
-    /// `SET <key> <value> PX <ttl_ms>`.
-    fn set_px(&self, key: String, value: String, ttl_ms: u64) -> TransportFuture<'_, ()>;
+    /// Session keys written and deleted, in order, in one pipelined round trip.
+    fn write_sessions(&self, writes: Vec<SessionWrite>) -> TransportFuture<'_, ()>;
 
     /// `GETDEL <key>` and `XRANGE <stream> <id> <id>` in one round trip: the value taken, and
     /// the entry `id` if the stream still has it.
@@ -88,15 +89,26 @@ impl Transport for Driver {
         Driver::unsubscribe(self, id, subscriptions);
     }
 
-    fn set_px(&self, key: String, value: String, ttl_ms: u64) -> TransportFuture<'_, ()> {
+    fn write_sessions(&self, writes: Vec<SessionWrite>) -> TransportFuture<'_, ()> {
         let mut conn = self.commands.clone();
         Box::pin(async move {
-            redis::cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("PX")
-                .arg(ttl_ms)
-                .query_async::<()>(&mut conn)
+            let mut pipe = redis::pipe();
+            for write in writes {
+                match write {
+                    SessionWrite::Put { key, value, ttl_ms } => {
+                        pipe.cmd("SET")
+                            .arg(key)
+                            .arg(value)
+                            .arg("PX")
+                            .arg(ttl_ms)
+                            .ignore();
+                    }
+                    SessionWrite::Delete { key } => {
+                        pipe.cmd("DEL").arg(key).ignore();
+                    }
+                }
+            }
+            pipe.query_async::<()>(&mut conn)
                 .await
                 .map_err(AdapterError::transport)
         })
