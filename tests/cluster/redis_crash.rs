@@ -208,3 +208,46 @@ async fn live_sessions_cost_one_write_per_change_burst() {
     );
     drop(node);
 }
+
+/// Runs tests/js/recovery-quiet.mjs: a client that never received an event leaves `a` and
+/// must recover on `b` from the start of its session.
+async fn recover_without_offset(url_a: &str, url_b: &str, cut_by: &str) {
+    crate::support::node::prepare().await;
+    let env = [("URL_A", url_a), ("URL_B", url_b), ("CUT_BY", cut_by)];
+    let run = crate::support::node::run_script_with_env(
+        "recovery-quiet.mjs",
+        "",
+        Duration::from_secs(60),
+        &env,
+    )
+    .await;
+    let done = run
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "done");
+    let ok = run.status.is_some_and(|s| s.success())
+        && done
+            .as_ref()
+            .is_some_and(|d| d["ok"] == serde_json::json!(true));
+    assert!(
+        ok,
+        "recovery without offset ({cut_by}):\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+}
+
+/// socketio/socket.io#5538 in Streams mode: the session knows the stream position at which it
+/// started, so a client with a pid and no offset recovers on another node, after its transport
+/// closed and after its node crashed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_an_offset_recovers_on_another_node() {
+    let server = RedisServer::shared();
+    let key = "streams-quiet";
+    let config = || streams_config(&server.url(), key);
+    let a = RustNode::start_with("a", config(), Some(WINDOW)).await;
+    let b = RustNode::start_with("b", config(), Some(WINDOW)).await;
+    recover_without_offset(&a.url(), &b.url(), "close").await;
+    let crashing = ChildNode::start(&server.url(), key).await;
+    recover_without_offset(&crashing.url, &b.url(), "crash").await;
+}

@@ -589,29 +589,37 @@ impl RustNode {
         }
         let io = io.build();
         if recovery.is_some() {
-            io.ns("/", |socket: SocketRef, io: SocketIo| {
-                on_connect(socket.clone());
-                recovery_handlers(socket, io);
-            });
+            io.ns(
+                "/",
+                |socket: SocketRef, io: SocketIo, Data(auth): Data<Value>| {
+                    on_connect(socket.clone());
+                    // `{quiet: true}`: no `hello`, so the client learns no offset.
+                    let quiet = auth["quiet"] == json!(true);
+                    recovery_handlers(socket, io, quiet);
+                },
+            );
         } else {
             io.ns("/", on_connect);
         }
         io.ns("/chat", on_connect);
-        fn recovery_handlers(socket: SocketRef, io: SocketIo) {
+        fn state(socket: &SocketRef) -> Value {
             let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
             rooms.sort();
             let data = socket.data::<Value>().unwrap_or(Value::Null);
-            socket
-                .emit(
-                    "hello",
-                    &json!({
-                        "recovered": socket.recovered(),
-                        "id": socket.id().as_str(),
-                        "rooms": rooms,
-                        "data": data,
-                    }),
-                )
-                .ok();
+            json!({
+                "recovered": socket.recovered(),
+                "id": socket.id().as_str(),
+                "rooms": rooms,
+                "data": data,
+            })
+        }
+        fn recovery_handlers(socket: SocketRef, io: SocketIo, quiet: bool) {
+            if !quiet {
+                socket.emit("hello", &state(&socket)).ok();
+            }
+            socket.on("whoami", |socket: SocketRef, ack: AckSender| {
+                ack.send(&state(&socket)).ok();
+            });
             if std::env::var_os("TSIO_TEST_CRASHABLE").is_some() {
                 // A node in a process of its own (see tests/cluster/redis_crash.rs): it dies as
                 // a crash does, with SIGKILL, storing nothing.

@@ -69,6 +69,9 @@ pub(crate) struct NsShared {
     /// Streams mode with recovery on: the sessions of connected sockets, kept in Redis while
     /// they live, and the ordered writes of session keys.
     pub(super) live: Arc<LiveSessions>,
+    /// Streams mode with recovery on: the last entry delivered to this namespace's sockets
+    /// (taken under `restores`, as joins are).
+    pub(super) delivered_to: Mutex<Option<(u64, u64)>>,
 }
 
 /// A namespace's Redis adapter, built by [`RedisAdapterBuilder`](super::RedisAdapterBuilder).
@@ -114,6 +117,7 @@ impl RedisAdapter {
         let shared = Arc::new(NsShared {
             sessions,
             live: Arc::new(LiveSessions::default()),
+            delivered_to: Mutex::new(None),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             driver,
             local: LocalAdapter::new(ns.clone()),

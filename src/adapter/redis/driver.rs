@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::adapter::NsShared;
 use super::{RedisAdapterConfig, RedisAdapterError};
 use crate::core::error::AdapterError;
-use crate::core::sync::{read, write};
+use crate::core::sync::{lock, read, write};
 
 /// How many messages one pipeline to Redis carries at most.
 const MAX_BATCH: usize = 512;
@@ -116,6 +116,9 @@ enum Control {
 #[derive(Default)]
 pub(crate) struct Registry {
     adapters: RwLock<Vec<(u64, Weak<NsShared>)>>,
+    /// Streams mode: the id of the last entry read and handed to every namespace (where
+    /// reading started, before the first).
+    read_to: Mutex<Option<String>>,
 }
 
 /// The shared connections of one server.
@@ -126,6 +129,7 @@ pub(crate) struct Driver {
     pub(crate) commands: ConnectionManager,
     tasks: Vec<tokio::task::AbortHandle>,
     dropped: Arc<LogLimiter>,
+    registry: Arc<Registry>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -226,7 +230,8 @@ impl Driver {
             // From the stream's end as it is now rather than `$` as of the first `XREAD`: what is
             // added once `connect` returned is read, however late that `XREAD` reaches Redis.
             let start = stream_end(&mut reader, &options.stream_name).await?;
-            let reader = read_stream_loop(reader, options, registry, start);
+            *lock(&registry.read_to) = Some(start.clone());
+            let reader = read_stream_loop(reader, options, registry.clone(), start);
             tasks.push(tokio::spawn(reader).abort_handle());
         }
         Ok(Arc::new(Driver {
@@ -236,7 +241,13 @@ impl Driver {
             commands,
             tasks,
             dropped,
+            registry,
         }))
+    }
+
+    /// Streams mode: the id of the last entry read and delivered to every namespace.
+    pub(crate) fn stream_position(&self) -> Option<String> {
+        lock(&self.registry.read_to).clone()
     }
 
     /// Queues a message; the queue keeps the order of calls. Fails at once when the queue is
@@ -482,6 +493,9 @@ async fn read_stream_loop(
             for adapter in adapters {
                 adapter.on_stream_entry(&entry);
             }
+            // Only once every namespace had it: a socket that joins after this missed nothing
+            // up to here.
+            *lock(&registry.read_to) = Some(entry.id.clone());
         }
     }
 }

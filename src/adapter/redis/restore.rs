@@ -84,6 +84,13 @@ impl NsShared {
         opts: &BroadcastOptions,
     ) -> Vec<Sid> {
         let mut restores = lock(&self.restores);
+        // Under the same lock as a join: a socket that joins now had every entry up to here
+        // delivered before it (see `live::LiveSessions::joined`).
+        let mut delivered = lock(&self.delivered_to);
+        if delivered.is_none_or(|last| last < id) {
+            *delivered = Some(id);
+        }
+        drop(delivered);
         let mut already_replayed = Vec::new();
         for (sid, restore) in restores.iter_mut() {
             if !streams::includes(&restore.rooms, opts) {
@@ -182,7 +189,7 @@ impl NsShared {
         let prefix = &self.driver.config().streams.session_key_prefix;
         SessionWrite::Put {
             key: format!("{prefix}{}", session.pid),
-            value: streams::encode_session(session),
+            value: streams::encode_session(session, self.live.start_of(session.sid).as_deref()),
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1),
         }
     }
@@ -197,27 +204,31 @@ impl NsShared {
         let Some(names) = self.names() else {
             return Ok(None);
         };
-        // Where a session started is not kept in the stream's sessions (yet): as Node, a
-        // client that never got an offset gets a new connection.
-        let Some(offset) = offset else {
-            return Ok(None);
-        };
         // Neither can name a session or an entry unless well formed: no round trip for those.
-        if !streams::valid_offset(&offset) || pid.parse::<Sid>().is_err() {
+        let offset = offset.filter(|offset| streams::valid_offset(offset));
+        if pid.parse::<Sid>().is_err() {
             return Ok(None);
         }
         let options = &self.driver.config().streams;
         let key = format!("{}{pid}", options.session_key_prefix);
+        let look_for = offset.clone().unwrap_or_else(|| "0-0".to_owned());
         let (raw, found) = self
             .driver
-            .take_and_find(key, &options.stream_name, &offset)
+            .take_and_find(key, &options.stream_name, &look_for)
             .await?;
-        let Some(session) = raw.as_deref().and_then(streams::decode_session) else {
+        let Some((session, start)) = raw.as_deref().and_then(streams::decode_session) else {
             return Ok(None);
         };
-        if streams::parse_entries(&found).is_empty() {
-            return Ok(None);
-        }
+        let offset = match (offset, &start) {
+            (Some(offset), _) if !streams::parse_entries(&found).is_empty() => offset,
+            (Some(_), _) => return Ok(None),
+            // A client that never received a packet: from where its session started, if the
+            // stream still holds everything after that.
+            (None, Some(start)) if self.stream_holds(start).await? => start.clone(),
+            (None, _) => return Ok(None),
+        };
+        // The restored socket keeps its session's start, for a later recovery without offset.
+        self.live.restoring(session.sid, start);
         self.begin_restore(&session);
         let replay = self.replay(names, &session, offset).await;
         let mut restores = lock(&self.restores);
@@ -233,6 +244,24 @@ impl NsShared {
                 Err(err)
             }
         }
+    }
+
+    /// Whether the stream still holds every entry after `id`: it still has entry `id`, or, for
+    /// `0-0` (the stream was empty when the session started), it was never trimmed (every
+    /// node adds with `MAXLEN ~ max_len`, which trims only once the stream reached `max_len`, and
+    /// never below it).
+    async fn stream_holds(&self, id: &str) -> Result<bool, AdapterError> {
+        let options = &self.driver.config().streams;
+        if id == "0-0" {
+            return Ok(self.driver.xlen(&options.stream_name).await? < options.max_len);
+        }
+        let first = self
+            .driver
+            .xrange(&options.stream_name, id.to_owned(), 1)
+            .await?;
+        Ok(streams::parse_entries(&first)
+            .first()
+            .is_some_and(|e| e.id == id))
     }
 
     /// Starts buffering live entries for a session about to be replayed (and forgets restores

@@ -23,6 +23,16 @@ impl NsShared {
         }
     }
 
+    /// Streams mode: the stream position a socket joining now starts after: the last entry
+    /// delivered to this namespace, or else where the reader was (entries before that were
+    /// delivered before this namespace had sockets). Called under `restores`.
+    fn start_position(&self) -> Option<String> {
+        match *lock(&self.delivered_to) {
+            Some((ms, seq)) => Some(format!("{ms}-{seq}")),
+            None => self.driver.stream_position(),
+        }
+    }
+
     pub(super) fn dynamic_rooms(&self) -> bool {
         matches!(
             self.mode(),
@@ -32,12 +42,19 @@ impl NsShared {
 
     pub(super) fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
         if self.streams() {
+            let rooms_include_own = rooms.iter().any(|room| room.as_ref() == sid.as_str());
             let mut restores = lock(&self.restores);
+            // What was delivered before this join did not reach it: a socket joining its own
+            // room (it connects) starts after that.
+            let start = (self.ns.recovers() && rooms_include_own).then(|| self.start_position());
             self.local.add_all(sid, rooms);
             if let Some(restore) = restores.get_mut(&sid) {
                 self.hand_over(sid, restore);
             }
             drop(restores);
+            if let Some(start) = start {
+                self.live.joined(sid, || start);
+            }
             self.live.rooms_changed(sid);
             return;
         }

@@ -9,6 +9,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::adapter::cluster::codec::{self as wire, Decoded};
@@ -174,44 +175,52 @@ fn decode_entry(
     })
 }
 
-/// A session as Node stores it: base64 of MessagePack `{sid, pid, rooms, data}`.
-pub(crate) fn encode_session(session: &RecoverySession) -> String {
-    let data = match &session.data {
-        // Node's `socket.data` starts as `{}`; a Node node restoring it expects an object.
-        Value::Null => Value::Object(Map::new()),
-        data => data.clone(),
+/// A session as Node's Streams adapter stores it (`{sid, pid, rooms, data}`), plus where in the
+/// stream the session started (ours only; Node ignores it, and a session Node stored has none).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSession {
+    sid: String,
+    pid: String,
+    rooms: Vec<String>,
+    #[serde(default)]
+    data: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+}
+
+/// Encodes a session as Node's Streams adapter does: base64 of its MessagePack, with `start`,
+/// the stream position at which it started, when known.
+pub(crate) fn encode_session(session: &RecoverySession, start: Option<&str>) -> String {
+    let stored = StoredSession {
+        sid: session.sid.to_string(),
+        pid: session.pid.to_string(),
+        rooms: session.rooms.iter().map(|r| r.to_string()).collect(),
+        data: match &session.data {
+            // Node's `socket.data` starts as `{}`; a Node node restoring it expects an object.
+            Value::Null => Value::Object(Map::new()),
+            data => data.clone(),
+        },
+        start: start.map(str::to_owned),
     };
-    let value = json!({
-        "sid": session.sid.as_str(),
-        "pid": session.pid.as_str(),
-        "rooms": session.rooms.iter().map(|r| r.as_ref()).collect::<Vec<_>>(),
-        "data": data,
-    });
+    let value = serde_json::to_value(&stored).unwrap_or(Value::Null);
     let mut packed = Vec::new();
     wire::write_json(&mut packed, &value, &[]);
     STANDARD.encode(packed)
 }
 
-/// Reads a stored session; `None` when it is not one.
-pub(crate) fn decode_session(raw: &[u8]) -> Option<RecoverySession> {
+/// Reads a stored session and where it started; `None` when it is not one.
+pub(crate) fn decode_session(raw: &[u8]) -> Option<(RecoverySession, Option<String>)> {
     let packed = STANDARD.decode(raw).ok()?;
     let Decoded { value, .. } = wire::decode_msgpack(&packed).ok()?;
-    let sid = value.get("sid")?.as_str()?.parse().ok()?;
-    let pid = value.get("pid")?.as_str()?.parse().ok()?;
-    let rooms = value
-        .get("rooms")?
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_str)
-        .map(|r| Room::Owned(r.to_owned()))
-        .collect();
-    let data = value.get("data").cloned().unwrap_or(Value::Null);
-    Some(RecoverySession {
-        sid,
-        pid,
-        rooms,
-        data,
-    })
+    let stored: StoredSession = serde_json::from_value(value).ok()?;
+    let start = stored.start.filter(|start| valid_offset(start));
+    let session = RecoverySession {
+        sid: stored.sid.parse().ok()?,
+        pid: stored.pid.parse().ok()?,
+        rooms: stored.rooms.into_iter().map(Room::Owned).collect(),
+        data: stored.data,
+    };
+    Some((session, start))
 }
 
 /// Remembers the last number seen from each node, to skip the copies a retried batch added.
@@ -387,9 +396,14 @@ mod tests {
             rooms: vec!["AAAAAAAAAAAAAAAAAAAA".into(), "red".into()],
             data: Value::Null,
         };
-        let back = decode_session(encode_session(&session).as_bytes()).unwrap();
+        let (back, start) = decode_session(encode_session(&session, None).as_bytes()).unwrap();
         assert_eq!(back.data, json!({}));
         assert_eq!(back.rooms, session.rooms);
+        assert_eq!(start, None);
+        let (_, start) = decode_session(encode_session(&session, Some("17-3")).as_bytes()).unwrap();
+        assert_eq!(start.as_deref(), Some("17-3"));
+        let (_, start) = decode_session(encode_session(&session, Some("junk")).as_bytes()).unwrap();
+        assert_eq!(start, None, "a start that is no stream id is ignored");
         assert!(decode_session(b"not base64!").is_none());
     }
 

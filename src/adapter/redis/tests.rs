@@ -65,6 +65,14 @@ impl Transport for Fake {
         Box::pin(std::future::ready(Err(AdapterError::Closed)))
     }
 
+    fn stream_position(&self) -> Option<String> {
+        None
+    }
+
+    fn xlen<'a>(&'a self, _: &'a str) -> TransportFuture<'a, u64> {
+        Box::pin(std::future::ready(Err(AdapterError::Closed)))
+    }
+
     fn take_and_find<'a>(
         &'a self,
         _: String,

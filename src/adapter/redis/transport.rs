@@ -42,6 +42,9 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// Session keys written and deleted, in order, in one pipelined round trip.
     fn write_sessions(&self, writes: Vec<SessionWrite>) -> TransportFuture<'_, ()>;
 
+    /// Streams mode: the id of the last entry read and delivered to every namespace.
+    fn stream_position(&self) -> Option<String>;
+
     /// `GETDEL <key>` and `XRANGE <stream> <id> <id>` in one round trip: the value taken, and
     /// the entry `id` if the stream still has it.
     fn take_and_find<'a>(
@@ -58,6 +61,9 @@ pub(crate) trait Transport: Send + Sync + 'static {
         start: String,
         count: usize,
     ) -> TransportFuture<'a, redis::Value>;
+
+    /// `XLEN <stream>`.
+    fn xlen<'a>(&'a self, stream: &'a str) -> TransportFuture<'a, u64>;
 }
 
 impl Transport for Driver {
@@ -87,6 +93,10 @@ impl Transport for Driver {
 
     fn unsubscribe(&self, id: u64, subscriptions: Vec<Subscription>) {
         Driver::unsubscribe(self, id, subscriptions);
+    }
+
+    fn stream_position(&self) -> Option<String> {
+        Driver::stream_position(self)
     }
 
     fn write_sessions(&self, writes: Vec<SessionWrite>) -> TransportFuture<'_, ()> {
@@ -129,6 +139,17 @@ impl Transport for Driver {
                 .arg(stream)
                 .arg(id)
                 .arg(id)
+                .query_async(&mut conn)
+                .await
+                .map_err(AdapterError::transport)
+        })
+    }
+
+    fn xlen<'a>(&'a self, stream: &'a str) -> TransportFuture<'a, u64> {
+        let mut conn = self.commands.clone();
+        Box::pin(async move {
+            redis::cmd("XLEN")
+                .arg(stream)
                 .query_async(&mut conn)
                 .await
                 .map_err(AdapterError::transport)
