@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 use super::adapter::NsShared;
 use super::streams;
 use crate::adapter::RecoverySession;
+use crate::adapter::sessions::Starts;
 use crate::core::sync::lock;
 use crate::engine::Sid;
 
@@ -63,12 +64,9 @@ struct Inner {
     dirty: HashSet<Sid>,
     /// Writes that keep their order: a socket's delete before its persisted session.
     queue: Vec<SessionWrite>,
-    /// Where in the stream each connected socket started (the last entry delivered before it
-    /// joined its rooms), by socket id: a client that never received a packet recovers from
-    /// there.
-    starts: HashMap<Sid, String>,
-    /// Those of sockets that just left, until their session is persisted (or not).
-    left: HashMap<Sid, (String, std::time::Instant)>,
+    /// Where in the stream each socket started (the last entry delivered before it joined its
+    /// rooms): a client that never received a packet recovers from there.
+    starts: Starts<String>,
 }
 
 #[derive(Debug)]
@@ -81,30 +79,17 @@ impl LiveSessions {
     /// A socket joined its rooms: unless it is a restored one (see [`restoring`](Self::restoring)),
     /// it started at `position`.
     pub(crate) fn joined(&self, sid: Sid, position: impl FnOnce() -> Option<String>) {
-        let mut inner = lock(&self.inner);
-        if !inner.starts.contains_key(&sid)
-            && let Some(position) = position()
-        {
-            inner.starts.insert(sid, position);
-        }
+        lock(&self.inner).starts.joined(sid, position);
     }
 
     /// A restored socket keeps the start of its session.
     pub(crate) fn restoring(&self, sid: Sid, start: Option<String>) {
-        let mut inner = lock(&self.inner);
-        match start {
-            Some(start) => inner.starts.insert(sid, start),
-            None => inner.starts.remove(&sid),
-        };
+        lock(&self.inner).starts.restored(sid, start);
     }
 
     /// Where a socket that just left started, for its persisted session.
     pub(crate) fn start_of(&self, sid: Sid) -> Option<String> {
-        let mut inner = lock(&self.inner);
-        match inner.left.remove(&sid) {
-            Some((start, _)) => Some(start),
-            None => inner.starts.get(&sid).cloned(),
-        }
+        lock(&self.inner).starts.take(sid)
     }
 
     /// A recoverable socket connected, or its data changed.
@@ -136,14 +121,7 @@ impl LiveSessions {
     pub(crate) fn gone(&self, sid: Sid, key_prefix: &str) {
         let mut inner = lock(&self.inner);
         inner.dirty.remove(&sid);
-        let now = std::time::Instant::now();
-        // `persist` follows at once when it comes at all.
-        inner
-            .left
-            .retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(30));
-        if let Some(start) = inner.starts.remove(&sid) {
-            inner.left.insert(sid, (start, now));
-        }
+        inner.starts.left(sid);
         if let Some(live) = inner.sessions.remove(&sid) {
             let key = format!("{key_prefix}{}", live.pid);
             push_bounded(&mut inner.queue, SessionWrite::Delete { key });
@@ -186,7 +164,7 @@ impl LiveSessions {
                 rooms: rooms_of(sid),
                 data: live.data.clone(),
             };
-            let start = inner.starts.get(&sid).map(String::as_str);
+            let start = inner.starts.of(sid).map(String::as_str);
             writes.push(SessionWrite::Put {
                 key: format!("{key_prefix}{}", live.pid),
                 value: streams::encode_session(&session, start),

@@ -66,11 +66,9 @@ struct Inner {
     sessions: HashMap<Sid, Kept>,
     /// Restored sessions whose socket has not joined its rooms yet, by socket id.
     handovers: HashMap<Sid, Handover>,
-    /// The first offset each connected socket may have been sent, by socket id: a client that
-    /// never received a packet recovers from there.
-    starts: HashMap<Sid, u64>,
-    /// Those of sockets that just left, until their session is persisted (or not).
-    left: HashMap<Sid, (u64, Instant)>,
+    /// The first offset each socket may have been sent: a client that never received a packet
+    /// recovers from there.
+    starts: Starts<u64>,
 }
 
 #[derive(Debug)]
@@ -160,7 +158,7 @@ impl SessionStore {
     pub fn persist(&self, session: RecoverySession) {
         let mut inner = lock(&self.inner);
         self.prune(&mut inner, Instant::now());
-        let start = inner.left.remove(&session.sid).map(|(start, _)| start);
+        let start = inner.starts.take(session.sid);
         inner.sessions.insert(
             session.pid,
             Kept {
@@ -225,7 +223,7 @@ impl SessionStore {
         match inner.handovers.remove(&sid) {
             Some(handover) if own_room => {
                 let start = handover.start.unwrap_or(inner.next_offset);
-                inner.starts.insert(sid, start);
+                inner.starts.restored(sid, Some(start));
                 if !handover.buffer.is_empty() {
                     // Bounded by the log's limit, not by the socket's queue (as its replay is).
                     local.namespace().send_unbounded(sid, handover.buffer);
@@ -238,7 +236,7 @@ impl SessionStore {
             // A new socket joins its own room as it connects: from then on, packets reach it.
             None if own_room => {
                 let next = inner.next_offset;
-                inner.starts.entry(sid).or_insert(next);
+                inner.starts.joined(sid, || Some(next));
             }
             None => {}
         }
@@ -249,10 +247,7 @@ impl SessionStore {
     pub fn del_all(&self, local: &LocalAdapter, sid: Sid) {
         let mut inner = lock(&self.inner);
         inner.handovers.remove(&sid);
-        if let Some(start) = inner.starts.remove(&sid) {
-            // Until `persist` takes it, if the socket may recover.
-            inner.left.insert(sid, (start, Instant::now()));
-        }
+        inner.starts.left(sid);
         local.del_all(sid);
     }
 
@@ -269,10 +264,6 @@ impl SessionStore {
         inner
             .handovers
             .retain(|_, handover| now.duration_since(handover.since) <= HANDOVER_WAIT);
-        // `persist` follows a socket's `del_all` at once, when it comes at all.
-        inner
-            .left
-            .retain(|_, (_, at)| now.duration_since(*at) <= HANDOVER_WAIT);
     }
 
     /// How many packets, sessions and pending hand-overs are kept.
@@ -322,5 +313,8 @@ impl Inner {
     }
 }
 
+mod starts;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use starts::Starts;
