@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisMode, SubscriptionMode};
 use tower_socketio::emitter::{Emitter, EmitterError, EmitterOperators};
 use tower_socketio::extract::Args;
@@ -299,12 +301,13 @@ async fn wait_room_channel(redis: &RedisServer, room: &str, nodes: usize) {
     }
 }
 
-/// Every emitter operation, checked at every client. `sharded` waits for room channels.
+/// Every emitter operation, checked at every client. `room_channels`: the nodes listen to
+/// rooms' own sharded channels, which a join subscribes a moment later.
 async fn run_scenario(
     cluster: &mut Cluster,
     emitter: &AnyEmitter,
     redis: &RedisServer,
-    sharded: bool,
+    room_channels: bool,
 ) {
     let everyone = clients(cluster, false, |_| true);
     let (first, second) = (
@@ -393,7 +396,7 @@ async fn run_scenario(
     // Remote join and leave, on both nodes, then on one.
     emitter.sockets_join(&Sel::to(&["g0", "g1"]), "ej").await;
     wait_room(cluster, "ej", &everyone).await;
-    if sharded {
+    if room_channels {
         wait_room_channel(redis, "ej", 2).await;
     }
     expect(cluster, emitter, &Sel::to(&["ej"]), "ej", vec![], &everyone).await;
@@ -479,17 +482,31 @@ async fn rust_emitter_reaches_rust_and_node_nodes_classic() {
     run_scenario(&mut cluster, &emitter, &redis, false).await;
 }
 
+/// The sharded format in one subscription mode, Node's name for it being `node_mode`.
+async fn sharded(mode: SubscriptionMode, node_mode: &str) {
+    let redis = RedisServer::start();
+    let n1 = JsNode::start("n1", &redis.url(), "socket.io", Some(node_mode)).await;
+    let mode_of_nodes = RedisMode::Sharded(mode);
+    let mut cluster = mixed_cluster(&redis, mode_of_nodes, n1).await;
+    let config = RedisAdapterConfig::new(redis.url()).mode(mode_of_nodes);
+    let emitter = AnyEmitter::Rust(Emitter::redis(config).await.expect("emitter"));
+    let room_channels = mode != SubscriptionMode::Static;
+    run_scenario(&mut cluster, &emitter, &redis, room_channels).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_emitter_reaches_rust_and_node_nodes_sharded() {
-    let redis = RedisServer::start();
-    let n1 = JsNode::start("n1", &redis.url(), "socket.io", Some("dynamic")).await;
-    let mode = RedisMode::Sharded(SubscriptionMode::Dynamic);
-    let mut cluster = mixed_cluster(&redis, mode, n1).await;
-    let emitter = Emitter::redis(RedisAdapterConfig::new(redis.url()).mode(mode))
-        .await
-        .expect("emitter");
-    let emitter = AnyEmitter::Rust(emitter);
-    run_scenario(&mut cluster, &emitter, &redis, true).await;
+    sharded(SubscriptionMode::Dynamic, "dynamic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_emitter_reaches_rust_and_node_nodes_sharded_static() {
+    sharded(SubscriptionMode::Static, "static").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_emitter_reaches_rust_and_node_nodes_sharded_dynamic_private() {
+    sharded(SubscriptionMode::DynamicPrivate, "dynamic-private").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,4 +562,120 @@ async fn emitter_errors_are_typed_and_it_outlives_a_redis_restart() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_text(ws: &mut Ws) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return t.to_string(),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the connection ended or stalled: {other:?}"),
+        }
+    }
+}
+
+/// An event's `[name, ...args]`, if `text` is one.
+fn event(text: &str) -> Option<Vec<Value>> {
+    serde_json::from_str(text.strip_prefix("42")?).ok()
+}
+
+/// Connects with `auth`; the CONNECT reply, and the events that came before it.
+async fn connect(url: &str, auth: Option<Value>) -> (Ws, Value, Vec<Vec<Value>>) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("handshake");
+    assert!(next_text(&mut ws).await.starts_with('0'), "open packet");
+    let connect = auth.map_or("40".to_owned(), |auth| format!("40{auth}"));
+    ws.send(Message::text(connect)).await.expect("send");
+    let mut before = Vec::new();
+    loop {
+        let text = next_text(&mut ws).await;
+        if let Some(reply) = text.strip_prefix("40") {
+            return (
+                ws,
+                serde_json::from_str(reply).expect("CONNECT reply"),
+                before,
+            );
+        }
+        before.extend(event(&text));
+    }
+}
+
+/// Reads events until one named `name`.
+async fn until_event(ws: &mut Ws, name: &str, seen: &mut Vec<Vec<Value>>) -> Vec<Value> {
+    loop {
+        if let Some(found) = seen.iter().position(|e| e[0] == name) {
+            return seen.remove(found);
+        }
+        seen.extend(event(&next_text(ws).await));
+    }
+}
+
+/// In the Streams format, what the emitter sends is an entry of the stream: a client that
+/// missed it while disconnected gets it when it recovers, with its offset; one that was not
+/// targeted does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_emitter_broadcasts_are_replayed_on_recovery() {
+    let redis = RedisServer::start();
+    let window = Some(Duration::from_secs(10));
+    let node = RustNode::start_with("r1", config(&redis, RedisMode::Streams), window).await;
+    node.io.ready().await.expect("ready");
+    let config = RedisAdapterConfig::new(redis.url()).mode(RedisMode::Streams);
+    let emitter = Emitter::redis(config).await.expect("emitter");
+    let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", node.addr);
+
+    let (mut ws, reply, mut seen) = connect(&url, None).await;
+    let (sid, pid) = (reply["sid"].clone(), reply["pid"].clone());
+    emitter.emit("live", &"a").await.expect("emit");
+    let live = until_event(&mut ws, "live", &mut seen).await;
+    assert_eq!(live.len(), 3, "live with its offset: {live:?}");
+    let offset = live[2].clone();
+
+    // The cut: the node keeps the session once it saw the connection end.
+    drop(ws);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.io.client_count() > 0 {
+        assert!(Instant::now() < deadline, "the node never saw the cut");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sid_room = sid.as_str().expect("sid").to_owned();
+    emitter.emit("missed", &("m", 1)).await.expect("emit");
+    emitter
+        .to(sid_room)
+        .emit("direct", &())
+        .await
+        .expect("emit");
+    emitter
+        .to("elsewhere")
+        .emit("not-mine", &())
+        .await
+        .expect("emit");
+    emitter
+        .volatile()
+        .emit("volatile", &())
+        .await
+        .expect("emit");
+
+    let auth = json!({ "pid": pid, "offset": offset });
+    let (mut ws, reply, mut seen) = connect(&url, Some(auth)).await;
+    assert_eq!(reply["sid"], sid, "recovered: {reply}");
+    let missed = until_event(&mut ws, "missed", &mut seen).await;
+    assert_eq!(
+        (&missed[..3], missed.len()),
+        (&[json!("missed"), json!("m"), json!(1)][..], 4)
+    );
+    let direct = until_event(&mut ws, "direct", &mut seen).await;
+    assert_eq!(direct.len(), 2, "direct with its offset: {direct:?}");
+    // A live event after the replay: nothing else came before it.
+    emitter.emit("after", &()).await.expect("emit");
+    until_event(&mut ws, "after", &mut seen).await;
+    let names: Vec<&Value> = seen.iter().map(|e| &e[0]).collect();
+    assert!(
+        seen.iter()
+            .all(|e| e[0] != "not-mine" && e[0] != "volatile"),
+        "replayed what it should not have: {names:?}"
+    );
 }
