@@ -679,3 +679,63 @@ async fn streams_emitter_broadcasts_are_replayed_on_recovery() {
         "replayed what it should not have: {names:?}"
     );
 }
+
+/// Reads events until `[name, i]`, answering Engine.IO pings on the way.
+async fn until_numbered(ws: &mut Ws, name: &str, i: u64) {
+    loop {
+        let text = next_text(ws).await;
+        if text == "2" {
+            ws.send(Message::text("3")).await.expect("pong");
+        } else if event(&text).is_some_and(|e| e[0] == name && e[1] == i) {
+            return;
+        }
+    }
+}
+
+/// A measurement, not a check of behaviour: from an emitter's `emit` to a client of a Rust node
+/// and of a Node node (classic format, one Redis), the latency of one event at a time (median
+/// and p99 of 2 000) and the rate of 20 000 emitted without waiting for each other. Run it on
+/// its own: `scripts/test cluster -E 'test(emitter_latency)' --run-ignored only --no-capture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it on its own"]
+async fn emitter_latency() {
+    const ROUNDS: u64 = 2_000;
+    const BURST: u64 = 20_000;
+    let redis = RedisServer::start();
+    let rust = Node::Rust(RustNode::start("r1", config(&redis, RedisMode::Classic)).await);
+    let js = Node::Js(JsNode::start("n1", &redis.url(), "socket.io", None).await);
+    for node in [&rust, &js] {
+        node.wait_server_count(2).await;
+    }
+    let emitter = Emitter::redis(RedisAdapterConfig::new(redis.url()))
+        .await
+        .expect("emitter");
+    for node in [&rust, &js] {
+        let url = node.url().replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket";
+        let (mut ws, _, _) = connect(&url, None).await;
+        let mut samples = Vec::with_capacity(ROUNDS as usize);
+        for i in 0..ROUNDS + 200 {
+            let started = Instant::now();
+            emitter.emit("lat", &i).await.expect("emit");
+            until_numbered(&mut ws, "lat", i).await;
+            if i >= 200 {
+                samples.push(started.elapsed());
+            }
+        }
+        samples.sort();
+        let median = samples[samples.len() / 2];
+        let p99 = samples[samples.len() * 99 / 100];
+
+        let started = Instant::now();
+        let burst: Vec<_> = (0..BURST).map(|i| emitter.emit("burst", &i)).collect();
+        let send = futures_util::future::try_join_all(burst);
+        let (sent, ()) = tokio::join!(send, until_numbered(&mut ws, "burst", BURST - 1));
+        sent.expect("burst");
+        let rate = BURST as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "emitter -> client of {}: latency median {median:?}, p99 {p99:?} ({ROUNDS} events); \
+             {BURST} events in a burst at {rate:.0}/s",
+            node.name()
+        );
+    }
+}
