@@ -45,11 +45,44 @@
 //!   emitter nsp <nsp> type <n> data <data>`), so a Redis restart loses nothing Redis kept and
 //!   connection state recovery replays them like any broadcast.
 //!
+//! Where each operation goes, in the classic format (through a backend that only records
+//! what it is asked to publish):
+//!
+//! ```
+//! # use std::sync::{Arc, Mutex};
+//! # use tower_socketio::emitter::{BackendFuture, EmitterBackend};
+//! # #[derive(Clone, Default)]
+//! # struct Recorder(Arc<Mutex<Vec<String>>>);
+//! # impl EmitterBackend for Recorder {
+//! #     fn publish(&self, channel: String, _payload: bytes::Bytes) -> BackendFuture<'_> {
+//! #         self.0.lock().unwrap().push(channel);
+//! #         Box::pin(std::future::ready(Ok(())))
+//! #     }
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use tower_socketio::emitter::{Emitter, EmitterFormat};
+//!
+//! let recorder = Recorder::default();
+//! let format = EmitterFormat::RedisClassic { key: "socket.io".into() };
+//! let emitter = Emitter::new(recorder.clone(), format);
+//! emitter.to("room1").emit("a", &()).await?; // one room: that room's channel
+//! emitter.to(["room1", "room2"]).emit("b", &()).await?; // several: the namespace's
+//! emitter.of("admin").to("room1").sockets_join("vip").await?; // requests
+//! assert_eq!(
+//!     *recorder.0.lock().unwrap(),
+//!     ["socket.io#/#room1#", "socket.io#/#", "socket.io-request#/admin#"]
+//! );
+//! # Ok::<(), tower_socketio::emitter::EmitterError>(())
+//! # }).unwrap();
+//! ```
+//!
 //! # What it does and does not do
 //!
 //! Every operation resolves once Redis took the message, or fails with
 //! [`EmitterError::Backend`]; nothing is queued or retried behind your back. Operations
-//! awaited one after the other reach each node in that order. As in Node, an emitter
+//! awaited one after the other reach each node in that order (through one Redis server; the
+//! futures of operations started together are sent in the order they are first polled). As in
+//! Node, an emitter
 //! subscribes to nothing, so it cannot collect acks, fetch sockets or count servers, and
 //! servers do not count it as a node; `volatile` and `compress` are its only flags. Reserved
 //! event names (`connect`, `disconnect`, …) are refused with [`EmitterError::ReservedEvent`].
