@@ -4,6 +4,9 @@
 
 pub mod adapter;
 mod core;
+// Beside the adapters: it writes their messages, and knows no socket, namespace or server.
+#[cfg(feature = "redis")]
+pub mod emitter;
 pub mod engine;
 pub mod extract;
 pub mod handler;

@@ -9,62 +9,14 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::adapter::{BroadcastOptions, BroadcastPacket, Room};
+// Where `IntoRooms` lives: `core`, so that the emitter (which knows no namespace) takes rooms alike.
+pub use crate::core::IntoRooms;
 use crate::core::ack::BroadcastAckFuture;
 use crate::core::error::{AdapterError, EmitError};
 use crate::engine::Sid;
 use crate::namespace::Namespace;
 use crate::parser;
 use crate::remote_socket::RemoteSocket;
-
-/// Room names, one or many.
-///
-/// ```
-/// use tower_socketio::operators::IntoRooms;
-///
-/// assert_eq!("a".into_rooms().len(), 1);
-/// assert_eq!(["a", "b"].into_rooms().len(), 2);
-/// assert_eq!(vec![String::from("a")].into_rooms().len(), 1);
-/// ```
-pub trait IntoRooms {
-    /// The rooms.
-    fn into_rooms(self) -> Vec<Room>;
-}
-
-impl IntoRooms for &'static str {
-    fn into_rooms(self) -> Vec<Room> {
-        vec![Room::Borrowed(self)]
-    }
-}
-
-impl IntoRooms for String {
-    fn into_rooms(self) -> Vec<Room> {
-        vec![Room::Owned(self)]
-    }
-}
-
-impl IntoRooms for Room {
-    fn into_rooms(self) -> Vec<Room> {
-        vec![self]
-    }
-}
-
-impl IntoRooms for Sid {
-    fn into_rooms(self) -> Vec<Room> {
-        vec![Room::Owned(self.to_string())]
-    }
-}
-
-impl<T: IntoRooms> IntoRooms for Vec<T> {
-    fn into_rooms(self) -> Vec<Room> {
-        self.into_iter().flat_map(IntoRooms::into_rooms).collect()
-    }
-}
-
-impl<T: IntoRooms, const N: usize> IntoRooms for [T; N] {
-    fn into_rooms(self) -> Vec<Room> {
-        self.into_iter().flat_map(IntoRooms::into_rooms).collect()
-    }
-}
 
 /// A selection of sockets in a namespace, and what to do with them.
 ///

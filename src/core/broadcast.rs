@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use crate::engine::Sid;
+
 /// A room name. Every socket is in the room named after its own id.
 ///
 /// ```
@@ -33,4 +35,54 @@ pub struct BroadcastOptions {
     pub volatile: bool,
     /// Whether the sender asked for compression (Node's `compress` flag).
     pub compress: bool,
+}
+
+/// Room names, one or many.
+///
+/// ```
+/// use tower_socketio::operators::IntoRooms;
+///
+/// assert_eq!("a".into_rooms().len(), 1);
+/// assert_eq!(["a", "b"].into_rooms().len(), 2);
+/// assert_eq!(vec![String::from("a")].into_rooms().len(), 1);
+/// ```
+pub trait IntoRooms {
+    /// The rooms.
+    fn into_rooms(self) -> Vec<Room>;
+}
+
+impl IntoRooms for &'static str {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![Room::Borrowed(self)]
+    }
+}
+
+impl IntoRooms for String {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![Room::Owned(self)]
+    }
+}
+
+impl IntoRooms for Room {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![self]
+    }
+}
+
+impl IntoRooms for Sid {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![Room::Owned(self.to_string())]
+    }
+}
+
+impl<T: IntoRooms> IntoRooms for Vec<T> {
+    fn into_rooms(self) -> Vec<Room> {
+        self.into_iter().flat_map(IntoRooms::into_rooms).collect()
+    }
+}
+
+impl<T: IntoRooms, const N: usize> IntoRooms for [T; N] {
+    fn into_rooms(self) -> Vec<Room> {
+        self.into_iter().flat_map(IntoRooms::into_rooms).collect()
+    }
 }

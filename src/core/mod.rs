@@ -12,6 +12,6 @@ pub(crate) mod error;
 pub(crate) mod recovery;
 pub(crate) mod sync;
 
-pub use broadcast::{BroadcastOptions, Room};
+pub use broadcast::{BroadcastOptions, IntoRooms, Room};
 pub use delivery::SocketInfo;
 pub use recovery::ConnectionStateRecovery;

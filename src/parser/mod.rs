@@ -15,6 +15,9 @@ mod encode;
 #[cfg(feature = "msgpack")]
 mod msgpack;
 
+// The emitter refuses these names too.
+#[cfg(feature = "redis")]
+pub(crate) use decode::RESERVED_EVENTS;
 pub use decode::{DEFAULT_MAX_DEPTH, Decoder, ParseError};
 pub(crate) use encode::{EncodedArgs, SPREAD_MARKER, encode_args};
 

@@ -4,6 +4,8 @@
 //! - `adapter_conformance`: every adapter of the crate (memory, the custom adapter of
 //!   `examples/custom_adapter.rs`, Redis in each mode) carries the same cluster operations;
 //! - `redis_crash`: clients of a node killed with SIGKILL recover on another (Streams);
+//! - `redis_emitter`: the emitter (ours and Node's `@socket.io/redis-emitter`) reaching Rust
+//!   and Node nodes in every Redis format;
 //! - `redis_faults`: Redis going away, timeouts, bad messages;
 //! - `redis_mixed`: Rust and Node nodes in one cluster;
 //! - `redis_protocol`: the wire format on the channels;
@@ -19,6 +21,7 @@ mod support;
 
 mod adapter_conformance;
 mod redis_crash;
+mod redis_emitter;
 mod redis_faults;
 mod redis_mixed;
 mod redis_protocol;

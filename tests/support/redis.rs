@@ -254,7 +254,8 @@ pub fn command_bytes(port: u16, args: &[&[u8]]) -> std::io::Result<String> {
         line.push_str(&String::from_utf8_lossy(&body));
     } else if line.starts_with('*') {
         let mut rest = vec![0u8; 4096];
-        let n = reader.get_mut().read(&mut rest).unwrap_or(0);
+        // Through the reader: the rest of the reply may already be in its buffer.
+        let n = reader.read(&mut rest).unwrap_or(0);
         line.push_str(&String::from_utf8_lossy(&rest[..n]));
     }
     Ok(line)

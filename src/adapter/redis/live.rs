@@ -6,8 +6,9 @@
 //! pid, rooms, data}> PX <ttl>`), which any node, Rust or Node, restores with `GETDEL`. It is
 //! written when its socket connects, again after its rooms or data change, and again before
 //! it expires; deleted when the socket leaves for good, and written one last time (as before)
-//! when it leaves in a way it may recover from. Writes are coalesced: one `SET` per changed
-//! session per [`FLUSH_EVERY`], pipelined with the others, in one round trip.
+//! when it leaves in a way it may recover from. Changes are coalesced: one `SET` per changed
+//! session per [`FLUSH_EVERY`], pipelined with the others, in one round trip; what a socket's
+//! leaving writes goes at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, Weak};
@@ -54,6 +55,8 @@ pub(crate) enum SessionWrite {
 pub(crate) struct LiveSessions {
     inner: Mutex<Inner>,
     wake: Notify,
+    /// An ordered write waits: the writer stops gathering changes and writes at once.
+    urgent: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -127,6 +130,7 @@ impl LiveSessions {
             push_bounded(&mut inner.queue, SessionWrite::Delete { key });
             drop(inner);
             self.wake.notify_one();
+            self.urgent.notify_one();
         }
     }
 
@@ -134,6 +138,12 @@ impl LiveSessions {
     pub(crate) fn persist(&self, write: SessionWrite) {
         push_bounded(&mut lock(&self.inner).queue, write);
         self.wake.notify_one();
+        self.urgent.notify_one();
+    }
+
+    /// Whether ordered writes (a socket that left) wait.
+    fn has_queued(&self) -> bool {
+        !lock(&self.inner).queue.is_empty()
     }
 
     /// Every live session is written again (before its key expires).
@@ -242,8 +252,18 @@ pub(super) async fn write_loop(shared: Weak<NsShared>, ttl: Duration) {
                 shared.live.refresh_all();
             }
         }
-        // Gather what else changes meanwhile into the same round trip.
-        tokio::time::sleep(FLUSH_EVERY).await;
+        // Gather what else changes meanwhile into the same round trip; but the session of a
+        // socket that just left goes at once: its client may be reconnecting already.
+        let Some(live) = shared.upgrade().map(|shared| shared.live.clone()) else {
+            return;
+        };
+        if !live.has_queued() {
+            tokio::select! {
+                _ = tokio::time::sleep(FLUSH_EVERY) => {}
+                _ = live.urgent.notified() => {}
+            }
+        }
+        drop(live);
         let Some(shared) = shared.upgrade() else {
             return;
         };

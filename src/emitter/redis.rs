@@ -1,0 +1,99 @@
+//! The Redis backend: one connection that reconnects by itself, `PUBLISH` (or `SPUBLISH`) and
+//! `XADD`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{BackendFuture, Emitter, EmitterBackend, EmitterError, EmitterFormat};
+use crate::adapter::redis::{RedisAdapterConfig, RedisAdapterError, RedisMode};
+
+/// Publishes on one Redis connection, which reconnects with backoff when Redis goes away. One
+/// multiplexed connection keeps the order in which commands are sent.
+struct RedisBackend {
+    conn: ConnectionManager,
+    /// `SPUBLISH` rather than `PUBLISH` (the sharded format).
+    sharded: bool,
+}
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(4)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(1))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(3)))
+}
+
+impl EmitterBackend for RedisBackend {
+    fn publish(&self, channel: String, payload: Bytes) -> BackendFuture<'_> {
+        let mut conn = self.conn.clone();
+        let command = if self.sharded { "SPUBLISH" } else { "PUBLISH" };
+        Box::pin(async move {
+            redis::cmd(command)
+                .arg(channel)
+                .arg(payload.as_ref())
+                .query_async::<redis::Value>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(EmitterError::backend)
+        })
+    }
+
+    fn append(
+        &self,
+        stream: String,
+        max_len: u64,
+        fields: Vec<(&'static str, Bytes)>,
+    ) -> BackendFuture<'_> {
+        let mut conn = self.conn.clone();
+        Box::pin(async move {
+            let mut command = redis::cmd("XADD");
+            command
+                .arg(stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(max_len)
+                .arg("*");
+            for (field, value) in &fields {
+                command.arg(*field).arg(value.as_ref());
+            }
+            command
+                .query_async::<redis::Value>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(EmitterError::backend)
+        })
+    }
+}
+
+impl Emitter {
+    /// Connects to Redis and returns an emitter that writes what servers with this adapter
+    /// configuration read: give it the servers' [`RedisAdapterConfig`] (its URL, prefix, mode
+    /// and stream name count; the options about listening do not). Must run inside a Tokio
+    /// runtime.
+    ///
+    /// ```no_run
+    /// use tower_socketio::adapter::redis::{RedisAdapterConfig, SubscriptionMode};
+    /// use tower_socketio::emitter::Emitter;
+    ///
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = RedisAdapterConfig::new("redis://127.0.0.1").sharded(SubscriptionMode::Dynamic);
+    /// let emitter = Emitter::redis(config).await?;
+    /// emitter.to("room1").emit("hello", &()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn redis(config: RedisAdapterConfig) -> Result<Emitter, RedisAdapterError> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| RedisAdapterError::InvalidUrl(e.to_string()))?;
+        let conn = ConnectionManager::new_with_config(client, manager_config())
+            .await
+            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+        let backend = RedisBackend {
+            conn,
+            sharded: matches!(config.mode, RedisMode::Sharded(_)),
+        };
+        Ok(Emitter::new(backend, EmitterFormat::redis(&config)))
+    }
+}
