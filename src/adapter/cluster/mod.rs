@@ -18,6 +18,9 @@
 pub(crate) mod classic;
 pub(crate) mod codec;
 pub(crate) mod message;
+pub(crate) mod node;
+pub(crate) mod ready;
+pub(crate) mod requests;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
