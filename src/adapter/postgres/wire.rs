@@ -109,8 +109,10 @@ pub(super) fn typed_message(
     mut decoded: Decoded,
     channel_nsp: &str,
 ) -> Result<(ClusterMessage, Vec<Bytes>), crate::adapter::cluster::ClusterError> {
+    // Only an absent (or null) namespace is taken from the channel: one of another type is
+    // junk, and stays an error.
     if let Value::Object(map) = &mut decoded.value
-        && !map.get("nsp").is_some_and(Value::is_string)
+        && map.get("nsp").is_none_or(Value::is_null)
     {
         map.insert("nsp".into(), Value::String(channel_nsp.to_owned()));
     }
@@ -212,6 +214,11 @@ mod tests {
         let (message, _) = typed_message(decoded, "/chat").unwrap();
         assert_eq!(message.nsp, "/chat");
         assert_eq!(message.uid, "emitter");
+        let junk = Decoded {
+            value: serde_json::json!({"type": 2, "uid": "u", "nsp": []}),
+            attachments: Vec::new(),
+        };
+        assert!(typed_message(junk, "/").is_err());
     }
 
     #[test]
