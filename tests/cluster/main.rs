@@ -27,6 +27,8 @@ mod postgres_cluster;
 #[cfg(feature = "postgres")]
 mod postgres_faults;
 #[cfg(feature = "postgres")]
+mod postgres_latency;
+#[cfg(feature = "postgres")]
 mod postgres_mixed;
 mod redis_crash;
 mod redis_faults;

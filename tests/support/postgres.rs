@@ -7,7 +7,7 @@
 //! Nothing here skips: when no PostgreSQL can be reached the test fails and says how to provide
 //! one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -243,7 +243,7 @@ pub struct PrivatePostgres {
 
 /// Runs a PostgreSQL program, as user `postgres` when this process is root (PostgreSQL refuses
 /// to run as root).
-fn pg_command(bin: &PathBuf, program: &str, args: &[&str]) -> std::process::Output {
+fn pg_command(bin: &Path, program: &str, args: &[&str]) -> std::process::Output {
     let path = bin.join(program);
     let root = std::process::Command::new("id")
         .arg("-u")

@@ -70,6 +70,7 @@ pub(crate) enum Expected {
     Count(usize),
     /// One answer from each of these nodes; answers from others are kept but do not count, and
     /// a node that leaves is no longer waited for (Node's `ClusterAdapterWithHeartbeat`).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Nodes(HashSet<String>),
 }
 
@@ -190,6 +191,7 @@ impl Requests {
     }
 
     /// A node left the cluster: requests stop waiting for it.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn node_gone(&self, uid: &str) {
         let mut pending = lock(&self.pending);
         let done: Vec<String> = pending

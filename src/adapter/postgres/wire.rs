@@ -146,13 +146,14 @@ impl Outgoing {
     ) -> Outgoing {
         let value = message.to_value();
         let binary = codec::has_binary(&value, attachments);
-        if !binary && let Ok(json) = serde_json::to_string(&value) {
-            if json.len() < threshold {
-                return Outgoing::Notify {
-                    channel,
-                    payload: json,
-                };
-            }
+        if !binary
+            && let Ok(json) = serde_json::to_string(&value)
+            && json.len() < threshold
+        {
+            return Outgoing::Notify {
+                channel,
+                payload: json,
+            };
         }
         Outgoing::Attachment {
             channel,
