@@ -155,3 +155,15 @@ async fn a_node_that_goes_silent_is_forgotten_and_no_longer_waited_for() {
     );
     n1.wait_server_count(2).await;
 }
+
+/// Nodes that start at the same moment on a fresh database all get the attachments table
+/// (PostgreSQL's `CREATE TABLE IF NOT EXISTS` races; the loser must not fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_create_the_table_once() {
+    use tower_socketio::adapter::postgres::PostgresAdapter;
+    let db = TestDb::create().await;
+    let connects = (0..6).map(|i| PostgresAdapter::connect(db.config(&format!("s{i}"))));
+    for result in futures_util::future::join_all(connects).await {
+        result.expect("every node starts");
+    }
+}

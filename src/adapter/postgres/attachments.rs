@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 /// `CREATE TABLE IF NOT EXISTS`, Node's schema (its README's; the Node adapter never creates
@@ -13,6 +14,24 @@ pub(super) fn create_statement(table: &str) -> String {
         "CREATE TABLE IF NOT EXISTS {table} (\
          id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)"
     )
+}
+
+/// Creates the table unless it exists. Nodes that start together race: PostgreSQL's
+/// `IF NOT EXISTS` is not atomic, and the loser gets a unique violation (on the table's type) or
+/// `duplicate_table`, which both mean that the table is there.
+pub(super) async fn create_table(
+    client: &Client,
+    table: &str,
+) -> Result<(), tokio_postgres::Error> {
+    match client.batch_execute(&create_statement(table)).await {
+        Err(err)
+            if err.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                || err.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+        {
+            Ok(())
+        }
+        result => result,
+    }
 }
 
 /// Inserts a message; its id.

@@ -97,8 +97,7 @@ impl Driver {
             }
         });
         if config.create_table {
-            client
-                .batch_execute(&attachments::create_statement(&config.table_name))
+            attachments::create_table(&client, &config.table_name)
                 .await
                 .map_err(PostgresAdapterError::CreateTable)?;
         }
