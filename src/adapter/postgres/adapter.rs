@@ -26,8 +26,8 @@ use crate::adapter::cluster::requests::{
 };
 use crate::adapter::cluster::{WireOpts, WirePacket};
 use crate::adapter::{
-    Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle, Room,
-    SocketInfo,
+    Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
+    RecoverySession, RestoredSession, Room, SessionStore, SocketInfo,
 };
 use crate::core::ack::BroadcastAckFuture;
 use crate::core::error::AdapterError;
@@ -49,6 +49,9 @@ pub(crate) struct NsShared {
     pub(super) nodes: Nodes,
     /// Set once PostgreSQL confirmed the `LISTEN` of the namespace's channel.
     pub(super) listening: Readiness,
+    /// With connection state recovery on: this node's sessions and packet log, in memory (as
+    /// the Redis pub/sub modes; Node's PostgreSQL adapter does not recover sessions at all).
+    pub(super) sessions: Option<SessionStore>,
 }
 
 /// A namespace's PostgreSQL adapter, built by
@@ -96,6 +99,7 @@ impl PostgresAdapter {
         let config = &driver.config;
         let nsp = ns.name().to_owned();
         let shared = Arc::new(NsShared {
+            sessions: ns.recovery().map(SessionStore::new),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             channel: wire::channel(&config.channel_prefix, &nsp),
             nodes: Nodes::new(config.heartbeat_timeout),
@@ -164,6 +168,31 @@ impl NsShared {
         self.publish_body(Body::InitialHeartbeat);
     }
 
+    /// Delivers a broadcast to this node's sockets, through the session store when recovery is
+    /// on (it gives a recoverable packet its offset and logs it).
+    fn deliver_local(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+        match &self.sessions {
+            Some(sessions) => sessions.broadcast(&self.local, packet, opts),
+            None => self.local.broadcast(packet, opts),
+        }
+    }
+
+    /// Puts a local socket in rooms, through the session store when there is one (a restored
+    /// socket's hand-over happens there).
+    fn join_local(&self, sid: Sid, rooms: Vec<Room>) {
+        match &self.sessions {
+            Some(sessions) => sessions.add_all(&self.local, sid, rooms),
+            None => self.local.add_all(sid, rooms),
+        }
+    }
+
+    /// The targeted local sockets join rooms.
+    fn add_sockets_local(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        for sid in self.local.targets(opts) {
+            self.join_local(sid, rooms.to_vec());
+        }
+    }
+
     /// 1 plus the other nodes heard from within the heartbeat timeout.
     fn server_count(&self) -> usize {
         1 + self.nodes.live().len()
@@ -211,13 +240,18 @@ impl NsShared {
                 packet,
                 opts,
                 request_id: None,
-            } => match remote_packet(&self.ns, &packet, attachments, None) {
-                Some(packet) => self.local.broadcast(&packet, &opts.to_options()),
+            } => match remote_packet(
+                &self.ns,
+                &packet,
+                attachments,
+                None,
+                self.sessions.is_some(),
+            ) {
+                Some(packet) => self.deliver_local(&packet, &opts.to_options()),
                 None => tracing::warn!("ignoring a PostgreSQL broadcast whose packet is malformed"),
             },
             Body::SocketsJoin { opts, rooms } => {
-                self.local
-                    .add_sockets(&opts.to_options(), &rooms_of(&rooms));
+                self.add_sockets_local(&opts.to_options(), &rooms_of(&rooms));
             }
             Body::SocketsLeave { opts, rooms } => {
                 self.local
@@ -397,7 +431,7 @@ impl NsShared {
 
 impl Adapter for PostgresAdapter {
     fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
-        self.shared.local.add_all(sid, rooms);
+        self.shared.join_local(sid, rooms);
     }
 
     fn del(&self, sid: Sid, room: &Room) {
@@ -405,7 +439,10 @@ impl Adapter for PostgresAdapter {
     }
 
     fn del_all(&self, sid: Sid) {
-        self.shared.local.del_all(sid);
+        match &self.shared.sessions {
+            Some(sessions) => sessions.del_all(&self.shared.local, sid),
+            None => self.shared.local.del_all(sid),
+        }
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
@@ -418,7 +455,7 @@ impl Adapter for PostgresAdapter {
         opts: BroadcastOptions,
     ) -> Result<(), AdapterError> {
         let shared = &self.shared;
-        shared.local.broadcast(&packet, &opts);
+        shared.deliver_local(&packet, &opts);
         if opts.local {
             return Ok(());
         }
@@ -476,7 +513,7 @@ impl Adapter for PostgresAdapter {
     }
 
     fn add_sockets(&self, opts: BroadcastOptions, rooms: Vec<Room>) -> Result<(), AdapterError> {
-        self.shared.local.add_sockets(&opts, &rooms);
+        self.shared.add_sockets_local(&opts, &rooms);
         self.shared.operation(&opts, |opts| Body::SocketsJoin {
             opts,
             rooms: room_names(&rooms),
@@ -549,5 +586,33 @@ impl Adapter for PostgresAdapter {
             .driver
             .unregister(&shared.nsp, shared.id, &shared.channel);
         shared.listening.close();
+    }
+
+    fn persists_sessions(&self) -> bool {
+        self.shared.sessions.is_some()
+    }
+
+    fn persist_session(
+        &self,
+        session: RecoverySession,
+        _ttl: Duration,
+    ) -> Result<(), AdapterError> {
+        if let Some(sessions) = &self.shared.sessions {
+            sessions.persist(session);
+        }
+        Ok(())
+    }
+
+    fn restore_session(
+        &self,
+        pid: String,
+        offset: Option<String>,
+    ) -> AdapterFuture<'_, Option<RestoredSession>> {
+        let restored = self
+            .shared
+            .sessions
+            .as_ref()
+            .and_then(|sessions| sessions.restore(&pid, offset.as_deref()));
+        ready(Ok(restored))
     }
 }

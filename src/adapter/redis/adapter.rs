@@ -275,7 +275,13 @@ impl NsShared {
         ack_id: Option<u64>,
     ) -> Option<BroadcastPacket> {
         // A node that logs packets in memory logs what others broadcast too.
-        node::remote_packet(&self.ns, packet, attachments, ack_id, self.sessions.is_some())
+        node::remote_packet(
+            &self.ns,
+            packet,
+            attachments,
+            ack_id,
+            self.sessions.is_some(),
+        )
     }
 
     /// Hands a server-side emit (`[event, ...args]`) to this node's listener; its answer, if it
