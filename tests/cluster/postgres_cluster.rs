@@ -167,3 +167,35 @@ async fn nodes_starting_together_create_the_table_once() {
         result.expect("every node starts");
     }
 }
+
+/// Connection state recovery with the PostgreSQL adapter: each node keeps its sessions and
+/// packet log in memory (as the Redis pub/sub modes do). A client recovers on the node it left,
+/// every packet once and in order, and gets a new connection on another node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_on_the_same_node() {
+    use crate::support::redis::RustNode;
+    use tower_socketio::adapter::postgres::PostgresAdapter;
+    const WINDOW: Duration = Duration::from_millis(1500);
+    let db = TestDb::create().await;
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let builder = PostgresAdapter::connect(db.config(name))
+            .await
+            .expect("connect");
+        nodes.push(Node::Rust(
+            RustNode::start_with_adapter(name, builder, Some(WINDOW)).await,
+        ));
+    }
+    for node in &nodes {
+        node.wait_server_count(2).await;
+    }
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let own = a.url();
+    let fast = [
+        ("URL_DRIVER", own.as_str()),
+        ("COUNT", "300"),
+        ("EVERY_MS", "2"),
+    ];
+    super::redis_streams::recover_across_with(a, a, true, &fast).await;
+    super::redis_streams::recover_across_with(a, b, false, &[("URL_DRIVER", own.as_str())]).await;
+}

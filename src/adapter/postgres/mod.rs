@@ -47,6 +47,10 @@
 //! an answer from each of them (and stops waiting for one that leaves), at most
 //! [`requests_timeout`].
 //!
+//! With connection state recovery on, each node keeps its sessions and packet log in memory
+//! ([`SessionStore`](crate::adapter::SessionStore), as the Redis pub/sub modes do): a client
+//! recovers on the node it left. Node's PostgreSQL adapter recovers no session.
+//!
 //! Node's `@socket.io/postgres-emitter` sends its messages without `nsp`: a Rust node takes the
 //! namespace from the channel, so the emitter reaches its clients (Node's adapter 0.5 drops
 //! them).
