@@ -1,16 +1,22 @@
-//! One node of a Socket.IO cluster on Redis: start several, with the same Redis URL, and put
-//! them behind a sticky load balancer.
+//! One node of a Socket.IO cluster on Redis or PostgreSQL: start several, with the same Redis
+//! URL (or database), and put them behind a sticky load balancer.
 //!
 //! ```sh
 //! cargo run --release --features redis --example cluster -- 3001 redis://127.0.0.1:6379
 //! cargo run --release --features redis --example cluster -- 3002 redis://127.0.0.1:6379
+//! # PostgreSQL (LISTEN/NOTIFY):
+//! cargo run --release --features redis,postgres --example cluster -- --engine=postgres 3001 "host=127.0.0.1 user=postgres"
+//! CLUSTER_ENGINE=postgres cargo run --release --features redis,postgres --example cluster -- 3002
 //! ```
 //!
-//! Arguments: the port (default `PORT` or 3000) and the Redis URL (default `REDIS_URL` or
-//! `redis://127.0.0.1:6379`); `--sharded` uses Redis 7 sharded Pub/Sub. Node.js servers with
-//! `@socket.io/redis-adapter` on the same Redis (same prefix and mode) join the same cluster.
-//! The node listens only once Redis confirmed its subscriptions (`io.ready()`), so a load
-//! balancer never sends a client to a node that would miss the others' broadcasts.
+//! Arguments: `--engine=redis|postgres` (default `CLUSTER_ENGINE` or `redis`), the port
+//! (default `PORT` or 3000) and where the engine is: the Redis URL (default `REDIS_URL` or
+//! `redis://127.0.0.1:6379`), or the PostgreSQL connection string (default `DATABASE_URL` or
+//! `host=127.0.0.1 user=postgres`); `--sharded` uses Redis 7 sharded Pub/Sub. Node.js servers
+//! with `@socket.io/redis-adapter` on the same Redis (same prefix and mode), or
+//! `@socket.io/postgres-adapter` on the same database, join the same cluster. The node listens
+//! only once the engine confirmed its subscriptions (`io.ready()`), so a load balancer never
+//! sends a client to a node that would miss the others' broadcasts.
 //!
 //! Events (namespace `/`):
 //! - `join` (room): joins it; acks the socket's rooms.
@@ -46,6 +52,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let sharded = args.iter().any(|a| a == "--sharded");
+    let engine = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--engine=").map(str::to_owned))
+        .or_else(|| std::env::var("CLUSTER_ENGINE").ok())
+        .unwrap_or_else(|| "redis".into());
     let mut positional = args.iter().filter(|a| !a.starts_with("--"));
     let port: u16 = match positional.next() {
         Some(p) => p.parse()?,
@@ -54,18 +65,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|p| p.parse().ok())
             .unwrap_or(3000),
     };
-    let redis_url = positional
-        .next()
-        .cloned()
-        .or_else(|| std::env::var("REDIS_URL").ok())
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let location = positional.next().cloned();
 
-    let mut config = RedisAdapterConfig::new(&redis_url);
-    if sharded {
-        config = config.sharded(SubscriptionMode::Dynamic);
-    }
-    let adapter = RedisAdapter::connect(config).await?;
-    let io = SocketIo::builder().adapter(adapter).build();
+    let (io, engine_at) = match engine.as_str() {
+        "redis" => {
+            let redis_url = location
+                .or_else(|| std::env::var("REDIS_URL").ok())
+                .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+            let mut config = RedisAdapterConfig::new(&redis_url);
+            if sharded {
+                config = config.sharded(SubscriptionMode::Dynamic);
+            }
+            let adapter = RedisAdapter::connect(config).await?;
+            (
+                SocketIo::builder().adapter(adapter).build(),
+                format!("Redis at {redis_url}"),
+            )
+        }
+        "postgres" => postgres_node(location).await?,
+        other => return Err(format!("unknown engine {other:?}: redis or postgres").into()),
+    };
     let node = format!("rust:{port}");
 
     let me = node.clone();
@@ -114,7 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .layer(SocketIoLayer::new(io.clone()));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!("node on http://127.0.0.1:{port}, ready, Redis at {redis_url}");
+    tracing::info!("node on http://127.0.0.1:{port}, ready, {engine_at}");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;
@@ -122,4 +141,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     Ok(())
+}
+
+/// A server on the PostgreSQL adapter (`LISTEN`/`NOTIFY` on the database `location` names).
+#[cfg(feature = "postgres")]
+async fn postgres_node(
+    location: Option<String>,
+) -> Result<(SocketIo, String), Box<dyn std::error::Error>> {
+    use tower_socketio::adapter::postgres::{PostgresAdapter, PostgresAdapterConfig};
+    let connection = location
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .unwrap_or_else(|| "host=127.0.0.1 user=postgres".into());
+    let adapter = PostgresAdapter::connect(PostgresAdapterConfig::new(&connection)).await?;
+    let io = SocketIo::builder().adapter(adapter).build();
+    Ok((io, format!("PostgreSQL at {connection}")))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres_node(
+    _location: Option<String>,
+) -> Result<(SocketIo, String), Box<dyn std::error::Error>> {
+    Err("this example was built without the PostgreSQL adapter: build it with --features redis,postgres".into())
 }

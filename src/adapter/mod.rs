@@ -36,10 +36,12 @@
 //! [`LocalAdapter`] is public so other adapters reuse the same room bookkeeping and local
 //! delivery rather than rewriting them.
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) mod cluster;
 mod local;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod sessions;

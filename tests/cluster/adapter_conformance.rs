@@ -78,3 +78,15 @@ async fn redis_sharded_static_three_nodes() {
 async fn redis_streams_three_nodes() {
     redis_nodes(RedisMode::Streams, "conform-streams").await;
 }
+
+/// Three nodes on the PostgreSQL adapter, on a fresh database.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_three_nodes() {
+    let db = crate::support::postgres::TestDb::create().await;
+    let mut nodes = Vec::new();
+    for name in ["p1", "p2", "p3"] {
+        nodes.push(db.rust_node(name).await);
+    }
+    conform(nodes).await;
+}

@@ -11,7 +11,11 @@
 //! - `redis_protocol`: the wire format on the channels;
 //! - `redis_ready`: a node serves only once its subscriptions are confirmed;
 //! - `redis_recovery`: connection state recovery on the pub/sub modes, per node;
-//! - `redis_streams`: the Redis Streams mode and cross-node recovery.
+//! - `redis_streams`: the Redis Streams mode and cross-node recovery;
+//! - `postgres_cluster`, `postgres_mixed`, `postgres_faults` (feature `postgres`): the
+//!   PostgreSQL adapter between Rust nodes, with Node.js nodes and Node's emitter, and under
+//!   killed connections, a restart and junk; each test on a fresh database of the machine's
+//!   PostgreSQL (127.0.0.1:5432, user `postgres`, trust auth), which it drops at the end.
 //!
 //! Run alone with `scripts/test cluster`. The support tree is shared by every test binary.
 #![cfg(feature = "redis")]
@@ -20,6 +24,14 @@
 mod support;
 
 mod adapter_conformance;
+#[cfg(feature = "postgres")]
+mod postgres_cluster;
+#[cfg(feature = "postgres")]
+mod postgres_faults;
+#[cfg(feature = "postgres")]
+mod postgres_latency;
+#[cfg(feature = "postgres")]
+mod postgres_mixed;
 mod redis_crash;
 mod redis_emitter;
 mod redis_faults;

@@ -17,6 +17,10 @@
 // allRooms has no adapter support there (ClusterAdapter has no allRooms): it falls back to
 // fetchSockets like the sharded mode.
 //
+// PostgreSQL mode: PG_URL=postgresql://user@host:port/db uses @socket.io/postgres-adapter 0.5
+// (node-postgres pool) instead, channel prefix KEY, heartbeat HEARTBEAT_MS / HEARTBEAT_TIMEOUT_MS
+// (defaults 5000 / 10000), attachments table `socket_io_attachments` (which it does not create).
+//
 // Prints {"event":"listening","port":N} once ready. DETACHED=1 keeps it running
 // without a controlling stdin (to run it by hand, e.g. for redis-bench.mjs). Its sockets handle `join`
 // and `leave` (room or rooms, acked with the socket's rooms) and `set-data` (value, ack: sets
@@ -45,7 +49,18 @@ function onRedisError(e) {
 }
 
 let adapter;
-if (STREAMS) {
+if (process.env.PG_URL) {
+  const { default: pg } = await import("pg");
+  const { createAdapter: createPostgresAdapter } = await import("@socket.io/postgres-adapter");
+  const pool = new pg.Pool({ connectionString: process.env.PG_URL });
+  pool.on("error", (e) => process.stderr.write(`pg pool error: ${e.message}\n`));
+  adapter = createPostgresAdapter(pool, {
+    channelPrefix: KEY,
+    heartbeatInterval: Number(process.env.HEARTBEAT_MS || 5000),
+    heartbeatTimeout: Number(process.env.HEARTBEAT_TIMEOUT_MS || 10000),
+    errorHandler: (e) => process.stderr.write(`postgres adapter error: ${e.message}\n`),
+  });
+} else if (STREAMS) {
   // One client; the adapter duplicates it (one for the blocking XREAD loop, one subscriber).
   const redisClient = createClient({ url: process.env.REDIS_URL });
   redisClient.on("error", onRedisError);

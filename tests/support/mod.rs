@@ -27,6 +27,8 @@ pub mod features_app;
 pub mod http;
 pub mod legacy_app;
 pub mod node;
+#[cfg(all(feature = "redis", feature = "postgres"))]
+pub mod postgres;
 pub mod rawws;
 pub mod recovery_app;
 #[cfg(feature = "redis")]

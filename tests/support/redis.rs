@@ -781,7 +781,9 @@ impl JsNode {
         JsNode::start_env(name, redis_url, key, env).await
     }
 
-    async fn start_env(
+    /// A node with these extra variables (`tests/js/redis-node.mjs` documents them; `PG_URL`
+    /// makes it a `@socket.io/postgres-adapter` node).
+    pub async fn start_env(
         name: &str,
         redis_url: &str,
         key: &str,

@@ -15,9 +15,17 @@
 //! message of Node's adapters and emitters (ClusterAdapter, classic and sharded Redis, Redis
 //! Streams, PostgreSQL), with field order, encodings and byte samples, read from Node's sources.
 
+// Built for any remote adapter; without the Redis adapter, the parts only it uses (responses
+// on their own channel, counted answers, the classic format) are unused.
+#![cfg_attr(not(feature = "redis"), allow(dead_code))]
+
+#[cfg(feature = "redis")]
 pub(crate) mod classic;
 pub(crate) mod codec;
 pub(crate) mod message;
+pub(crate) mod node;
+pub(crate) mod ready;
+pub(crate) mod requests;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -128,6 +136,7 @@ impl WireOpts {
 
     /// The `{rooms, except}` of the classic adapter's own join, leave, disconnect and fetch
     /// requests, which carry no flags.
+    #[cfg(feature = "redis")]
     pub(crate) fn targets_value(&self) -> Value {
         serde_json::json!({ "rooms": self.rooms, "except": self.except })
     }

@@ -8,41 +8,36 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use super::RedisMode;
 use super::channels::Names;
 use super::driver::Outgoing;
 use super::live::{self, LiveSessions};
 use super::outgoing::{Operation, server_side_message};
-use super::ready::Readiness;
-use super::requests::{AckEvent, AckGuard, AckReply, Pending, collect_cluster_acks};
+use super::remote_ack_sid;
 use super::restore::Restore;
 use super::streams;
 use super::transport::Transport;
 use crate::adapter::cluster::codec::{self as wire, Decoded};
 use crate::adapter::cluster::message::{Body, ClusterMessage};
+use crate::adapter::cluster::node;
+pub(super) use crate::adapter::cluster::node::{
+    ack_response, first_arg, remote_socket, room_names, rooms_of, wire_opts, wire_packet,
+};
+use crate::adapter::cluster::ready::Readiness;
+pub(super) use crate::adapter::cluster::requests::random_id;
+use crate::adapter::cluster::requests::{AckReply, Requests, collect_cluster_acks};
 use crate::adapter::cluster::{ClusterError, WireOpts, WirePacket, WireSocket};
 use crate::adapter::{
     Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
     RecoverySession, RestoredSession, Room, SessionStore, SocketInfo,
 };
-use crate::core::ack::{AckResponse, BroadcastAckFuture};
+use crate::core::ack::BroadcastAckFuture;
 use crate::core::error::AdapterError;
-use crate::core::sync::lock;
 use crate::engine::Sid;
-use crate::extract::Args;
-use crate::parser;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A random id for a node or a request: 16 hexadecimal digits.
-pub(super) fn random_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
 
 /// The state of one namespace's adapter, shared with the router and the tasks it starts.
 pub(crate) struct NsShared {
@@ -52,8 +47,7 @@ pub(crate) struct NsShared {
     pub(super) local: LocalAdapter,
     pub(super) uid: String,
     pub(super) names: OnceLock<Names>,
-    pub(super) requests: Mutex<HashMap<String, Pending>>,
-    pub(super) ack_requests: Mutex<HashMap<String, mpsc::UnboundedSender<AckEvent>>>,
+    pub(super) requests: Arc<Requests>,
     /// Sharded dynamic mode: the rooms whose own channel this node listens to.
     pub(super) room_channels: Mutex<HashSet<String>>,
     /// Streams mode: sessions being restored, and restored ones whose replay the stream reader
@@ -124,8 +118,7 @@ impl RedisAdapter {
             ns,
             uid: random_id(),
             names: OnceLock::new(),
-            requests: Mutex::new(HashMap::new()),
-            ack_requests: Mutex::new(HashMap::new()),
+            requests: Arc::default(),
             room_channels: Mutex::new(HashSet::new()),
             restores: Mutex::new(HashMap::new()),
             copies: Mutex::new(streams::Copies::default()),
@@ -151,76 +144,12 @@ pub(super) fn ready<'a, T: Send + 'a>(value: Result<T, AdapterError>) -> Adapter
     Box::pin(std::future::ready(value))
 }
 
-/// The `[event, ...args]` array of a packet from this crate.
-pub(super) fn packet_data(packet: &BroadcastPacket) -> Option<Vec<Value>> {
-    match packet.data() {
-        Ok(data) => Some(data),
-        Err(err) => {
-            tracing::warn!(error = %err, "broadcast arguments are not JSON; not sent to other nodes");
-            None
-        }
-    }
-}
-
-/// The packet object this node sends other nodes: `{type: 2, data, nsp}` (the namespace too,
-/// as the classic adapter does, in every format).
-pub(super) fn wire_packet(nsp: &str, packet: &BroadcastPacket) -> Option<WirePacket> {
-    Some(WirePacket {
-        nsp: Some(nsp.to_owned()),
-        ..WirePacket::event(packet_data(packet)?)
-    })
-}
-
-/// The options of a broadcast with ack carry its timeout, in milliseconds.
-pub(super) fn wire_opts(opts: &BroadcastOptions, timeout: Option<Duration>) -> WireOpts {
-    let ms = timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
-    WireOpts::from_options(opts, ms)
-}
-
-pub(super) fn room_names(rooms: &[Room]) -> Vec<String> {
-    rooms.iter().map(|r| r.to_string()).collect()
-}
-
-pub(super) fn rooms_of(names: &[String]) -> Vec<Room> {
-    names.iter().map(|r| Room::Owned(r.clone())).collect()
-}
-
 /// A copy of a packet with one more argument at the end of its `data`: where connection state
 /// recovery puts the offset.
 pub(super) fn with_trailing_arg(packet: &WirePacket, arg: &str) -> WirePacket {
     let mut packet = packet.clone();
     packet.data.push(Value::String(arg.to_owned()));
     packet
-}
-
-/// The first argument of an answer, with its binary data back in place: what Node's ack
-/// callback receives and forwards.
-pub(super) fn first_arg(response: &AckResponse) -> Option<Value> {
-    response.args.first().cloned()
-}
-
-pub(super) fn ack_response(value: Option<Value>, attachments: Vec<Bytes>) -> AckResponse {
-    AckResponse {
-        args: value.into_iter().collect(),
-        attachments,
-    }
-}
-
-/// Another node's socket, as a fetch answer describes it.
-pub(super) fn remote_socket(socket: WireSocket) -> Option<SocketInfo> {
-    let Ok(id) = socket.id.parse::<Sid>() else {
-        tracing::debug!(
-            id = socket.id,
-            "ignoring a remote socket whose id is not a socket id"
-        );
-        return None;
-    };
-    Some(SocketInfo {
-        id,
-        rooms: rooms_of(&socket.rooms),
-        handshake: socket.handshake,
-        data: socket.data,
-    })
 }
 
 impl NsShared {
@@ -300,28 +229,9 @@ impl NsShared {
         }
     }
 
-    /// The local sockets an operation targets, as fetch answers describe them (Node's shape:
-    /// `{id, handshake, rooms, data}`).
+    /// The local sockets an operation targets, as fetch answers describe them.
     pub(super) fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<WireSocket> {
-        self.local
-            .fetch_sockets(opts)
-            .into_iter()
-            .map(|socket| {
-                let mut handshake = socket.handshake;
-                if let Value::Object(map) = &mut handshake {
-                    let issued = map.get("issued").and_then(Value::as_i64).unwrap_or(0);
-                    let xdomain = map.get("headers").and_then(|h| h.get("origin")).is_some();
-                    map.insert("time".into(), Value::String(wire::js_date_string(issued)));
-                    map.insert("xdomain".into(), Value::Bool(xdomain));
-                }
-                WireSocket {
-                    id: socket.id.as_str().to_owned(),
-                    handshake,
-                    rooms: room_names(&socket.rooms),
-                    data: socket.data,
-                }
-            })
-            .collect()
+        node::local_sockets(&self.local, opts)
     }
 
     /// A message on one of this server's channels; ignored unless it is for this namespace.
@@ -359,54 +269,32 @@ impl NsShared {
     /// Encodes a packet from another node for the local receivers: once, shared by all.
     pub(super) fn remote_packet(
         &self,
-        names: &Names,
+        _names: &Names,
         packet: &WirePacket,
         attachments: Vec<Bytes>,
         ack_id: Option<u64>,
     ) -> Option<BroadcastPacket> {
-        // EVENT, or BINARY_EVENT from an old sender.
-        if !matches!(packet.kind, 2 | 5) {
-            return None;
-        }
-        let (event, args) = packet.data.split_first()?;
-        let event = match event {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => return None,
-        };
-        let id = ack_id.or(packet.id);
-        let args = parser::encode_args(&Args(args.to_vec()), attachments).ok()?;
         // A node that logs packets in memory logs what others broadcast too.
-        let recoverable = self.sessions.is_some() && id.is_none();
-        Some(BroadcastPacket::new(
-            event,
-            args,
-            id,
-            recoverable,
-            names.parser,
-            self.ns.shared_name(),
-        ))
+        node::remote_packet(
+            &self.ns,
+            packet,
+            attachments,
+            ack_id,
+            self.sessions.is_some(),
+        )
     }
 
     /// Hands a server-side emit (`[event, ...args]`) to this node's listener; its answer, if it
     /// gave one.
-    pub(super) fn run_server_side(&self, mut args: Vec<Value>) -> Option<Value> {
-        if args.is_empty() {
-            return None;
-        }
-        let event = match args.remove(0) {
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            _ => return None,
-        };
-        self.ns.on_server_side(&event, args).flatten()
+    pub(super) fn run_server_side(&self, args: Vec<Value>) -> Option<Value> {
+        node::run_server_side(&self.ns, args)
     }
 
     /// Another node's broadcast with ack: deliver it with an ack id of this namespace, report how
     /// many clients got it, then forward each answer as it comes.
     pub(super) fn on_broadcast_with_ack<F>(
         self: &Arc<Self>,
-        names: &Names,
+        _names: &Names,
         packet: &WirePacket,
         opts: &WireOpts,
         attachments: Vec<Bytes>,
@@ -414,31 +302,15 @@ impl NsShared {
     ) where
         F: Fn(&NsShared, AckReply) + Send + 'static,
     {
-        let timeout = opts
-            .flags
-            .timeout
-            .map_or(self.driver.config().requests_timeout, Duration::from_millis);
-        let opts = opts.to_options();
-        let Some(ack_id) = self.ns.next_ack_id() else {
-            return;
-        };
-        let Some(packet) = self.remote_packet(names, packet, attachments, Some(ack_id)) else {
-            return tracing::warn!("ignoring a broadcast with ack whose packet is malformed");
-        };
-        let waiting = self.local.broadcast_with_ack_each(&packet, &opts, timeout);
-        reply(self, AckReply::Count(waiting.len()));
-        if waiting.is_empty() {
-            return;
-        }
         let shared = self.clone();
-        tokio::spawn(async move {
-            let mut waiting: FuturesUnordered<_> = waiting.into_iter().collect();
-            while let Some(answer) = waiting.next().await {
-                if let Ok(response) = answer {
-                    reply(&shared, AckReply::Ack(response));
-                }
-            }
-        });
+        node::broadcast_with_ack_from_node(
+            &self.local,
+            packet,
+            opts,
+            attachments,
+            self.driver.config().requests_timeout,
+            move |event| reply(&shared, event),
+        );
     }
 }
 
@@ -521,25 +393,26 @@ impl Adapter for RedisAdapter {
         let Some(names) = shared.names() else {
             return ready(Ok(local));
         };
-        let id = random_id();
+        let (guard, events) = shared.requests.open_acks();
         let Some((channel, payload)) =
-            shared.broadcast_with_ack_message(names, &id, &packet, &opts, timeout)
+            shared.broadcast_with_ack_message(names, &guard.id, &packet, &opts, timeout)
         else {
             return ready(Ok(local));
-        };
-        let (tx, rx) = mpsc::unbounded_channel();
-        lock(&shared.ack_requests).insert(id.clone(), tx);
-        let guard = AckGuard {
-            shared: shared.clone(),
-            id,
         };
         if let Err(err) = shared.publish(channel, payload) {
             drop(guard);
             tracing::warn!(error = %err, "broadcast with ack not sent to other nodes");
             return ready(Ok(local));
         }
+        let counting = shared.clone();
+        let servers = async move { counting.server_count().await };
         ready(Ok(Box::pin(collect_cluster_acks(
-            guard, local, rx, timeout,
+            guard,
+            local,
+            events,
+            timeout,
+            servers,
+            remote_ack_sid(),
         ))))
     }
 

@@ -10,8 +10,6 @@ use super::driver::Subscription;
 #[derive(Debug)]
 pub(super) struct Names {
     pub(super) nsp: String,
-    /// The server's packet format, for the frames of packets from other nodes.
-    pub(super) parser: crate::parser::Parser,
     /// `<prefix>#<nsp>#`: broadcasts (classic), everything (sharded).
     pub(super) channel: String,
     /// `<prefix>-request#<nsp>#` (classic).
@@ -39,7 +37,7 @@ impl NsShared {
         if let Some(names) = self.names.get() {
             return Some(names);
         }
-        let (nsp, parser) = (self.ns.name().to_owned(), self.ns.parser());
+        let nsp = self.ns.name().to_owned();
         let prefix = &self.driver.config().key;
         let channel = format!("{prefix}#{nsp}#");
         let names = match self.mode() {
@@ -51,7 +49,6 @@ impl NsShared {
                     response,
                     channel,
                     nsp,
-                    parser,
                 }
             }
             RedisMode::Sharded(_) | RedisMode::Streams => Names {
@@ -60,7 +57,6 @@ impl NsShared {
                 specific_response: String::new(),
                 channel,
                 nsp,
-                parser,
             },
         };
         Some(self.names.get_or_init(|| names))

@@ -15,7 +15,6 @@ use crate::adapter::cluster::classic::{
 use crate::adapter::cluster::codec::{self, Decoded, encode};
 use crate::adapter::cluster::{ClusterError, WireOpts};
 use crate::adapter::{BroadcastOptions, Room};
-use crate::core::sync::lock;
 use crate::engine::Sid;
 
 /// A join, leave or disconnect request, whichever it is.
@@ -170,7 +169,7 @@ impl NsShared {
                 packet,
                 opts,
             } => {
-                if lock(&self.ack_requests).contains_key(&request_id) {
+                if self.requests.collecting_acks(&request_id) {
                     return;
                 }
                 let channel = self.response_channel(names, requester);
@@ -268,7 +267,7 @@ impl NsShared {
             ))),
             _ => None,
         };
-        if lock(&self.ack_requests).contains_key(id) {
+        if self.requests.collecting_acks(id) {
             if let Some(event) = ack {
                 self.ack_event(id, event);
             }

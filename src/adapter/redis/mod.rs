@@ -131,7 +131,6 @@ mod cluster_format;
 mod driver;
 mod live;
 mod outgoing;
-mod ready;
 mod requests;
 mod restore;
 mod rooms;

@@ -1,8 +1,8 @@
-//! Readiness: whether Redis confirmed a namespace's subscriptions, which is what
-//! [`Adapter::ready`](crate::adapter::Adapter::ready) waits for.
+//! Readiness: whether the transport (Redis, PostgreSQL) confirmed that a namespace listens to
+//! its channels, which is what [`Adapter::ready`](crate::adapter::Adapter::ready) waits for.
 //!
-//! The subscriber task sets it once Redis confirmed every subscription a namespace asked for
-//! when it was registered (retried ones included); it stays set. Closing the adapter first
+//! The listening task sets it once the transport confirmed every subscription a namespace asked
+//! for when it was registered (retried ones included); it stays set. Closing the adapter first
 //! fails whoever waits. Nobody holds a lock while waiting for it.
 
 use std::future::Future;
