@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+#[cfg(feature = "admin-ui")]
+pub mod admin;
 mod core;
 pub mod engine;
 pub mod extract;
@@ -19,6 +21,7 @@ mod config;
 mod io;
 mod layer;
 mod namespace;
+mod observe;
 mod recovery;
 mod remote_socket;
 mod socket;
@@ -30,6 +33,7 @@ pub use config::SocketIoConfig;
 pub use io::{Shutdown, SocketIo, SocketIoBuilder};
 pub use layer::{SocketIoLayer, SocketIoService};
 pub use namespace::NamespaceBuilder;
+pub use observe::AlreadyInstrumented;
 pub use parser::placeholder;
 pub use recovery::ConnectionStateRecovery;
 pub use remote_socket::RemoteSocket;

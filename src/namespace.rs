@@ -80,6 +80,8 @@ pub(crate) struct Namespace {
     server_side: RwLock<HashMap<String, ServerSideListener>>,
     /// Created on demand for a dynamic pattern; removed again once empty.
     pub(crate) dynamic: bool,
+    /// Instrumentation, once installed (see [`crate::observe`]).
+    observer: crate::observe::SocketObserverSlot,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -99,12 +101,14 @@ impl Namespace {
     ) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<Namespace>| {
             let sockets: Weak<dyn LocalSockets> = weak.clone();
-            let adapter = core.adapter_builder.build(NamespaceHandle::new(
+            let handle = NamespaceHandle::new(
                 sockets,
                 &name,
                 core.config.parser,
                 core.config.recovery.is_some(),
-            ));
+            )
+            .observed_by(core.hooks.adapter.clone());
+            let adapter = core.adapter_builder.build(handle);
             let recovery = core
                 .config
                 .recovery
@@ -121,6 +125,7 @@ impl Namespace {
                 core: Arc::downgrade(core),
                 server_side: RwLock::new(HashMap::new()),
                 dynamic,
+                observer: core.hooks.sockets.clone(),
             }
         })
     }
@@ -139,6 +144,11 @@ impl Namespace {
 
     pub(crate) fn sockets(&self) -> Vec<SocketRef> {
         read(&self.sockets).values().cloned().collect()
+    }
+
+    /// How many sockets are connected here.
+    pub(crate) fn socket_count(&self) -> usize {
+        read(&self.sockets).len()
     }
 
     pub(crate) fn insert_socket(&self, socket: SocketRef) {
@@ -208,6 +218,11 @@ impl Namespace {
             }),
             _ => encode(args),
         }
+    }
+
+    /// The installed observer, if any (see [`crate::observe`]).
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn crate::observe::SocketObserver>> {
+        self.observer.get()
     }
 
     /// Ack ids are per namespace, shared by emits to one socket and broadcasts, as in Node.
@@ -303,11 +318,11 @@ impl LocalSockets for Namespace {
         self.get_sockets(sids)
             .into_iter()
             .map(|socket| {
-                (
-                    socket.id(),
-                    socket.handshake().node_json(),
-                    socket.data_value(),
-                )
+                let data = match self.observer() {
+                    Some(observer) => observer.describe_data(&socket, socket.data_value()),
+                    None => socket.data_value(),
+                };
+                (socket.id(), socket.handshake().node_json(), data)
             })
             .collect()
     }

@@ -147,18 +147,15 @@ impl Handshake {
             .iter()
             .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
             .collect();
-        let issued = self
-            .issued
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
         serde_json::json!({
             "headers": headers,
+            "time": crate::core::time::js_date_string(self.issued),
             "query": self.query,
             "auth": self.auth,
             "address": self.address.map(|a| a.ip().to_string()),
+            "xdomain": self.headers.contains_key(http::header::ORIGIN),
             "url": self.url,
-            "issued": issued,
+            "issued": crate::core::time::unix_millis(self.issued),
             "secure": self.secure,
         })
     }
@@ -535,6 +532,9 @@ impl Socket {
     /// sees it, and a session recovered on another node gets it back.
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
         *write(&self.data) = serde_json::to_value(data)?;
+        if let Some(observer) = self.ns.observer() {
+            observer.data_changed(self);
+        }
         Ok(())
     }
 
@@ -596,6 +596,9 @@ impl Socket {
 
     pub(crate) fn notify_outgoing(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
         tracing::trace!(socket = %self.id, ns = %self.ns.name, event, "event out");
+        if let Some(observer) = self.ns.observer() {
+            observer.event_sent(self, event, args);
+        }
         let listeners = read(&self.any_outgoing).clone();
         if listeners.is_empty() {
             return;
@@ -649,6 +652,9 @@ impl Socket {
     fn on_event(self: &Arc<Self>, parts: MessageParts) {
         let _span = self.span().entered();
         tracing::trace!(socket = %self.id, ns = %self.ns.name, event = %parts.event, "event in");
+        if let Some(observer) = self.ns.observer() {
+            observer.event_received(self, &parts.event, &parts.args, &parts.attachments);
+        }
         // Catch-all listeners see every event, refused ones included (Node's order).
         let any = read(&self.any).clone();
         for listener in any {
@@ -722,6 +728,9 @@ impl Socket {
             handler.call(self.clone(), reason);
         }
         self.connected.store(false, Ordering::Release);
+        if let Some(observer) = self.ns.observer() {
+            observer.socket_disconnected(self, reason);
+        }
         let recovery = (self.ns.recovery.as_ref(), self.pid);
         let rooms = match recovery {
             (Some(_), Some(_)) if reason.is_recoverable() => self.rooms(),

@@ -9,7 +9,9 @@ pub(crate) mod ack;
 mod broadcast;
 pub(crate) mod delivery;
 pub(crate) mod error;
+pub(crate) mod observe;
 pub(crate) mod sync;
+pub(crate) mod time;
 
 pub use broadcast::{BroadcastOptions, Room};
 pub use delivery::SocketInfo;
