@@ -57,8 +57,9 @@ await scenario("the right credentials (checked with bcrypt) connect and get a se
 await scenario("the session id alone logs in again (the UI's reconnection)", async () => {
   assert(sessionId, "no session id from the previous scenario");
   const socket = admin(TARGET, { sessionId });
-  await once(socket, "connect", { failOn: ["connect_error"] });
-  await once(socket, "config");
+  const config = once(socket, "config", { failOn: ["connect_error"] });
+  const [{ supportedFeatures }] = await config;
+  assert(supportedFeatures.includes("EMIT"), `features ${supportedFeatures}`);
 });
 
 await scenario("a read-only UI is told it has no action", async () => {

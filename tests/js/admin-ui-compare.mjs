@@ -49,7 +49,7 @@ async function story(target) {
   // a client on polling that upgrades, in a room from its query
   const client = track(io(target, { forceNew: true, reconnection: false, query: { room: "lobby" } }));
   await once(client, "connect");
-  await new Promise((resolve) => client.io.engine.once("upgrade", resolve));
+  if (client.io.engine.transport.name !== "websocket") await once(client.io.engine, "upgrade");
   client.emit("join", "extra");
   client.emit("set", { x: 1 });
   client.emit("echo", "hi");
