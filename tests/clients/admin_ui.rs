@@ -6,7 +6,8 @@
 //!   `tests/js/admin-ui-browser.mjs` logs in through the UI's form in headless Chromium,
 //!   checks that the sockets, their rooms and the server stats appear, clicks a socket's
 //!   disconnect button and checks that the client was disconnected, and writes the dashboard
-//!   to `docs/admin-ui.png` (`SCREENSHOT=<path>` to change it).
+//!   to `target/admin-ui-screenshot.png`; `SCREENSHOT=docs/admin-ui.png` refreshes the
+//!   README's picture (a test run leaves the tracked copy alone).
 //! - `admin_ui_events_match_node`: `tests/js/admin-ui-compare.mjs` runs Node's `instrument()`
 //!   (socket.io 4.8.4, @socket.io/admin-ui 0.5.1) in-process and drives the same clients
 //!   against both servers with an admin client recording everything; every event's field
@@ -139,7 +140,9 @@ async fn admin_ui_in_chromium() {
     node::prepare().await;
     let screenshot = std::env::var_os("SCREENSHOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/admin-ui.png"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/admin-ui-screenshot.png")
+        });
     let _ = std::fs::remove_file(&screenshot);
     let ui = serve_ui().await;
     let io = SocketIo::new();

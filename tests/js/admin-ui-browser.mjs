@@ -2,7 +2,8 @@
 // another origin) in headless Chromium against the server at TARGET, instrumented with basic
 // auth (admin / changeit): log in through the UI's form, see the connected sockets, their
 // rooms and the server's stats, disconnect a socket with the UI's button, and keep a
-// screenshot of the dashboard (SCREENSHOT=<path>, default docs/admin-ui.png).
+// screenshot of the dashboard (SCREENSHOT=<path>, default target/admin-ui-screenshot.png;
+// SCREENSHOT=docs/admin-ui.png refreshes the README's picture).
 //
 //   TARGET=http://127.0.0.1:PORT UI_URL=http://127.0.0.1:PORT2 node admin-ui-browser.mjs
 //
@@ -17,7 +18,7 @@ const { TARGET, scenario, done, assert, once, sleep } = await import("./lib/harn
 const { launchChromium } = await import("./browser-launch.mjs");
 
 const UI_URL = (process.env.UI_URL || "").replace(/\/+$/, "");
-const SCREENSHOT = process.env.SCREENSHOT || fileURLToPath(new URL("../../docs/admin-ui.png", import.meta.url));
+const SCREENSHOT = process.env.SCREENSHOT || fileURLToPath(new URL("../../target/admin-ui-screenshot.png", import.meta.url));
 
 let browser = null;
 let page = null;
@@ -39,12 +40,17 @@ await scenario("launch headless Chromium", async () => {
 }, 40_000);
 if (!page) done();
 
-/** Waits until the page's text contains every one of `texts`. */
+/** Waits until the page's text contains every one of `texts` (in any case: the UI's styles
+ *  capitalise some). */
 async function waitForTexts(texts, what, timeout = 10_000) {
   try {
-    await page.waitForFunction((ts) => ts.every((t) => document.body.innerText.includes(t)), texts, { timeout });
+    await page.waitForFunction(
+      (ts) => ts.every((t) => document.body.innerText.toLowerCase().includes(t.toLowerCase())),
+      texts,
+      { timeout },
+    );
   } catch {
-    const body = (await page.evaluate(() => document.body.innerText)).replace(/\s+/g, " ").slice(0, 600);
+    const body = (await page.evaluate(() => document.body.innerText)).replace(/\s+/g, " ").slice(0, 1500);
     throw new Error(`${what}: ${JSON.stringify(texts)} not all on the page, which says: ${body}`);
   }
 }
