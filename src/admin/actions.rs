@@ -25,19 +25,23 @@ pub(crate) const FEATURES: [&str; 7] = [
 /// Registers the action handlers on an admin socket (not called for a read-only UI, whose
 /// actions then reach no handler, as in Node).
 pub(crate) fn register(socket: &SocketRef) {
-    socket.on("emit", |io: SocketIo, Args(args): Args, Bin(binary): Bin| {
-        // emit(nsp, filter, event, ...args)
-        let (Some(nsp), Some(event)) = (arg::<String>(&args, 0), arg::<String>(&args, 2)) else {
-            return tracing::debug!("Admin UI: malformed emit");
-        };
-        let Some(selected) = select(&io, &nsp, arg(&args, 1)) else {
-            return;
-        };
-        let rest = Args(args.into_iter().skip(3).collect());
-        if let Err(error) = selected.bin(binary).emit(&event, &rest) {
-            tracing::debug!(%error, "Admin UI: emit failed");
-        }
-    });
+    socket.on(
+        "emit",
+        |io: SocketIo, Args(args): Args, Bin(binary): Bin| {
+            // emit(nsp, filter, event, ...args)
+            let (Some(nsp), Some(event)) = (arg::<String>(&args, 0), arg::<String>(&args, 2))
+            else {
+                return tracing::debug!("Admin UI: malformed emit");
+            };
+            let Some(selected) = select(&io, &nsp, arg(&args, 1)) else {
+                return;
+            };
+            let rest = Args(args.into_iter().skip(3).collect());
+            if let Err(error) = selected.bin(binary).emit(&event, &rest) {
+                tracing::debug!(%error, "Admin UI: emit failed");
+            }
+        },
+    );
     socket.on("join", |io: SocketIo, Args(args): Args| {
         // join(nsp, room, filter?)
         let (Some(nsp), Some(room)) = (arg::<String>(&args, 0), arg::<String>(&args, 1)) else {

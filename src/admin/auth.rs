@@ -104,8 +104,7 @@ impl Authenticator {
         socket: &SocketRef,
         sessions: &SessionStore,
     ) -> Result<(), ConnectError> {
-        let credentials =
-            Credentials::deserialize(&socket.handshake().auth).unwrap_or_default();
+        let credentials = Credentials::deserialize(&socket.handshake().auth).unwrap_or_default();
         if let Some(id) = &credentials.session_id
             && sessions.contains(id)
         {
@@ -115,10 +114,7 @@ impl Authenticator {
         if let (Some(username), Some(password)) = (credentials.username, credentials.password) {
             // The password is checked whatever the user name, so the time taken does not tell
             // whether the name was right.
-            let name_matches: bool = username
-                .as_bytes()
-                .ct_eq(self.username.as_bytes())
-                .into();
+            let name_matches: bool = username.as_bytes().ct_eq(self.username.as_bytes()).into();
             if self.password_matches(password).await && name_matches {
                 let id = SessionStore::new_id();
                 sessions.insert(id.clone());

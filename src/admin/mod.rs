@@ -216,7 +216,8 @@ impl SocketIo {
                 None
             }
         };
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| InstrumentError::NoRuntime)?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| InstrumentError::NoRuntime)?;
         let settings = Arc::new(Settings::new(&ui));
         let (observer, notices) = AdminObserver::new(settings.clone());
         let observer = Arc::new(observer);

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 use super::Settings;
 use super::stats::EventBuffer;
 use super::wire::{
-    AdminMeta, AggregatedEvent, SerializedHandshake, SerializedSocket, SocketUpdate,
-    annotate_data, split_data,
+    AdminMeta, AggregatedEvent, SerializedHandshake, SerializedSocket, SocketUpdate, annotate_data,
+    split_data,
 };
 use crate::adapter::Room;
 use crate::core::observe::AdapterObserver;
@@ -381,10 +381,9 @@ fn forward(io: &SocketIo, admin: &str, notice: Notice) -> Result<(), crate::Emit
             args,
             binary,
             at,
-        } => to_admins.bin(binary).emit(
-            "event_received",
-            &(nsp, id.to_string(), args, iso8601(at)),
-        ),
+        } => to_admins
+            .bin(binary)
+            .emit("event_received", &(nsp, id.to_string(), args, iso8601(at))),
         Notice::Sent {
             nsp,
             ids,

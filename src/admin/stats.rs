@@ -75,15 +75,14 @@ pub(crate) async fn emit_every_two_seconds(
 }
 
 fn collect(io: &SocketIo, settings: &Settings, observer: &AdminObserver) -> ServerStats {
-    let namespaces = io
-        .0
-        .namespaces()
-        .into_iter()
-        .map(|ns| NamespaceDetails {
-            name: ns.name.clone(),
-            sockets_count: ns.socket_count(),
-        })
-        .collect();
+    let namespaces =
+        io.0.namespaces()
+            .into_iter()
+            .map(|ns| NamespaceDetails {
+                name: ns.name.clone(),
+                sockets_count: ns.socket_count(),
+            })
+            .collect();
     ServerStats {
         server_id: settings.server_id.clone(),
         hostname: settings.hostname.clone(),
