@@ -72,6 +72,7 @@ impl ServerCore {
     }
 
     /// Every namespace that exists now.
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))] // for instrumentation only
     pub(crate) fn namespaces(&self) -> Vec<Arc<Namespace>> {
         read(&self.namespaces).values().cloned().collect()
     }

@@ -147,6 +147,7 @@ impl Namespace {
     }
 
     /// How many sockets are connected here.
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))] // for instrumentation only
     pub(crate) fn socket_count(&self) -> usize {
         read(&self.sockets).len()
     }

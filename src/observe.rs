@@ -65,6 +65,7 @@ pub struct AlreadyInstrumented;
 
 impl Hooks {
     /// Installs `observer` at every point. Fails when an observer is already there.
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))] // for instrumentation only
     pub(crate) fn install<O>(&self, observer: Arc<O>) -> Result<(), AlreadyInstrumented>
     where
         O: SocketObserver + AdapterObserver + EngineObserver,

@@ -10,6 +10,7 @@ pub(crate) fn unix_millis(at: SystemTime) -> u64 {
 }
 
 /// `2026-12-07T03:42:47.123Z`, as `Date.prototype.toISOString`.
+#[cfg_attr(not(feature = "admin-ui"), allow(dead_code))] // for instrumentation only
 pub(crate) fn iso8601(at: SystemTime) -> String {
     let t = Civil::from_millis(unix_millis(at));
     format!(
@@ -44,6 +45,7 @@ struct Civil {
     hour: u64,
     minute: u64,
     second: u64,
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))] // for instrumentation only
     millis: u64,
 }
 
