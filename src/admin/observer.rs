@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::Settings;
-use super::stats::EventBuffer;
+use super::stats::{EventBuffer, Traffic};
 use super::wire::{
     AdminMeta, AggregatedEvent, SerializedHandshake, SerializedSocket, SocketUpdate, annotate_data,
     split_data,
@@ -74,6 +74,7 @@ pub(crate) enum Notice {
 pub(crate) struct AdminObserver {
     settings: Arc<Settings>,
     events: Mutex<EventBuffer>,
+    traffic: Traffic,
     polling: AtomicUsize,
     notices: mpsc::Sender<Notice>,
     dropped: AtomicU64,
@@ -85,6 +86,7 @@ impl AdminObserver {
         let observer = AdminObserver {
             settings,
             events: Mutex::new(EventBuffer::default()),
+            traffic: Traffic::default(),
             polling: AtomicUsize::new(0),
             notices,
             dropped: AtomicU64::new(0),
@@ -95,6 +97,11 @@ impl AdminObserver {
     /// Sessions on long-polling now.
     pub(crate) fn polling_clients(&self) -> usize {
         self.polling.load(Ordering::Relaxed)
+    }
+
+    /// Moves the traffic counted so far into the aggregated events.
+    pub(crate) fn flush_traffic(&self) {
+        self.traffic.flush_into(&mut lock(&self.events));
     }
 
     /// The aggregated events since the last call.
@@ -144,15 +151,11 @@ impl EngineObserver for AdminObserver {
     }
 
     fn message_in(&self, bytes: usize) {
-        let mut events = lock(&self.events);
-        events.push("packetsIn", None, 1);
-        events.push("bytesIn", None, bytes as u64);
+        self.traffic.count_in(bytes);
     }
 
     fn messages_out(&self, count: usize, bytes: usize) {
-        let mut events = lock(&self.events);
-        events.push("packetsOut", None, count as u64);
-        events.push("bytesOut", None, bytes as u64);
+        self.traffic.count_out(count, bytes);
     }
 }
 

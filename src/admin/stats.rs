@@ -1,6 +1,7 @@
 //! `server_stats`: the counters the engine feeds, aggregated per second as Node's `EventBuffer`
 //! does, and the timer that sends them to the UI every 2 seconds.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -25,7 +26,20 @@ pub(crate) struct EventBuffer {
 impl EventBuffer {
     /// Counts `count` events of `kind` (and `sub_type`) in the current second.
     pub(crate) fn push(&mut self, kind: &'static str, sub_type: Option<&'static str>, count: u64) {
-        let second = crate::core::time::unix_millis(SystemTime::now()) / 1_000 * 1_000;
+        self.push_at(second_of(SystemTime::now()), kind, sub_type, count);
+    }
+
+    /// Counts `count` events of `kind` in the second starting at `second` (ms since the epoch).
+    fn push_at(
+        &mut self,
+        second: u64,
+        kind: &'static str,
+        sub_type: Option<&'static str>,
+        count: u64,
+    ) {
+        if count == 0 {
+            return;
+        }
         // Lines of the current second are at the end: look there first.
         let line = self
             .lines
@@ -51,19 +65,67 @@ impl EventBuffer {
     }
 }
 
-/// Sends `server_stats` at once, then every 2 seconds, while the server lives.
+/// The start of the second `at` is in, in milliseconds since the epoch.
+fn second_of(at: SystemTime) -> u64 {
+    crate::core::time::unix_millis(at) / 1_000 * 1_000
+}
+
+/// Messages and bytes in and out: counted on every message, so with relaxed atomics rather
+/// than under the buffer's lock, and moved into the buffer once a second (the buffer's
+/// resolution) by [`flush_into`](Self::flush_into).
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    packets_in: AtomicU64,
+    bytes_in: AtomicU64,
+    packets_out: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl Traffic {
+    pub(crate) fn count_in(&self, bytes: usize) {
+        self.packets_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_out(&self, packets: usize, bytes: usize) {
+        self.packets_out
+            .fetch_add(packets as u64, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Moves what was counted since the last flush into `buffer`, in the second that just
+    /// ended (flushes run about once a second).
+    pub(crate) fn flush_into(&self, buffer: &mut EventBuffer) {
+        let second = second_of(SystemTime::now() - Duration::from_millis(500));
+        for (kind, counter) in [
+            ("packetsIn", &self.packets_in),
+            ("bytesIn", &self.bytes_in),
+            ("packetsOut", &self.packets_out),
+            ("bytesOut", &self.bytes_out),
+        ] {
+            buffer.push_at(second, kind, None, counter.swap(0, Ordering::Relaxed));
+        }
+    }
+}
+
+/// Sends `server_stats` at once, then every 2 seconds, while the server lives; moves the
+/// traffic counters into the aggregated events every second.
 pub(crate) async fn emit_every_two_seconds(
     core: Weak<ServerCore>,
     settings: Arc<Settings>,
     observer: Arc<AdminObserver>,
 ) {
-    let mut ticks = tokio::time::interval(INTERVAL);
+    let mut ticks = tokio::time::interval(INTERVAL / 2);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    for tick in 0u64.. {
         ticks.tick().await;
         let Some(core) = core.upgrade() else {
             return;
         };
+        observer.flush_traffic();
+        if tick % 2 == 1 {
+            continue;
+        }
         let io = SocketIo::from_core(core);
         let stats = collect(&io, &settings, &observer);
         if let Some(admin) = io.of(&settings.namespace)
@@ -115,5 +177,29 @@ mod tests {
         assert_eq!(packets, 2);
         assert!(lines.len() <= 6, "{lines:?}");
         assert!(buffer.take().is_empty());
+    }
+
+    #[test]
+    fn traffic_moves_into_the_buffer_once_counted() {
+        let traffic = Traffic::default();
+        traffic.count_in(10);
+        traffic.count_in(5);
+        traffic.count_out(3, 30);
+        let mut buffer = EventBuffer::default();
+        traffic.flush_into(&mut buffer);
+        let count = |lines: &[AggregatedEvent], kind: &str| {
+            lines
+                .iter()
+                .filter(|l| l.kind == kind)
+                .map(|l| l.count)
+                .sum::<u64>()
+        };
+        let lines = buffer.take();
+        assert_eq!(count(&lines, "packetsIn"), 2);
+        assert_eq!(count(&lines, "bytesIn"), 15);
+        assert_eq!(count(&lines, "packetsOut"), 3);
+        assert_eq!(count(&lines, "bytesOut"), 30);
+        traffic.flush_into(&mut buffer);
+        assert!(buffer.take().is_empty(), "nothing counted, no line");
     }
 }
