@@ -5,13 +5,13 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::Value;
 
+use crate::adapter::RestoredSession;
 use crate::core::error::ConnectError;
 use crate::core::sync::lock;
 use crate::engine::{CloseReason, EngineHandler, Message, ProtocolVersion, Session};
 use crate::io::ServerCore;
 use crate::namespace::Namespace;
 use crate::parser::{self, EncodedArgs, Packet, PacketDecoder, PacketType};
-use crate::recovery::{PersistedSession, Recovery};
 use crate::socket::{DisconnectReason, Socket, SocketRef};
 
 /// The Engine.IO handler of a Socket.IO server.
@@ -182,38 +182,24 @@ impl Client {
     /// Goes on with a CONNECT once the namespace's adapter is ready: recovers the session the
     /// client asks for, if any, then creates the socket.
     fn connect_ready(&self, ns: Arc<Namespace>, auth: Option<Value>) {
-        match recovery_request(&ns, auth.as_ref()) {
-            Some((pid, offset)) if ns.recovery.as_ref().is_some_and(Recovery::by_adapter) => {
-                // The adapter's store answers asynchronously; the namespace stays `Connecting`
-                // meanwhile, as it does while middlewares run.
-                let this = self.this.clone();
-                tokio::spawn(async move {
-                    let restored = match ns.adapter.restore_session(pid, offset).await {
-                        Ok(restored) => restored,
-                        Err(err) => {
-                            tracing::warn!(error = %err, "session not restored: a new connection");
-                            None
-                        }
-                    };
-                    if let Some(client) = this.upgrade() {
-                        let restored =
-                            restored.map(|r| (r.session.into(), Missed::Frames(r.missed)));
-                        client.connect_socket(ns, auth, restored);
-                    }
-                });
+        let Some((pid, offset)) = recovery_request(&ns, auth.as_ref()) else {
+            return self.connect_socket(ns, auth, None);
+        };
+        // The adapter keeps the sessions and may answer asynchronously; the namespace stays
+        // `Connecting` meanwhile, as it does while middlewares run.
+        let this = self.this.clone();
+        tokio::spawn(async move {
+            let restored = match ns.adapter.restore_session(pid, offset).await {
+                Ok(restored) => restored,
+                Err(err) => {
+                    tracing::warn!(error = %err, "session not restored: a new connection");
+                    None
+                }
+            };
+            if let Some(client) = this.upgrade() {
+                client.connect_socket(ns, auth, restored);
             }
-            Some((pid, offset)) => {
-                // What it missed is read when it joins its rooms (see `rejoin`).
-                let restored = ns
-                    .recovery
-                    .as_ref()
-                    .and_then(Recovery::in_memory)
-                    .and_then(|store| store.take(&pid, &offset))
-                    .map(|(session, offset)| (session, Missed::After(offset)));
-                self.connect_socket(ns, auth, restored);
-            }
-            None => self.connect_socket(ns, auth, None),
-        }
+        });
     }
 
     /// Creates the socket (a recovered one when `restored`), runs the middlewares unless it
@@ -222,10 +208,10 @@ impl Client {
         &self,
         ns: Arc<Namespace>,
         auth: Option<Value>,
-        restored: Option<(PersistedSession, Missed)>,
+        restored: Option<RestoredSession>,
     ) {
         let (restored, recovery) = match restored {
-            Some((session, missed)) => {
+            Some(RestoredSession { session, missed }) => {
                 let rooms = session.rooms.clone();
                 (Some(session), RecoveredState { rooms, missed })
             }
@@ -242,11 +228,8 @@ impl Client {
             restored,
             legacy_id,
         );
-        let skip_middlewares = socket.recovered()
-            && ns
-                .recovery
-                .as_ref()
-                .is_some_and(|r| r.config().skip_middlewares);
+        let skip_middlewares =
+            socket.recovered() && ns.recovery.is_some_and(|r| r.skip_middlewares);
         if skip_middlewares || !ns.handlers.has_middlewares() {
             self.finish_connect(&ns, socket, auth, recovery);
             return;
@@ -287,7 +270,7 @@ impl Client {
         ns.insert_socket(socket.clone());
         // Connected before joining: from its first room on, broadcasts reach it.
         socket.set_connected();
-        self.rejoin(ns, &socket, recovery);
+        self.rejoin(&socket, recovery);
         if self.is_v3() && ns.name != "/" {
             // A v2 client believes its id here is `/nsp#<engine id>`; the room of that name
             // makes messages to it arrive, although `socket.id()` is a random id.
@@ -330,29 +313,15 @@ impl Client {
 
     /// Joins the socket to its rooms (its own, and a recovered socket's), sending a recovered
     /// socket what it missed first, in order, as Node does.
-    fn rejoin(&self, ns: &Namespace, socket: &SocketRef, recovery: RecoveredState) {
+    fn rejoin(&self, socket: &SocketRef, recovery: RecoveredState) {
         let mut rooms = recovery.rooms;
         if !rooms.iter().any(|r| r.as_ref() == socket.id().as_str()) {
             rooms.push(socket.id().as_str().to_owned().into());
         }
-        match recovery.missed {
-            // From an adapter's store: joining its rooms in one go is the moment from which an
-            // adapter that was replaying into a buffer hands over to live delivery.
-            Missed::Frames(missed) => {
-                self.replay(missed);
-                socket.join(rooms);
-            }
-            // From the in-memory log: read and joined under the log's lock, under which
-            // broadcasts record and fan out, so each packet comes through exactly one of them.
-            Missed::After(offset) => match ns.recovery_log() {
-                Some(mut log) => {
-                    self.replay(log.missed(offset, &rooms));
-                    socket.join(rooms);
-                    drop(log);
-                }
-                None => socket.join(rooms),
-            },
-        }
+        self.replay(recovery.missed);
+        // Joining its rooms, its own among them, in one go is the moment an adapter that was
+        // buffering what is broadcast to a restored socket hands it over to live delivery.
+        socket.join(rooms);
     }
 
     /// Queues what a recovered socket missed. Bounded by the recovery log, not by the queue: a
@@ -447,28 +416,19 @@ fn split_v3_namespace(raw: &str) -> (String, Value) {
 #[derive(Default)]
 struct RecoveredState {
     rooms: Vec<crate::adapter::Room>,
-    missed: Missed,
+    /// What it missed, as its adapter's store gave it (none for a new socket).
+    missed: Vec<crate::engine::Frame>,
 }
 
-/// What a recovered socket missed.
-enum Missed {
-    /// As an adapter's store gave it (none for a new socket).
-    Frames(Vec<crate::engine::Frame>),
-    /// Whatever the in-memory log holds after this offset once the socket joins its rooms.
-    After(u64),
-}
-
-impl Default for Missed {
-    fn default() -> Self {
-        Missed::Frames(Vec::new())
-    }
-}
-
-/// The `{pid, offset}` a CONNECT asks to recover with, if the namespace recovers sessions.
-fn recovery_request(ns: &Namespace, auth: Option<&Value>) -> Option<(String, String)> {
+/// The `{pid, offset}` a CONNECT asks to recover with, if the namespace recovers sessions. A
+/// client that never received a packet with an offset sends its `pid` alone.
+fn recovery_request(ns: &Namespace, auth: Option<&Value>) -> Option<(String, Option<String>)> {
     ns.recovery.as_ref()?;
     let auth = auth?;
     let pid = auth.get("pid")?.as_str()?;
-    let offset = auth.get("offset")?.as_str()?;
-    Some((pid.to_owned(), offset.to_owned()))
+    let offset = auth
+        .get("offset")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some((pid.to_owned(), offset))
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::adapter::{BroadcastOptions, BroadcastPacket};
+use crate::adapter::BroadcastOptions;
 use crate::core::error::EmitError;
 use crate::engine::{self, Frame, ProtocolVersion, Session, Sid, TransportKind};
 use crate::namespace::Namespace;
@@ -115,15 +115,7 @@ impl FanoutFixture {
     /// Broadcasts one event to every socket in room `all`, encoding it once.
     pub fn broadcast<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
         let args = parser::encode_args(data, Vec::new())?;
-        let frames = parser::encode(
-            crate::parser::Parser::Default,
-            PacketType::Event,
-            "/",
-            None,
-            Some(event),
-            &args,
-        );
-        let packet = BroadcastPacket::new(event.to_owned(), args, None, frames, false);
+        let packet = self.ns.packet(event, args, None, false);
         let opts = BroadcastOptions {
             rooms: vec!["all".into()],
             ..Default::default()

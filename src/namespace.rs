@@ -3,22 +3,22 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::adapter::{Adapter, NamespaceHandle};
+use crate::core::ConnectionStateRecovery;
 use crate::core::ack::AckFuture;
 use crate::core::delivery::LocalSockets;
 use crate::core::error::ConnectError;
-use crate::core::sync::{read, write};
+use crate::core::sync::{lock, read, write};
 use crate::engine::{Frame, Sid};
 use crate::handler::{
     BoxedConnectHandler, BoxedConnectMiddleware, ConnectHandler, ConnectMiddleware,
 };
 use crate::io::ServerCore;
-use crate::recovery::Recovery;
 use crate::socket::SocketRef;
 
 /// A listener of events from other server nodes.
@@ -74,8 +74,13 @@ pub(crate) struct Namespace {
     ack_ids: AtomicU64,
     pub(crate) ack_timeout: std::time::Duration,
     pub(crate) parser: crate::parser::Parser,
-    /// Where sessions and the packet log live, when connection state recovery is on.
-    pub(crate) recovery: Option<Recovery>,
+    /// Connection state recovery's options, when it is on (the adapter keeps the sessions).
+    pub(crate) recovery: Option<ConnectionStateRecovery>,
+    /// The extensions of disconnected sessions, by private id: they cannot be serialized into
+    /// an adapter's session, so this node keeps them for a session that recovers here.
+    kept_extensions: Mutex<HashMap<Sid, (http::Extensions, Instant)>>,
+    /// The name, shared by the packets broadcast here.
+    shared_name: Arc<str>,
     core: Weak<ServerCore>,
     server_side: RwLock<HashMap<String, ServerSideListener>>,
     /// Created on demand for a dynamic pattern; removed again once empty.
@@ -105,15 +110,13 @@ impl Namespace {
                 sockets,
                 &name,
                 core.config.parser,
-                core.config.recovery.is_some(),
+                core.config.recovery,
             )
             .observed_by(core.hooks.adapter.clone());
             let adapter = core.adapter_builder.build(handle);
-            let recovery = core
-                .config
-                .recovery
-                .map(|config| Recovery::new(config, adapter.as_ref()));
             Namespace {
+                shared_name: name.as_str().into(),
+                kept_extensions: Mutex::new(HashMap::new()),
                 adapter,
                 name,
                 handlers,
@@ -121,7 +124,7 @@ impl Namespace {
                 ack_ids: AtomicU64::new(0),
                 ack_timeout: core.config.ack_timeout,
                 parser: core.config.parser,
-                recovery,
+                recovery: core.config.recovery,
                 core: Arc::downgrade(core),
                 server_side: RwLock::new(HashMap::new()),
                 dynamic,
@@ -182,48 +185,63 @@ impl Namespace {
         Some(listener(args))
     }
 
-    /// The in-memory recovery log, locked, when connection state recovery keeps it here: what
-    /// is recorded in it is to be fanned out before it is released (see [`crate::recovery`]).
-    pub(crate) fn recovery_log(&self) -> Option<crate::recovery::Log<'_>> {
-        let store = self.recovery.as_ref().and_then(Recovery::in_memory)?;
-        Some(store.log())
-    }
-
-    /// Encodes an event once for all its receivers. With a `log` (see
-    /// [`recovery_log`](Self::recovery_log)), an event without an ack id gets its offset as last
-    /// argument and is logged for replay to the sockets the options target (Node's
-    /// session-aware adapter does the same).
+    /// Encodes an event once for all its receivers.
     pub(crate) fn encode_event(
         &self,
         event: &str,
         args: &crate::parser::EncodedArgs,
         id: Option<u64>,
-        log: Option<(
-            &mut crate::recovery::Log<'_>,
-            &crate::adapter::BroadcastOptions,
-        )>,
     ) -> Vec<crate::engine::Frame> {
-        let encode = |args: &crate::parser::EncodedArgs| {
-            crate::parser::encode(
-                self.parser,
-                crate::parser::PacketType::Event,
-                &self.name,
-                id,
-                Some(event),
-                args,
-            )
-        };
-        match log {
-            Some((log, opts)) if id.is_none() => log.record(opts, |offset| {
-                encode(&args.clone().with_trailing_string(offset))
-            }),
-            _ => encode(args),
+        crate::parser::encode(
+            self.parser,
+            crate::parser::PacketType::Event,
+            &self.name,
+            id,
+            Some(event),
+            args,
+        )
+    }
+
+    /// A packet for the adapter to broadcast, encoded when it is first delivered.
+    pub(crate) fn packet(
+        &self,
+        event: &str,
+        args: crate::parser::EncodedArgs,
+        id: Option<u64>,
+        recoverable: bool,
+    ) -> crate::adapter::BroadcastPacket {
+        crate::adapter::BroadcastPacket::new(
+            event.to_owned(),
+            args,
+            id,
+            recoverable,
+            self.parser,
+            self.shared_name.clone(),
+        )
+    }
+
+    /// Keeps a disconnected session's extensions on this node, for as long as it may recover.
+    pub(crate) fn keep_extensions(&self, pid: Sid, extensions: http::Extensions) {
+        let Some(config) = self.recovery else { return };
+        let mut kept = lock(&self.kept_extensions);
+        let now = Instant::now();
+        kept.retain(|_, (_, at)| now.duration_since(*at) <= config.max_disconnection_duration);
+        if !extensions.is_empty() {
+            kept.insert(pid, (extensions, now));
         }
     }
 
     /// The installed observer, if any (see [`crate::observe`]).
     pub(crate) fn observer(&self) -> Option<&Arc<dyn crate::observe::SocketObserver>> {
         self.observer.get()
+    }
+
+    /// The extensions of a recovered session, if it disconnected from this node.
+    pub(crate) fn take_extensions(&self, pid: Sid) -> http::Extensions {
+        lock(&self.kept_extensions)
+            .remove(&pid)
+            .map(|(extensions, _)| extensions)
+            .unwrap_or_default()
     }
 
     /// Ack ids are per namespace, shared by emits to one socket and broadcasts, as in Node.

@@ -148,15 +148,9 @@ impl BroadcastOperators {
         self
     }
 
-    fn packet(
-        &self,
-        event: &str,
-        args: parser::EncodedArgs,
-        id: Option<u64>,
-        frames: Vec<crate::engine::Frame>,
-    ) -> BroadcastPacket {
+    fn packet(&self, event: &str, args: parser::EncodedArgs, id: Option<u64>) -> BroadcastPacket {
         let recoverable = self.ns.recovery.is_some() && id.is_none() && !self.opts.volatile;
-        BroadcastPacket::new(event.to_owned(), args, id, frames, recoverable)
+        self.ns.packet(event, args, id, recoverable)
     }
 
     /// Emits to the selection. The packet is encoded once; local receivers share the bytes.
@@ -165,18 +159,8 @@ impl BroadcastOperators {
     /// nodes is handed to the adapter in order and carried on in the background.
     pub fn emit<T: Serialize + ?Sized>(mut self, event: &str, data: &T) -> Result<(), EmitError> {
         let args = parser::encode_args(data, std::mem::take(&mut self.attachments))?;
-        // With recovery in memory, the packet is recorded and fanned out under the log's lock,
-        // which a restore takes too: it reaches a restored socket live or in its replay, once.
-        let mut log = match self.opts.volatile {
-            true => None,
-            false => self.ns.recovery_log(),
-        };
-        let recorded_for = log.as_mut().map(|log| (log, &self.opts));
-        let frames = self.ns.encode_event(event, &args, None, recorded_for);
-        let packet = self.packet(event, args, None, frames);
-        let result = self.ns.adapter.broadcast(packet, self.opts);
-        drop(log);
-        Ok(result?)
+        let packet = self.packet(event, args, None);
+        Ok(self.ns.adapter.broadcast(packet, self.opts)?)
     }
 
     /// Emits to the selection and collects every receiver's answer within the timeout (Node's
@@ -188,8 +172,7 @@ impl BroadcastOperators {
     ) -> Result<BroadcastAckFuture, EmitError> {
         let id = self.ns.next_ack_id();
         let args = parser::encode_args(data, std::mem::take(&mut self.attachments))?;
-        let frames = self.ns.encode_event(event, &args, Some(id), None);
-        let packet = self.packet(event, args, Some(id), frames);
+        let packet = self.packet(event, args, Some(id));
         let timeout = self.timeout.unwrap_or(self.ns.ack_timeout);
         Ok(self
             .ns

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::adapter::RecoverySession;
 use crate::adapter::Room;
 use crate::core::ack::{AckFuture, AckResponse, AckWaiters, PendingAcks};
 use crate::core::error::EmitError;
@@ -22,7 +23,6 @@ use crate::handler::{
 use crate::namespace::Namespace;
 use crate::operators::{BroadcastOperators, IntoRooms};
 use crate::parser::{self, EncodedArgs, Packet, PacketType};
-use crate::recovery::{PersistedSession, Recovery};
 
 /// Why a socket left its namespace, with the reason strings Node's `socket.io` gives.
 ///
@@ -246,13 +246,13 @@ impl Socket {
         session: Session,
         auth: Option<Value>,
         client: std::sync::Weak<crate::client::Client>,
-        restored: Option<PersistedSession>,
+        restored: Option<RecoverySession>,
         id: Option<Sid>,
     ) -> SocketRef {
         let handshake = Handshake::new(&session, auth);
         let recovery_enabled = ns.recovery.is_some();
         let (id, pid, extensions, data, recovered) = match restored {
-            Some(s) => (s.sid, Some(s.pid), s.extensions, s.data, true),
+            Some(s) => (s.sid, Some(s.pid), ns.take_extensions(s.pid), s.data, true),
             None => (
                 id.unwrap_or_default(),
                 recovery_enabled.then(Sid::new),
@@ -544,16 +544,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        let frames = parser::encode(
-            self.ns.parser,
-            PacketType::Event,
-            &self.ns.name,
-            None,
-            Some(event),
-            &args,
-        );
-        let packet =
-            crate::adapter::BroadcastPacket::new(event.to_owned(), args, None, frames, true);
+        let packet = self.ns.packet(event, args, None, true);
         let opts = crate::adapter::BroadcastOptions {
             rooms: self.id.into_rooms(),
             ..Default::default()
@@ -684,34 +675,23 @@ impl Socket {
         }
     }
 
-    /// Keeps this socket's session, in `rooms`, for its client to recover.
-    fn persist(&self, recovery: &Recovery, pid: Sid, rooms: Vec<Room>) {
-        match recovery {
-            Recovery::InMemory(store) => store.persist(PersistedSession::new(
-                self.id,
-                pid,
-                rooms,
-                self.data_value(),
-                read(&self.extensions).clone(),
-            )),
-            Recovery::Adapter(config) => {
-                let session = crate::adapter::RecoverySession {
-                    sid: self.id,
-                    pid,
-                    rooms,
-                    data: self.data_value(),
-                };
-                let ttl = config.max_disconnection_duration;
-                let adapter = self.ns.adapter.clone();
-                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-                    return tracing::warn!("no runtime: the session is not persisted");
-                };
-                runtime.spawn(async move {
-                    if let Err(err) = adapter.persist_session(session, ttl).await {
-                        tracing::warn!(error = %err, "the session could not be persisted");
-                    }
-                });
-            }
+    /// Hands this socket's session, in `rooms`, to the adapter for its client to recover; its
+    /// extensions stay on this node.
+    fn persist(&self, config: &crate::ConnectionStateRecovery, pid: Sid, rooms: Vec<Room>) {
+        if !self.ns.adapter.persists_sessions() {
+            return;
+        }
+        // Cloned: the disconnect handlers, which run after this, still see them.
+        self.ns.keep_extensions(pid, read(&self.extensions).clone());
+        let session = RecoverySession {
+            sid: self.id,
+            pid,
+            rooms,
+            data: self.data_value(),
+        };
+        let ttl = config.max_disconnection_duration;
+        if let Err(err) = self.ns.adapter.persist_session(session, ttl) {
+            tracing::warn!(error = %err, "the session could not be persisted");
         }
     }
 
@@ -815,34 +795,20 @@ impl Emitter {
     pub fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
         let args = parser::encode_args(data, self.attachments)?;
         self.socket.notify_outgoing(event, &args);
-        let by_adapter = self
-            .socket
-            .ns
-            .recovery
-            .as_ref()
-            .is_some_and(Recovery::by_adapter);
-        if by_adapter && !self.volatile {
-            return self.socket.emit_through_adapter(event, args);
-        }
         let ns = &self.socket.ns;
         if self.volatile {
-            let frames = ns.encode_event(event, &args, None, None);
+            let frames = ns.encode_event(event, &args, None);
             if self.socket.connected() {
                 self.socket.session.send_volatile_frames(frames)?;
             }
             return Ok(());
         }
-        // With recovery in memory, what goes to this socket is logged as a broadcast to its
-        // room, and queued under the log's lock as broadcasts are (see `crate::recovery`).
-        let mut log = ns.recovery_log();
-        let own_room = log.as_ref().map(|_| crate::adapter::BroadcastOptions {
-            rooms: self.socket.id.into_rooms(),
-            ..Default::default()
-        });
-        let frames = ns.encode_event(event, &args, None, log.as_mut().zip(own_room.as_ref()));
-        let result = self.socket.send_frames(frames);
-        drop(log);
-        result
+        // An adapter that persists sessions logs what goes to a recoverable socket: it goes
+        // there as a broadcast to the socket's own room, which gives it its offset.
+        if ns.recovery.is_some() && ns.adapter.persists_sessions() {
+            return self.socket.emit_through_adapter(event, args);
+        }
+        self.socket.send_frames(ns.encode_event(event, &args, None))
     }
 
     /// Emits the event and waits for the acknowledgement.

@@ -172,7 +172,7 @@ impl LocalAdapter {
     /// [`broadcast`](Self::broadcast) does to its targets.
     pub(crate) fn deliver(&self, sids: &[Sid], packet: &BroadcastPacket, volatile: bool) {
         // A full queue closes that receiver as a slow consumer; the others carry on.
-        self.ns.send(sids, &packet.frames, volatile);
+        self.ns.send(sids, packet.frames(), volatile);
         self.observe_delivery(sids, packet);
     }
 
@@ -204,7 +204,7 @@ impl LocalAdapter {
     ) -> Vec<AckFuture> {
         let id = packet.id.unwrap_or_default();
         let targets = self.targets(opts);
-        let waiting = self.ns.send_with_ack(&targets, &packet.frames, id, timeout);
+        let waiting = self.ns.send_with_ack(&targets, packet.frames(), id, timeout);
         self.observe_delivery(&targets, packet);
         waiting
     }

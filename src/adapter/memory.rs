@@ -1,4 +1,4 @@
-//! The default adapter: one node, rooms in memory.
+//! The default adapter: one node, rooms and connection state recovery in memory.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,14 +6,18 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{
-    Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle, Room,
-    SocketInfo,
+    Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
+    RecoverySession, RestoredSession, Room, SessionStore, SocketInfo,
 };
 use crate::core::ack::BroadcastAckFuture;
 use crate::core::error::AdapterError;
 use crate::engine::Sid;
 
 /// The in-memory adapter: everything is on this node, so every operation completes at once.
+///
+/// With connection state recovery on, it [persists sessions](Adapter::persists_sessions) in a
+/// [`SessionStore`]: a client recovers on this node while the node lives (a crash or a restart
+/// loses the sessions; the Redis Streams adapter keeps them in Redis).
 ///
 /// ```
 /// use tower_socketio::SocketIo;
@@ -25,12 +29,15 @@ use crate::engine::Sid;
 #[derive(Debug)]
 pub struct MemoryAdapter {
     local: LocalAdapter,
+    /// Present when connection state recovery is on.
+    sessions: Option<SessionStore>,
 }
 
 impl MemoryAdapter {
     /// An adapter for one namespace.
     pub fn new(ns: NamespaceHandle) -> Self {
         MemoryAdapter {
+            sessions: ns.recovery().map(SessionStore::new),
             local: LocalAdapter::new(ns),
         }
     }
@@ -47,7 +54,10 @@ fn ready<'a, T: Send + 'a>(value: T) -> AdapterFuture<'a, T> {
 
 impl Adapter for MemoryAdapter {
     fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
-        self.local.add_all(sid, rooms);
+        match &self.sessions {
+            Some(sessions) => sessions.add_all(&self.local, sid, rooms),
+            None => self.local.add_all(sid, rooms),
+        }
     }
 
     fn del(&self, sid: Sid, room: &Room) {
@@ -55,7 +65,10 @@ impl Adapter for MemoryAdapter {
     }
 
     fn del_all(&self, sid: Sid) {
-        self.local.del_all(sid);
+        match &self.sessions {
+            Some(sessions) => sessions.del_all(&self.local, sid),
+            None => self.local.del_all(sid),
+        }
     }
 
     fn socket_rooms(&self, sid: Sid) -> Vec<Room> {
@@ -67,7 +80,10 @@ impl Adapter for MemoryAdapter {
         packet: BroadcastPacket,
         opts: BroadcastOptions,
     ) -> Result<(), AdapterError> {
-        self.local.broadcast(&packet, &opts);
+        match &self.sessions {
+            Some(sessions) => sessions.broadcast(&self.local, &packet, &opts),
+            None => self.local.broadcast(&packet, &opts),
+        }
         Ok(())
     }
 
@@ -119,5 +135,30 @@ impl Adapter for MemoryAdapter {
 
     fn server_count(&self) -> AdapterFuture<'_, usize> {
         ready(1)
+    }
+
+    fn persists_sessions(&self) -> bool {
+        self.sessions.is_some()
+    }
+
+    fn persist_session(
+        &self,
+        session: RecoverySession,
+        _ttl: Duration,
+    ) -> Result<(), AdapterError> {
+        if let Some(sessions) = &self.sessions {
+            sessions.persist(session);
+        }
+        Ok(())
+    }
+
+    fn restore_session(
+        &self,
+        pid: String,
+        offset: Option<String>,
+    ) -> AdapterFuture<'_, Option<RestoredSession>> {
+        let sessions = self.sessions.as_ref();
+        let restored = sessions.and_then(|s| s.restore(&pid, offset.as_deref()));
+        ready(restored)
     }
 }

@@ -24,11 +24,12 @@
 //!   attachments, read with [`BroadcastPacket::data`]) for other nodes, which re-encode it in
 //!   their own format (msgpack on Redis), and the frames encoded once for local receivers**,
 //!   shared by all of them (`Bytes`), never re-encoded per socket.
-//! - **Connection state recovery** fits behind `persist_session` / `restore_session`: the
-//!   Redis Streams adapter keeps sessions as expiring keys and the log in a stream (other
-//!   adapters leave recovery to the namespace, which keeps it in memory). The broadcast path is
-//!   where an adapter records a packet and its offset, since every event to a recoverable
-//!   socket passes through it.
+//! - **Connection state recovery is the adapter's** (`persists_sessions`, `persist_session`,
+//!   `restore_session`): the [`MemoryAdapter`] keeps sessions and the packet log in this node's
+//!   memory with a [`SessionStore`], the Redis Streams adapter keeps sessions as expiring keys
+//!   and the log in a stream. The broadcast path is where an adapter gives a packet its offset,
+//!   since every event to a recoverable socket passes through it (an emit to one socket is a
+//!   broadcast to its own room); the rest of the crate never asks where recovery lives.
 //! - **What other nodes say is typed** (the crate's `adapter::cluster` module, shared by every remote adapter): a message
 //!   that does not decode is logged and ignored.
 //!
@@ -41,11 +42,15 @@ mod local;
 mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+mod sessions;
 
 pub use local::LocalAdapter;
 pub use memory::MemoryAdapter;
+pub use sessions::SessionStore;
 
 pub use crate::core::{BroadcastOptions, Room, SocketInfo};
+
+use crate::core::ConnectionStateRecovery;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -84,7 +89,7 @@ pub type AdapterFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, AdapterErr
 /// let data: Vec<serde_json::Value> = packet.data()?; // [event, ...args]
 /// let binary = packet.attachments();
 /// // …and hands the shared frames to local sockets.
-/// let bytes: usize = packet.frames.iter().map(|f| f.len()).sum();
+/// let bytes: usize = packet.frames().iter().map(|f| f.len()).sum();
 /// # let _ = (data, binary, bytes);
 /// # Ok(()) }
 /// ```
@@ -96,13 +101,17 @@ pub struct BroadcastPacket {
     args: crate::parser::EncodedArgs,
     /// The ack id, for a broadcast with ack.
     pub id: Option<u64>,
-    /// The encoded frames, shared by every local receiver.
-    pub frames: Vec<Frame>,
     /// Whether the packet goes to sockets that may recover (connection state recovery is on,
     /// the packet has no ack id and is not volatile). An adapter that
     /// [persists sessions](Adapter::persists_sessions) gives such a packet an offset and sends
-    /// [`frames_with_offset`](Self::frames_with_offset) instead of `frames`.
+    /// [`frames_with_offset`](Self::frames_with_offset) instead of [`frames`](Self::frames).
     pub recoverable: bool,
+    /// How the frames are written: the server's packet format and the namespace.
+    parser: crate::parser::Parser,
+    nsp: Arc<str>,
+    /// The frames, encoded on first use: an adapter that gives the packet an offset, or only
+    /// forwards it, never pays for the plain encoding.
+    frames: std::sync::OnceLock<Vec<Frame>>,
 }
 
 impl BroadcastPacket {
@@ -110,16 +119,35 @@ impl BroadcastPacket {
         event: String,
         args: crate::parser::EncodedArgs,
         id: Option<u64>,
-        frames: Vec<Frame>,
         recoverable: bool,
+        parser: crate::parser::Parser,
+        nsp: Arc<str>,
     ) -> Self {
         BroadcastPacket {
             event,
             args,
             id,
-            frames,
             recoverable,
+            parser,
+            nsp,
+            frames: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The encoded frames, shared by every local receiver (encoded once, on first use).
+    pub fn frames(&self) -> &[Frame] {
+        self.frames.get_or_init(|| self.encode(&self.args))
+    }
+
+    fn encode(&self, args: &crate::parser::EncodedArgs) -> Vec<Frame> {
+        crate::parser::encode(
+            self.parser,
+            crate::parser::PacketType::Event,
+            &self.nsp,
+            self.id,
+            Some(&self.event),
+            args,
+        )
     }
 
     /// The packet's data as Socket.IO carries it between nodes: `[event, ...args]`, binary
@@ -138,25 +166,35 @@ impl BroadcastPacket {
         &self.args.attachments
     }
 
-    /// The packet encoded again for namespace `ns` with `offset` as its last argument, as Node
-    /// sends an event to a recoverable socket.
+    /// The packet encoded with `offset` as its last argument, as Node sends an event to a
+    /// recoverable socket.
     ///
     /// ```
-    /// # fn f(packet: tower_socketio::adapter::BroadcastPacket, ns: &tower_socketio::adapter::NamespaceHandle) {
-    /// let frames = packet.frames_with_offset(ns, "1700000000000-0");
+    /// # fn f(packet: tower_socketio::adapter::BroadcastPacket) {
+    /// let frames = packet.frames_with_offset("1700000000000-0");
     /// # let _ = frames;
     /// # }
     /// ```
-    pub fn frames_with_offset(&self, ns: &NamespaceHandle, offset: &str) -> Vec<Frame> {
-        let args = self.args.clone().with_trailing_string(offset);
-        crate::parser::encode(
-            ns.parser(),
-            crate::parser::PacketType::Event,
-            ns.name(),
-            self.id,
-            Some(&self.event),
-            &args,
-        )
+    pub fn frames_with_offset(&self, offset: &str) -> Vec<Frame> {
+        self.encode(&self.args.clone().with_trailing_string(offset))
+    }
+
+    /// This packet with `offset` as its last argument in its frames: what an adapter that gave
+    /// it an offset delivers locally.
+    pub(crate) fn into_offset(self, offset: &str) -> Self {
+        let frames = self.frames_with_offset(offset);
+        BroadcastPacket {
+            frames: std::sync::OnceLock::from(frames),
+            ..self
+        }
+    }
+
+    /// The frames, owned.
+    pub(crate) fn into_frames(mut self) -> Vec<Frame> {
+        match self.frames.take() {
+            Some(frames) => frames,
+            None => self.encode(&self.args),
+        }
     }
 }
 
@@ -295,11 +333,10 @@ pub trait Adapter: Send + Sync + 'static {
     /// its store, so it may defer that packet's local delivery until then, keeping the order of
     /// broadcasts.
     ///
-    /// When connection state recovery keeps its log in memory (the adapter does not persist
-    /// sessions), a recoverable packet is recorded and handed to this method under the log's
-    /// lock, which a restored socket's replay and join take too: that is what makes it get
-    /// each packet exactly once. So this must only deliver (queueing frames never calls out)
-    /// and publish; it must not emit or disconnect sockets itself.
+    /// It must only deliver (queueing frames through the [`NamespaceHandle`] never calls out)
+    /// and publish; it must not emit or disconnect sockets itself. An adapter that persists
+    /// sessions usually logs and fans out a recoverable packet under one lock, which a restored
+    /// socket's join takes too (see [`SessionStore`]).
     fn broadcast(
         &self,
         packet: BroadcastPacket,
@@ -363,28 +400,36 @@ pub trait Adapter: Send + Sync + 'static {
     /// default there is nothing to do.
     fn close(&self) {}
 
-    /// Whether this adapter keeps connection state recovery itself: sessions, and the offsets
-    /// and log of the packets sent to recoverable sockets (as a store shared by every node
-    /// does). By default it does not, and each namespace keeps them in memory.
+    /// Whether this adapter keeps connection state recovery: sessions, and the offsets and log
+    /// of the packets sent to recoverable sockets, in memory ([`MemoryAdapter`], with a
+    /// [`SessionStore`]) or in a store shared by every node (the Redis Streams adapter). By
+    /// default it does not, and clients that ask to recover get a new connection.
     fn persists_sessions(&self) -> bool {
         false
     }
 
     /// Keeps the session of a socket that left without meaning to, for `ttl` (Node's
     /// `persistSession`). Only called when [`persists_sessions`](Self::persists_sessions).
-    fn persist_session(&self, session: RecoverySession, ttl: Duration) -> AdapterFuture<'_, ()> {
+    ///
+    /// Fire and forget, like a broadcast: the session is kept, or its storing queued, by the
+    /// time this returns, so that a client reconnecting at once finds it.
+    fn persist_session(&self, session: RecoverySession, ttl: Duration) -> Result<(), AdapterError> {
         let _ = (session, ttl);
-        Box::pin(std::future::ready(Ok(())))
+        Ok(())
     }
 
     /// Takes back a session and the packets its socket missed after `offset` (Node's
     /// `restoreSession`); `None` when the session or the offset is unknown or expired, and the
     /// client gets a new connection. Only called when
     /// [`persists_sessions`](Self::persists_sessions).
+    ///
+    /// `offset` is `None` when the client never received a packet with one (Node refuses to
+    /// recover it): an adapter that knows where the session started gives back every packet
+    /// sent to it since, else `None`.
     fn restore_session(
         &self,
         pid: String,
-        offset: String,
+        offset: Option<String>,
     ) -> AdapterFuture<'_, Option<RestoredSession>> {
         let _ = (pid, offset);
         Box::pin(std::future::ready(Ok(None)))
@@ -439,7 +484,7 @@ pub struct NamespaceHandle {
     sockets: Weak<dyn LocalSockets>,
     name: Arc<str>,
     parser: crate::parser::Parser,
-    recovers: bool,
+    recovery: Option<ConnectionStateRecovery>,
     /// Instrumentation, once installed (see `core::observe`).
     observer: crate::core::observe::AdapterObserverSlot,
 }
@@ -457,13 +502,13 @@ impl NamespaceHandle {
         sockets: Weak<dyn LocalSockets>,
         name: &str,
         parser: crate::parser::Parser,
-        recovers: bool,
+        recovery: Option<ConnectionStateRecovery>,
     ) -> Self {
         NamespaceHandle {
             sockets,
             name: name.into(),
             parser,
-            recovers,
+            recovery,
             observer: Default::default(),
         }
     }
@@ -482,12 +527,22 @@ impl NamespaceHandle {
     /// Whether connection state recovery is on: an adapter that
     /// [persists sessions](Adapter::persists_sessions) then gives offsets to what it delivers.
     pub fn recovers(&self) -> bool {
-        self.recovers
+        self.recovery.is_some()
+    }
+
+    /// Connection state recovery's options, when it is on.
+    pub fn recovery(&self) -> Option<ConnectionStateRecovery> {
+        self.recovery
     }
 
     /// The namespace's name (known from the start, while the adapter is being built).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The namespace's name, shared.
+    pub(crate) fn shared_name(&self) -> Arc<str> {
+        self.name.clone()
     }
 
     /// The packet format the server writes, to encode packets from other nodes for local

@@ -1,5 +1,5 @@
 //! The types every layer above the codec shares, and nothing else: room names and broadcast
-//! options, the typed errors, and the lock helpers.
+//! options, connection state recovery's options, the typed errors, and the lock helpers.
 //!
 //! `core` sits between the codec and the adapters (`engine` → `parser` → `core` → `adapter` →
 //! `namespace`/`socket` → `io` → `layer`) and imports nothing above it, so an adapter can be
@@ -10,8 +10,10 @@ mod broadcast;
 pub(crate) mod delivery;
 pub(crate) mod error;
 pub(crate) mod observe;
+pub(crate) mod recovery;
 pub(crate) mod sync;
 pub(crate) mod time;
 
 pub use broadcast::{BroadcastOptions, Room};
 pub use delivery::SocketInfo;
+pub use recovery::ConnectionStateRecovery;

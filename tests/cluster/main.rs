@@ -8,6 +8,7 @@
 //! - `redis_mixed`: Rust and Node nodes in one cluster;
 //! - `redis_protocol`: the wire format on the channels;
 //! - `redis_ready`: a node serves only once its subscriptions are confirmed;
+//! - `redis_recovery`: connection state recovery on the pub/sub modes, per node;
 //! - `redis_streams`: the Redis Streams mode and cross-node recovery.
 //!
 //! Run alone with `scripts/test cluster`. The support tree is shared by every test binary.
@@ -22,4 +23,5 @@ mod redis_faults;
 mod redis_mixed;
 mod redis_protocol;
 mod redis_ready;
+mod redis_recovery;
 mod redis_streams;

@@ -57,7 +57,12 @@ async fn recover_across(a: &Node, b: &Node, expect_recovered: bool) {
     recover_across_with(a, b, expect_recovered, &[]).await;
 }
 
-async fn recover_across_with(a: &Node, b: &Node, expect_recovered: bool, extra: &[(&str, &str)]) {
+pub(crate) async fn recover_across_with(
+    a: &Node,
+    b: &Node,
+    expect_recovered: bool,
+    extra: &[(&str, &str)],
+) {
     node::prepare().await;
     let (url_a, url_b) = (a.url(), b.url());
     let mut env = vec![("URL_A", url_a.as_str()), ("URL_B", url_b.as_str())];

@@ -1,6 +1,7 @@
 //! A server with connection state recovery for the recovery suites.
 //!
-//! Namespace `/`: at connection, emits `welcome` with `{id, recovered}`; `join` (room, ack)
+//! Namespace `/`: at connection, emits `welcome` with `{id, recovered}` (unless the auth says
+//! `{quiet: true}`); `join` (room, ack)
 //! joins; `set` (nick, ack) stores a nick on the socket; `get` (ack) answers
 //! `{id, nick, rooms, recovered}`; `ticks` ({count, every_ms}, ack) starts a task that, every
 //! `every_ms`, emits `tick` with `i` to room `r` and `direct` with `i` to the socket itself.
@@ -36,9 +37,13 @@ pub async fn start(max_disconnection: Duration) -> (String, SocketIo) {
             ..Default::default()
         })
         .build();
-    io.ns("/", |socket: SocketRef| {
-        let welcome = json!({ "id": socket.id().to_string(), "recovered": socket.recovered() });
-        socket.emit("welcome", &welcome).ok();
+    io.ns("/", |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+        // `{quiet: true}`: a client that is sent nothing, so it never learns an offset.
+        if auth["quiet"] != json!(true) {
+            let welcome =
+                json!({ "id": socket.id().to_string(), "recovered": socket.recovered() });
+            socket.emit("welcome", &welcome).ok();
+        }
         socket.on(
             "join",
             |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {

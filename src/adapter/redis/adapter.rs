@@ -27,14 +27,14 @@ use crate::adapter::cluster::message::{Body, ClusterMessage};
 use crate::adapter::cluster::{ClusterError, WireOpts, WirePacket, WireSocket};
 use crate::adapter::{
     Adapter, AdapterFuture, BroadcastOptions, BroadcastPacket, LocalAdapter, NamespaceHandle,
-    RecoverySession, RestoredSession, Room, SocketInfo,
+    RecoverySession, RestoredSession, Room, SessionStore, SocketInfo,
 };
 use crate::core::ack::{AckResponse, BroadcastAckFuture};
 use crate::core::error::AdapterError;
 use crate::core::sync::lock;
 use crate::engine::Sid;
 use crate::extract::Args;
-use crate::parser::{self, PacketType};
+use crate::parser;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -62,6 +62,9 @@ pub(crate) struct NsShared {
     pub(super) copies: Mutex<streams::Copies>,
     /// Set by the driver once Redis confirmed the namespace's subscriptions.
     pub(crate) subscribed: Readiness,
+    /// Classic and sharded modes with recovery on: this node's sessions and packet log, in
+    /// memory, as the memory adapter keeps them (a client recovers on the node it left).
+    pub(super) sessions: Option<SessionStore>,
 }
 
 /// A namespace's Redis adapter, built by [`RedisAdapterBuilder`](super::RedisAdapterBuilder).
@@ -102,7 +105,10 @@ impl Drop for RedisAdapter {
 
 impl RedisAdapter {
     pub(crate) fn new(driver: Arc<dyn Transport>, ns: NamespaceHandle) -> Self {
+        let in_memory = driver.config().mode != RedisMode::Streams;
+        let sessions = ns.recovery().filter(|_| in_memory).map(SessionStore::new);
         let shared = Arc::new(NsShared {
+            sessions,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             driver,
             local: LocalAdapter::new(ns.clone()),
@@ -208,6 +214,32 @@ impl NsShared {
 
     pub(super) fn streams(&self) -> bool {
         self.mode() == RedisMode::Streams
+    }
+
+    /// Delivers a broadcast to this node's sockets, through the session store when it keeps
+    /// recovery in memory (it gives a recoverable packet its offset and logs it).
+    pub(super) fn deliver_local(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) {
+        match &self.sessions {
+            Some(sessions) => sessions.broadcast(&self.local, packet, opts),
+            None => self.local.broadcast(packet, opts),
+        }
+    }
+
+    /// Puts a local socket in rooms, through the session store when there is one (a restored
+    /// socket's hand-over happens there).
+    pub(super) fn join_local(&self, sid: Sid, rooms: Vec<Room>) {
+        match &self.sessions {
+            Some(sessions) => sessions.add_all(&self.local, sid, rooms),
+            None => self.local.add_all(sid, rooms),
+        }
+    }
+
+    /// Takes a local socket out of every room (and forgets its unfinished restore, if any).
+    pub(super) fn leave_local(&self, sid: Sid) {
+        match &self.sessions {
+            Some(sessions) => sessions.del_all(&self.local, sid),
+            None => self.local.del_all(sid),
+        }
     }
 
     /// The streams adapter reads everything on Pub/Sub as MessagePack; the sharded adapter
@@ -319,15 +351,16 @@ impl NsShared {
         };
         let id = ack_id.or(packet.id);
         let args = parser::encode_args(&Args(args.to_vec()), attachments).ok()?;
-        let frames = parser::encode(
-            names.parser,
-            PacketType::Event,
-            &names.nsp,
+        // A node that logs packets in memory logs what others broadcast too.
+        let recoverable = self.sessions.is_some() && id.is_none();
+        Some(BroadcastPacket::new(
+            event,
+            args,
             id,
-            Some(&event),
-            &args,
-        );
-        Some(BroadcastPacket::new(event, args, id, frames, false))
+            recoverable,
+            names.parser,
+            self.ns.shared_name(),
+        ))
     }
 
     /// Hands a server-side emit (`[event, ...args]`) to this node's listener; its answer, if it
@@ -436,7 +469,7 @@ impl Adapter for RedisAdapter {
         if shared.streams() && !opts.local {
             return shared.broadcast_to_stream(packet, opts);
         }
-        shared.local.broadcast(&packet, &opts);
+        shared.deliver_local(&packet, &opts);
         if opts.local {
             return Ok(());
         }
@@ -566,18 +599,33 @@ impl Adapter for RedisAdapter {
     }
 
     fn persists_sessions(&self) -> bool {
-        self.shared.streams()
+        self.shared.streams() || self.shared.sessions.is_some()
     }
 
-    fn persist_session(&self, session: RecoverySession, ttl: Duration) -> AdapterFuture<'_, ()> {
-        Box::pin(self.shared.persist_session(session, ttl))
+    fn persist_session(&self, session: RecoverySession, ttl: Duration) -> Result<(), AdapterError> {
+        if let Some(sessions) = &self.shared.sessions {
+            sessions.persist(session);
+            return Ok(());
+        }
+        // The `SET` is a round trip of its own; the reader and the publisher are not held up.
+        let shared = self.shared.clone();
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| AdapterError::Closed)?;
+        runtime.spawn(async move {
+            if let Err(err) = shared.persist_session(session, ttl).await {
+                tracing::warn!(error = %err, "the session could not be persisted");
+            }
+        });
+        Ok(())
     }
 
     fn restore_session(
         &self,
         pid: String,
-        offset: String,
+        offset: Option<String>,
     ) -> AdapterFuture<'_, Option<RestoredSession>> {
+        if let Some(sessions) = &self.shared.sessions {
+            return ready(Ok(sessions.restore(&pid, offset.as_deref())));
+        }
         Box::pin(self.shared.clone().restore_session(pid, offset))
     }
 }

@@ -62,7 +62,7 @@ impl NsShared {
                 "ignoring a Redis broadcast whose packet is malformed"
             );
         };
-        self.local.broadcast(&packet, &opts.to_options());
+        self.deliver_local(&packet, &opts.to_options());
     }
 
     /// The channel answers to node `requester` go to.

@@ -67,10 +67,10 @@ impl NsShared {
         opts: &BroadcastOptions,
         offset: Option<&str>,
     ) {
-        let targets = match offset.and_then(streams::parse_id) {
-            Some(id) => self.live_targets(id, packet, opts),
-            None => self.local.targets(opts),
+        let Some(id) = offset.and_then(streams::parse_id) else {
+            return self.deliver_local(packet, opts);
         };
+        let targets = self.live_targets(id, packet, opts);
         self.local.deliver(&targets, packet, opts.volatile);
     }
 
@@ -95,7 +95,7 @@ impl NsShared {
                     }
                 }
                 _ if restore.buffer.len() < RESTORE_BUFFER_MAX => {
-                    restore.buffer.push((id, packet.frames.clone()));
+                    restore.buffer.push((id, packet.frames().to_vec()));
                 }
                 _ => tracing::warn!(socket = %sid, "restore buffer full: a live packet is lost"),
             }
@@ -165,10 +165,7 @@ impl NsShared {
             };
             match offset {
                 Some(offset) => {
-                    let packet = BroadcastPacket {
-                        frames: packet.frames_with_offset(&shared.ns, &offset),
-                        ..packet
-                    };
+                    let packet = packet.into_offset(&offset);
                     shared.deliver_entry(&packet, &opts, Some(&offset));
                 }
                 // Not in the stream: delivered all the same, without an offset.
@@ -198,9 +195,14 @@ impl NsShared {
     pub(super) async fn restore_session(
         self: Arc<Self>,
         pid: String,
-        offset: String,
+        offset: Option<String>,
     ) -> Result<Option<RestoredSession>, AdapterError> {
         let Some(names) = self.names() else {
+            return Ok(None);
+        };
+        // Where a session started is not kept in the stream's sessions (yet): as Node, a
+        // client that never got an offset gets a new connection.
+        let Some(offset) = offset else {
             return Ok(None);
         };
         // Neither can name a session or an entry unless well formed: no round trip for those.
@@ -319,7 +321,7 @@ impl NsShared {
         }
         let packet = with_trailing_arg(&packet, &entry.id);
         self.remote_packet(names, &packet, attachments, None)
-            .map(|p| p.frames)
+            .map(BroadcastPacket::into_frames)
             .unwrap_or_default()
     }
 }

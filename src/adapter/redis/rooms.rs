@@ -40,7 +40,7 @@ impl NsShared {
             return;
         }
         if !self.dynamic_rooms() {
-            self.local.add_all(sid, rooms);
+            self.join_local(sid, rooms);
             return;
         }
         let mut subscribed = lock(&self.room_channels);
@@ -51,7 +51,7 @@ impl NsShared {
             })
             .map(|room| room.to_string())
             .collect();
-        self.local.add_all(sid, rooms);
+        self.join_local(sid, rooms);
         if new.is_empty() {
             return;
         }
@@ -94,11 +94,11 @@ impl NsShared {
             lock(&self.restores).remove(&sid);
         }
         if !self.dynamic_rooms() {
-            self.local.del_all(sid);
+            self.leave_local(sid);
             return;
         }
         let rooms = self.local.socket_rooms(sid);
-        self.local.del_all(sid);
+        self.leave_local(sid);
         self.forget_rooms(rooms.iter().map(|r| r.as_ref()));
     }
 

@@ -267,7 +267,7 @@ pub(crate) fn next_offset(offset: &str) -> Option<String> {
 
 /// Whether a broadcast with `opts` reaches a session in `session_rooms`.
 pub(crate) fn includes(session_rooms: &[Room], opts: &BroadcastOptions) -> bool {
-    crate::recovery::reaches(session_rooms, &opts.rooms, &opts.except)
+    crate::core::recovery::reaches(session_rooms, opts)
 }
 
 #[cfg(test)]

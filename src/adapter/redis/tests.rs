@@ -93,7 +93,7 @@ fn adapter(mode: RedisMode, servers: usize) -> (Arc<Fake>, RedisAdapter, Arc<NsS
     });
     // No local sockets: what is checked here is what goes to Redis.
     let none: Weak<dyn crate::core::delivery::LocalSockets> = Weak::<NoSockets>::new();
-    let ns = NamespaceHandle::new(none, "/", Default::default(), false);
+    let ns = NamespaceHandle::new(none, "/", Default::default(), None);
     let adapter = RedisAdapter::new(fake.clone(), ns);
     let shared = crate::core::sync::lock(&fake.adapters)[0]
         .upgrade()

@@ -10,7 +10,7 @@
 // twice: "long" with a 2-minute recovery window, "short" with a 300 ms one.
 // Engine.IO path /socket.io/, namespace "/":
 //
-//   on connection   emit("welcome", {id, recovered})
+//   on connection   emit("welcome", {id, recovered}), unless auth is {quiet: true}
 //   "join"          (room, ack): join the room, ack()
 //   "set"           (nick, ack): store the nick in the socket's data, ack()
 //   "get"           (ack): ack({id, nick, rooms (sorted), recovered})
@@ -104,6 +104,40 @@ for (const [label, opts] of MODES) {
     },
   });
 }
+
+SCENARIOS.push({
+  // socketio/socket.io#5538: a client that never received an event has a pid and no offset;
+  // Node refuses to recover it. Ours recovers it from the start of its session.
+  name: "a client that never received an event recovers from the start of its session",
+  server: "long",
+  timeoutMs: 12_000,
+  fn: async (t) => {
+    const socket = t.client("long", { auth: { quiet: true }, reconnectionDelay: 400, reconnectionDelayMax: 400 });
+    await once(socket, "connect");
+    const id = socket.id;
+    await ask(socket, "join", "r");
+    await ask(socket, "set", "bob");
+    assert(socket._lastOffset === undefined, "no offset yet");
+    // Cut before anything is sent to it, then a stream of room broadcasts from another client
+    // while it is away; it comes back with its pid alone.
+    const reconnected = once(socket, "connect", { timeout: 5_000 });
+    socket.io.engine.close();
+    const driver = t.client("long");
+    await once(driver, "welcome");
+    const count = 40;
+    await ask(driver, "ticks", { count, every_ms: 10 });
+    await reconnected;
+    assert(socket.recovered === true, "socket.recovered without an offset");
+    assertSame(socket.id, id, "socket id");
+    await waitFor(() => socket.ticks.length >= count, 5_000, "every tick");
+    await sleep(50);
+    assertSequence(socket.ticks, count, "room broadcasts");
+    const state = await ask(socket, "get");
+    assertSame(state.recovered, true, "server-side socket.recovered()");
+    assertSame(state.nick, "bob", "data kept");
+    assert(state.rooms.includes("r") && state.rooms.includes(id), `rooms kept: ${state.rooms}`);
+  },
+});
 
 SCENARIOS.push({
   name: "a voluntary disconnect does not recover",
