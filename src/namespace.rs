@@ -106,13 +106,9 @@ impl Namespace {
     ) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<Namespace>| {
             let sockets: Weak<dyn LocalSockets> = weak.clone();
-            let handle = NamespaceHandle::new(
-                sockets,
-                &name,
-                core.config.parser,
-                core.config.recovery,
-            )
-            .observed_by(core.hooks.adapter.clone());
+            let handle =
+                NamespaceHandle::new(sockets, &name, core.config.parser, core.config.recovery)
+                    .observed_by(core.hooks.adapter.clone());
             let adapter = core.adapter_builder.build(handle);
             Namespace {
                 shared_name: name.as_str().into(),

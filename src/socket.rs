@@ -585,11 +585,16 @@ impl Socket {
         Ok(AckFuture::new(rx, timeout, self.clone(), id))
     }
 
-    pub(crate) fn notify_outgoing(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
-        tracing::trace!(socket = %self.id, ns = %self.ns.name, event, "event out");
+    /// Tells the observer, if any, of an event sent to this socket alone (one sent through the
+    /// adapter is observed where the adapter delivers it).
+    fn observe_sent(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
         if let Some(observer) = self.ns.observer() {
             observer.event_sent(self, event, args);
         }
+    }
+
+    pub(crate) fn notify_outgoing(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
+        tracing::trace!(socket = %self.id, ns = %self.ns.name, event, "event out");
         let listeners = read(&self.any_outgoing).clone();
         if listeners.is_empty() {
             return;
@@ -797,6 +802,7 @@ impl Emitter {
         self.socket.notify_outgoing(event, &args);
         let ns = &self.socket.ns;
         if self.volatile {
+            self.socket.observe_sent(event, &args);
             let frames = ns.encode_event(event, &args, None);
             if self.socket.connected() {
                 self.socket.session.send_volatile_frames(frames)?;
@@ -808,6 +814,7 @@ impl Emitter {
         if ns.recovery.is_some() && ns.adapter.persists_sessions() {
             return self.socket.emit_through_adapter(event, args);
         }
+        self.socket.observe_sent(event, &args);
         self.socket.send_frames(ns.encode_event(event, &args, None))
     }
 
@@ -819,6 +826,7 @@ impl Emitter {
     ) -> Result<AckFuture, EmitError> {
         let args = parser::encode_args(data, self.attachments)?;
         self.socket.notify_outgoing(event, &args);
+        self.socket.observe_sent(event, &args);
         let id = self.socket.ns.next_ack_id();
         let frames = parser::encode(
             self.socket.ns.parser,

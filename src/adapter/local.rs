@@ -204,7 +204,9 @@ impl LocalAdapter {
     ) -> Vec<AckFuture> {
         let id = packet.id.unwrap_or_default();
         let targets = self.targets(opts);
-        let waiting = self.ns.send_with_ack(&targets, packet.frames(), id, timeout);
+        let waiting = self
+            .ns
+            .send_with_ack(&targets, packet.frames(), id, timeout);
         self.observe_delivery(&targets, packet);
         waiting
     }

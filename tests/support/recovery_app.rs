@@ -37,57 +37,60 @@ pub async fn start(max_disconnection: Duration) -> (String, SocketIo) {
             ..Default::default()
         })
         .build();
-    io.ns("/", |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
-        // `{quiet: true}`: a client that is sent nothing, so it never learns an offset.
-        if auth["quiet"] != json!(true) {
-            let welcome =
-                json!({ "id": socket.id().to_string(), "recovered": socket.recovered() });
-            socket.emit("welcome", &welcome).ok();
-        }
-        socket.on(
-            "join",
-            |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
-                socket.join(room);
-                ack.send(&()).ok();
-            },
-        );
-        socket.on(
-            "set",
-            |socket: SocketRef, Data(nick): Data<String>, ack: AckSender| {
-                socket.insert_extension(Nick(nick));
-                ack.send(&()).ok();
-            },
-        );
-        socket.on(
-            "get",
-            |socket: SocketRef, nick: Option<Extension<Nick>>, ack: AckSender| {
-                let mut rooms: Vec<String> =
-                    socket.rooms().into_iter().map(|r| r.into_owned()).collect();
-                rooms.sort();
-                ack.send(&json!({
-                    "id": socket.id().to_string(),
-                    "nick": nick.map(|Extension(Nick(n))| n),
-                    "rooms": rooms,
-                    "recovered": socket.recovered(),
-                }))
-                .ok();
-            },
-        );
-        socket.on(
-            "ticks",
-            |socket: SocketRef, io: SocketIo, Data(t): Data<Ticks>, ack: AckSender| {
-                ack.send(&()).ok();
-                let id = socket.id();
-                tokio::spawn(async move {
-                    for i in 0..t.count {
-                        io.to("r").emit("tick", &i).ok();
-                        io.to(id).emit("direct", &i).ok();
-                        tokio::time::sleep(Duration::from_millis(t.every_ms)).await;
-                    }
-                });
-            },
-        );
-    });
+    io.ns(
+        "/",
+        |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
+            // `{quiet: true}`: a client that is sent nothing, so it never learns an offset.
+            if auth["quiet"] != json!(true) {
+                let welcome =
+                    json!({ "id": socket.id().to_string(), "recovered": socket.recovered() });
+                socket.emit("welcome", &welcome).ok();
+            }
+            socket.on(
+                "join",
+                |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
+                    socket.join(room);
+                    ack.send(&()).ok();
+                },
+            );
+            socket.on(
+                "set",
+                |socket: SocketRef, Data(nick): Data<String>, ack: AckSender| {
+                    socket.insert_extension(Nick(nick));
+                    ack.send(&()).ok();
+                },
+            );
+            socket.on(
+                "get",
+                |socket: SocketRef, nick: Option<Extension<Nick>>, ack: AckSender| {
+                    let mut rooms: Vec<String> =
+                        socket.rooms().into_iter().map(|r| r.into_owned()).collect();
+                    rooms.sort();
+                    ack.send(&json!({
+                        "id": socket.id().to_string(),
+                        "nick": nick.map(|Extension(Nick(n))| n),
+                        "rooms": rooms,
+                        "recovered": socket.recovered(),
+                    }))
+                    .ok();
+                },
+            );
+            socket.on(
+                "ticks",
+                |socket: SocketRef, io: SocketIo, Data(t): Data<Ticks>, ack: AckSender| {
+                    ack.send(&()).ok();
+                    let id = socket.id();
+                    tokio::spawn(async move {
+                        for i in 0..t.count {
+                            io.to("r").emit("tick", &i).ok();
+                            io.to(id).emit("direct", &i).ok();
+                            tokio::time::sleep(Duration::from_millis(t.every_ms)).await;
+                        }
+                    });
+                },
+            );
+        },
+    );
     let app = browser_pages::routes().layer(SocketIoLayer::new(io.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
