@@ -14,7 +14,8 @@
 //!   names and types must match.
 //! - `admin_ui_auth`: `tests/js/admin-ui-auth.mjs`: wrong password, unknown user and no
 //!   credentials are refused; the right ones get a session id that works on its own; a
-//!   read-only UI is told it has no action and its actions do nothing.
+//!   read-only UI is told it has no action and its actions do nothing; malformed actions are
+//!   ignored and the admin connection carries on.
 //!
 //! Needs Node.js 20+ and npm; the first also Debian's `chromium` (`scripts/test` installs
 //! both).

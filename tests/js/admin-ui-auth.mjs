@@ -90,6 +90,31 @@ await scenario("a read-only UI's actions do nothing", async () => {
   assert(got === null, `client got ${got}`);
 });
 
+await scenario("malformed actions are ignored; the admin and the clients carry on", async () => {
+  const client = track(io(TARGET, { forceNew: true, reconnection: false }));
+  await once(client, "connect");
+  let disconnected = null;
+  client.on("disconnect", (reason) => (disconnected = reason));
+  const socket = admin(TARGET, { sessionId });
+  await once(socket, "config", { failOn: ["connect_error"] });
+  socket.emit("_disconnect", 42, "yes", { room: 1 });
+  socket.emit("_disconnect");
+  socket.emit("join");
+  socket.emit("join", "/", ["not", "a", "room"], client.id);
+  socket.emit("leave", {}, []);
+  socket.emit("emit", "/", null);
+  socket.emit("emit", "/no-such-namespace", null, "hello");
+  socket.emit("no-such-action", 1, 2, 3);
+  await sleep(300);
+  assert(socket.connected, "the admin was disconnected");
+  assert(client.connected && disconnected === null, `client disconnected: ${disconnected}`);
+  // and the admin can still act
+  const bye = once(client, "disconnect");
+  socket.emit("_disconnect", "/", false, client.id);
+  const [reason] = await bye;
+  assert(reason === "io server disconnect", `reason ${reason}`);
+});
+
 await scenario("an admin that may act disconnects a client", async () => {
   const client = track(io(TARGET, { forceNew: true, reconnection: false }));
   await once(client, "connect");
