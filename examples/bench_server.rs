@@ -15,6 +15,10 @@
 //! Warnings from the crate (a slow consumer disconnected, a protocol violation) go to stderr;
 //! `RUST_LOG` overrides the filter (default `tower_socketio=warn`).
 //!
+//! With the `admin-ui` feature, `ADMIN_UI=production` or `ADMIN_UI=development` instruments
+//! the server for the Admin UI in that mode (no admin connected), to measure what the
+//! instrumentation costs (`scripts/compare --servers rust,rust-admin`).
+//!
 //! ```text
 //! cargo build --release --example bench_server
 //! PORT=3000 target/release/examples/bench_server
@@ -49,6 +53,27 @@ fn on_connect(socket: SocketRef) {
     );
 }
 
+/// Instruments the server for the Admin UI when `ADMIN_UI` asks for it.
+#[cfg(feature = "admin-ui")]
+fn instrument(io: &SocketIo) {
+    use tower_socketio::admin::{AdminUi, Mode};
+    let mode = match std::env::var("ADMIN_UI").as_deref() {
+        Ok("production") => Mode::Production,
+        Ok("development") => Mode::Development,
+        _ => return,
+    };
+    io.instrument(AdminUi::new().no_auth().mode(mode))
+        .expect("instrument");
+    eprintln!("instrumented for the Admin UI ({mode:?})");
+}
+
+#[cfg(not(feature = "admin-ui"))]
+fn instrument(_: &SocketIo) {
+    if std::env::var_os("ADMIN_UI").is_some() {
+        eprintln!("ADMIN_UI is ignored: built without the admin-ui feature");
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
@@ -65,6 +90,7 @@ async fn main() -> std::io::Result<()> {
 
     let io = SocketIo::new();
     io.ns("/", on_connect);
+    instrument(&io);
     let app = axum::Router::new().layer(SocketIoLayer::new(io));
 
     // The accept queue of Node's `server.listen()`: 511. `TcpListener::bind` would give 128

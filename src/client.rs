@@ -50,6 +50,14 @@ impl EngineHandler for SioHandler {
     fn on_close(&self, client: &Arc<Client>, _session: &Session, reason: CloseReason) {
         client.on_close(reason.into());
     }
+
+    fn on_upgrade(&self, client: &Arc<Client>, _session: &Session) {
+        for socket in client.connected_sockets() {
+            if let Some(observer) = socket.ns.observer() {
+                observer.transport_upgraded(&socket);
+            }
+        }
+    }
 }
 
 enum Slot {
@@ -298,6 +306,9 @@ impl Client {
             &reply,
         ));
         tracing::debug!(sid = %self.session.sid(), socket = %socket.id(), ns = %ns.name, "socket connected");
+        if let Some(observer) = ns.observer() {
+            observer.socket_connected(&socket);
+        }
         ns.handlers.call_connect(socket, auth);
     }
 

@@ -30,6 +30,8 @@ pub(crate) struct ServerCore {
     engine: OnceLock<Weak<Engine<SioHandler>>>,
     /// Wakes standalone listeners on shutdown.
     pub(crate) shutdown: Arc<tokio::sync::Notify>,
+    /// Instrumentation points, empty until something observes the server.
+    pub(crate) hooks: crate::observe::Hooks,
 }
 
 impl ServerCore {
@@ -69,6 +71,12 @@ impl ServerCore {
         self.register_namespace(name, ns)
     }
 
+    /// Every namespace that exists now.
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))] // for instrumentation only
+    pub(crate) fn namespaces(&self) -> Vec<Arc<Namespace>> {
+        read(&self.namespaces).values().cloned().collect()
+    }
+
     pub(crate) fn remove_dynamic_namespace(&self, name: &str) {
         let mut namespaces = write(&self.namespaces);
         let empty = namespaces
@@ -83,9 +91,10 @@ impl ServerCore {
         if let Some(engine) = self.engine.get().and_then(Weak::upgrade) {
             return engine;
         }
-        let engine = Engine::new(
+        let engine = Engine::observed(
             SioHandler { core: self.clone() },
             self.config.engine.clone(),
+            self.hooks.engine.clone(),
         );
         // A second layer built from the same server shares the first engine when it still
         // lives; otherwise the new one takes its place.
@@ -550,6 +559,7 @@ impl SocketIoBuilder {
             state: RwLock::new(http::Extensions::new()),
             engine: OnceLock::new(),
             shutdown: Arc::new(tokio::sync::Notify::new()),
+            hooks: crate::observe::Hooks::default(),
         }))
     }
 }

@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+#[cfg(feature = "admin-ui")]
+pub mod admin;
 mod core;
 // Beside the adapters: it writes their messages, and knows no socket, namespace or server.
 #[cfg(feature = "redis")]
@@ -22,6 +24,7 @@ mod config;
 mod io;
 mod layer;
 mod namespace;
+mod observe;
 mod remote_socket;
 mod socket;
 mod standalone;
@@ -33,6 +36,7 @@ pub use config::SocketIoConfig;
 pub use io::{Shutdown, SocketIo, SocketIoBuilder};
 pub use layer::{SocketIoLayer, SocketIoService};
 pub use namespace::NamespaceBuilder;
+pub use observe::AlreadyInstrumented;
 pub use parser::placeholder;
 pub use remote_socket::RemoteSocket;
 pub use socket::{DisconnectReason, Emitter, Handshake, Socket, SocketRef};

@@ -85,6 +85,8 @@ pub(crate) struct Namespace {
     server_side: RwLock<HashMap<String, ServerSideListener>>,
     /// Created on demand for a dynamic pattern; removed again once empty.
     pub(crate) dynamic: bool,
+    /// Instrumentation, once installed (see [`crate::observe`]).
+    observer: crate::observe::SocketObserverSlot,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -104,12 +106,10 @@ impl Namespace {
     ) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<Namespace>| {
             let sockets: Weak<dyn LocalSockets> = weak.clone();
-            let adapter = core.adapter_builder.build(NamespaceHandle::new(
-                sockets,
-                &name,
-                core.config.parser,
-                core.config.recovery,
-            ));
+            let handle =
+                NamespaceHandle::new(sockets, &name, core.config.parser, core.config.recovery)
+                    .observed_by(core.hooks.adapter.clone());
+            let adapter = core.adapter_builder.build(handle);
             Namespace {
                 shared_name: name.as_str().into(),
                 kept_extensions: Mutex::new(HashMap::new()),
@@ -124,6 +124,7 @@ impl Namespace {
                 core: Arc::downgrade(core),
                 server_side: RwLock::new(HashMap::new()),
                 dynamic,
+                observer: core.hooks.sockets.clone(),
             }
         })
     }
@@ -142,6 +143,12 @@ impl Namespace {
 
     pub(crate) fn sockets(&self) -> Vec<SocketRef> {
         read(&self.sockets).values().cloned().collect()
+    }
+
+    /// How many sockets are connected here.
+    #[cfg_attr(not(feature = "admin-ui"), allow(dead_code))] // for instrumentation only
+    pub(crate) fn socket_count(&self) -> usize {
+        read(&self.sockets).len()
     }
 
     pub(crate) fn insert_socket(&self, socket: SocketRef) {
@@ -218,6 +225,11 @@ impl Namespace {
         if !extensions.is_empty() {
             kept.insert(pid, (extensions, now));
         }
+    }
+
+    /// The installed observer, if any (see [`crate::observe`]).
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn crate::observe::SocketObserver>> {
+        self.observer.get()
     }
 
     /// The extensions of a recovered session, if it disconnected from this node.
@@ -321,11 +333,11 @@ impl LocalSockets for Namespace {
         self.get_sockets(sids)
             .into_iter()
             .map(|socket| {
-                (
-                    socket.id(),
-                    socket.handshake().node_json(),
-                    socket.data_value(),
-                )
+                let data = match self.observer() {
+                    Some(observer) => observer.describe_data(&socket, socket.data_value()),
+                    None => socket.data_value(),
+                };
+                (socket.id(), socket.handshake().node_json(), data)
             })
             .collect()
     }

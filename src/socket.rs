@@ -147,18 +147,15 @@ impl Handshake {
             .iter()
             .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
             .collect();
-        let issued = self
-            .issued
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
         serde_json::json!({
             "headers": headers,
+            "time": crate::core::time::js_date_string(self.issued),
             "query": self.query,
             "auth": self.auth,
             "address": self.address.map(|a| a.ip().to_string()),
+            "xdomain": self.headers.contains_key(http::header::ORIGIN),
             "url": self.url,
-            "issued": issued,
+            "issued": crate::core::time::unix_millis(self.issued),
             "secure": self.secure,
         })
     }
@@ -538,6 +535,9 @@ impl Socket {
         if self.connected() {
             self.track_session();
         }
+        if let Some(observer) = self.ns.observer() {
+            observer.data_changed(self);
+        }
         Ok(())
     }
 
@@ -603,6 +603,14 @@ impl Socket {
         Ok(AckFuture::new(rx, timeout, self.clone(), id))
     }
 
+    /// Tells the observer, if any, of an event sent to this socket alone (one sent through the
+    /// adapter is observed where the adapter delivers it).
+    fn observe_sent(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
+        if let Some(observer) = self.ns.observer() {
+            observer.event_sent(self, event, args);
+        }
+    }
+
     pub(crate) fn notify_outgoing(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
         tracing::trace!(socket = %self.id, ns = %self.ns.name, event, "event out");
         let listeners = read(&self.any_outgoing).clone();
@@ -658,6 +666,9 @@ impl Socket {
     fn on_event(self: &Arc<Self>, parts: MessageParts) {
         let _span = self.span().entered();
         tracing::trace!(socket = %self.id, ns = %self.ns.name, event = %parts.event, "event in");
+        if let Some(observer) = self.ns.observer() {
+            observer.event_received(self, &parts.event, &parts.args, &parts.attachments);
+        }
         // Catch-all listeners see every event, refused ones included (Node's order).
         let any = read(&self.any).clone();
         for listener in any {
@@ -720,6 +731,9 @@ impl Socket {
             handler.call(self.clone(), reason);
         }
         self.connected.store(false, Ordering::Release);
+        if let Some(observer) = self.ns.observer() {
+            observer.socket_disconnected(self, reason);
+        }
         let recovery = (self.ns.recovery.as_ref(), self.pid);
         let rooms = match recovery {
             (Some(_), Some(_)) if reason.is_recoverable() => self.rooms(),
@@ -806,6 +820,7 @@ impl Emitter {
         self.socket.notify_outgoing(event, &args);
         let ns = &self.socket.ns;
         if self.volatile {
+            self.socket.observe_sent(event, &args);
             let frames = ns.encode_event(event, &args, None);
             if self.socket.connected() {
                 self.socket.session.send_volatile_frames(frames)?;
@@ -817,6 +832,7 @@ impl Emitter {
         if ns.recovery.is_some() && ns.adapter.persists_sessions() {
             return self.socket.emit_through_adapter(event, args);
         }
+        self.socket.observe_sent(event, &args);
         self.socket.send_frames(ns.encode_event(event, &args, None))
     }
 
@@ -828,6 +844,7 @@ impl Emitter {
     ) -> Result<AckFuture, EmitError> {
         let args = parser::encode_args(data, self.attachments)?;
         self.socket.notify_outgoing(event, &args);
+        self.socket.observe_sent(event, &args);
         let id = self.socket.ns.next_ack_id();
         let frames = parser::encode(
             self.socket.ns.parser,

@@ -52,28 +52,54 @@ impl LocalAdapter {
 
     /// Puts a socket in rooms.
     pub fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
-        let mut state = write(&self.state);
-        for room in rooms {
-            state.rooms.entry(room.clone()).or_default().insert(sid);
-            state.sids.entry(sid).or_default().insert(room);
+        let observer = self.ns.observer();
+        let mut joined = Vec::new();
+        {
+            let mut state = write(&self.state);
+            for room in rooms {
+                let added = state.rooms.entry(room.clone()).or_default().insert(sid);
+                if added && observer.is_some() {
+                    joined.push(room.clone());
+                }
+                state.sids.entry(sid).or_default().insert(room);
+            }
+        }
+        if let Some(observer) = observer {
+            for room in &joined {
+                observer.room_joined(self.ns.name(), room, sid);
+            }
         }
     }
 
     /// Takes a socket out of a room.
     pub fn del(&self, sid: Sid, room: &Room) {
-        let mut state = write(&self.state);
-        if let Some(rooms) = state.sids.get_mut(&sid) {
-            rooms.remove(room);
+        let removed = {
+            let mut state = write(&self.state);
+            if let Some(rooms) = state.sids.get_mut(&sid) {
+                rooms.remove(room);
+            }
+            remove_member(&mut state.rooms, room, sid)
+        };
+        if let (true, Some(observer)) = (removed, self.ns.observer()) {
+            observer.room_left(self.ns.name(), room, sid);
         }
-        remove_member(&mut state.rooms, room, sid);
     }
 
     /// Takes a socket out of every room.
     pub fn del_all(&self, sid: Sid) {
-        let mut state = write(&self.state);
-        if let Some(rooms) = state.sids.remove(&sid) {
+        let left = {
+            let mut state = write(&self.state);
+            let Some(rooms) = state.sids.remove(&sid) else {
+                return;
+            };
             for room in &rooms {
                 remove_member(&mut state.rooms, room, sid);
+            }
+            rooms
+        };
+        if let Some(observer) = self.ns.observer() {
+            for room in &left {
+                observer.room_left(self.ns.name(), room, sid);
             }
         }
     }
@@ -147,6 +173,15 @@ impl LocalAdapter {
     pub(crate) fn deliver(&self, sids: &[Sid], packet: &BroadcastPacket, volatile: bool) {
         // A full queue closes that receiver as a slow consumer; the others carry on.
         self.ns.send(sids, packet.frames(), volatile);
+        self.observe_delivery(sids, packet);
+    }
+
+    fn observe_delivery(&self, sids: &[Sid], packet: &BroadcastPacket) {
+        if let Some(observer) = self.ns.observer()
+            && !sids.is_empty()
+        {
+            observer.event_delivered(self.ns.name(), sids, &packet.event, &packet.args);
+        }
     }
 
     /// Delivers a packet carrying an ack id and returns every receiver's answer.
@@ -168,8 +203,12 @@ impl LocalAdapter {
         timeout: Duration,
     ) -> Vec<AckFuture> {
         let id = packet.id.unwrap_or_default();
-        self.ns
-            .send_with_ack(&self.targets(opts), packet.frames(), id, timeout)
+        let targets = self.targets(opts);
+        let waiting = self
+            .ns
+            .send_with_ack(&targets, packet.frames(), id, timeout);
+        self.observe_delivery(&targets, packet);
+        waiting
     }
 
     /// The targeted local sockets, described for a fetch.
@@ -208,11 +247,14 @@ impl LocalAdapter {
     }
 }
 
-fn remove_member(rooms: &mut HashMap<Room, HashSet<Sid>>, room: &Room, sid: Sid) {
-    if let Some(members) = rooms.get_mut(room) {
-        members.remove(&sid);
-        if members.is_empty() {
-            rooms.remove(room);
-        }
+/// Takes `sid` out of `room`'s members; returns whether it was one.
+fn remove_member(rooms: &mut HashMap<Room, HashSet<Sid>>, room: &Room, sid: Sid) -> bool {
+    let Some(members) = rooms.get_mut(room) else {
+        return false;
+    };
+    let removed = members.remove(&sid);
+    if members.is_empty() {
+        rooms.remove(room);
     }
+    removed
 }

@@ -497,6 +497,8 @@ pub struct NamespaceHandle {
     name: Arc<str>,
     parser: crate::parser::Parser,
     recovery: Option<ConnectionStateRecovery>,
+    /// Instrumentation, once installed (see `core::observe`).
+    observer: crate::core::observe::AdapterObserverSlot,
 }
 
 impl std::fmt::Debug for NamespaceHandle {
@@ -519,7 +521,19 @@ impl NamespaceHandle {
             name: name.into(),
             parser,
             recovery,
+            observer: Default::default(),
         }
+    }
+
+    /// Reports room changes and deliveries to the observer in `slot` once one is installed.
+    pub(crate) fn observed_by(mut self, slot: crate::core::observe::AdapterObserverSlot) -> Self {
+        self.observer = slot;
+        self
+    }
+
+    /// The installed observer, if any.
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn crate::core::observe::AdapterObserver>> {
+        self.observer.get()
     }
 
     /// Whether connection state recovery is on: an adapter that

@@ -9,8 +9,10 @@ pub(crate) mod ack;
 mod broadcast;
 pub(crate) mod delivery;
 pub(crate) mod error;
+pub(crate) mod observe;
 pub(crate) mod recovery;
 pub(crate) mod sync;
+pub(crate) mod time;
 
 pub use broadcast::{BroadcastOptions, IntoRooms, Room};
 pub use delivery::SocketInfo;

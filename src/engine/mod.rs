@@ -32,6 +32,7 @@
 
 mod config;
 mod error;
+pub(crate) mod observe;
 mod packet;
 mod payload;
 mod polling;
@@ -101,6 +102,11 @@ pub trait EngineHandler: Send + Sync + 'static {
 
     /// The session closed; nothing more will arrive.
     fn on_close(&self, state: &Self::State, session: &Session, reason: CloseReason);
+
+    /// The session moved from long-polling to WebSocket. Nothing to do by default.
+    fn on_upgrade(&self, state: &Self::State, session: &Session) {
+        let _ = (state, session);
+    }
 }
 
 /// A session and what the application keeps for it.
@@ -118,6 +124,8 @@ pub(crate) struct Engine<H: EngineHandler> {
     /// The runtime of the first session, for what a session defers when its caller is on no
     /// runtime (see [`SessionHost::runtime`]).
     runtime: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// Instrumentation, once installed (see [`observe`]).
+    observer: observe::ObserverSlot,
 }
 
 /// What a packet means for the connection that carried it.
@@ -129,12 +137,22 @@ pub(crate) enum Flow {
 
 impl<H: EngineHandler> Engine<H> {
     pub(crate) fn new(handler: H, config: EngineConfig) -> Arc<Self> {
+        Engine::observed(handler, config, observe::ObserverSlot::default())
+    }
+
+    /// An engine whose sessions report to the observer in `observer` once one is installed.
+    pub(crate) fn observed(
+        handler: H,
+        config: EngineConfig,
+        observer: observe::ObserverSlot,
+    ) -> Arc<Self> {
         Arc::new(Engine {
             config: Arc::new(config),
             handler,
             sessions: RwLock::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
             runtime: std::sync::OnceLock::new(),
+            observer,
         })
     }
 
@@ -321,6 +339,9 @@ impl<H: EngineHandler> Engine<H> {
             .state()
             .push_control(Frame::from_packet_text(self.open_packet(sid, transport)));
         tracing::debug!(%sid, transport = transport.as_str(), ?protocol, "session opened");
+        if let Some(observer) = &session.0.observer {
+            observer.session_opened(transport);
+        }
         let state = self.handler.on_open(&session);
         let entry = Arc::new(Entry {
             session: session.clone(),
@@ -370,6 +391,9 @@ impl<H: EngineHandler> Engine<H> {
         match packet {
             Packet::Message(message) => {
                 tracing::trace!(sid = %session.sid(), ?message, "message in");
+                if let Some(observer) = &session.0.observer {
+                    observer.message_in(message.len());
+                }
                 self.handler.on_message(&entry.state, session, message);
             }
             Packet::Pong { .. } if !session.is_v3() => session.0.heartbeat.notify_one(),
@@ -404,6 +428,16 @@ impl<H: EngineHandler> Engine<H> {
     }
 }
 
+impl<H: EngineHandler> Engine<H> {
+    /// A session finished its upgrade to WebSocket.
+    pub(crate) fn on_upgraded(&self, entry: &Entry<H::State>) {
+        if let Some(observer) = &entry.session.0.observer {
+            observer.session_upgraded();
+        }
+        self.handler.on_upgrade(&entry.state, &entry.session);
+    }
+}
+
 impl<H: EngineHandler> SessionHost for Engine<H> {
     fn session_closed(&self, sid: Sid, reason: CloseReason) {
         if let Some(entry) = self.get(&sid) {
@@ -417,6 +451,10 @@ impl<H: EngineHandler> SessionHost for Engine<H> {
 
     fn runtime(&self) -> Option<tokio::runtime::Handle> {
         self.runtime.get().cloned()
+    }
+
+    fn observer(&self) -> Option<Arc<dyn observe::EngineObserver>> {
+        self.observer.get().cloned()
     }
 }
 

@@ -101,6 +101,16 @@ pub enum Message {
     Binary(Bytes),
 }
 
+impl Message {
+    /// The message's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Message::Text(text) => text.as_str().len(),
+            Message::Binary(data) => data.len(),
+        }
+    }
+}
+
 impl From<&str> for Message {
     fn from(s: &str) -> Self {
         Message::Text(s.into())
@@ -288,6 +298,15 @@ impl Frame {
     pub fn len(&self) -> usize {
         match &self.0 {
             FrameKind::Text(t) => t.len(),
+            FrameKind::Binary(b) => b.len(),
+        }
+    }
+
+    /// The bytes of the packet's data, without its type character (what Node's
+    /// instrumentation counts).
+    pub(crate) fn data_len(&self) -> usize {
+        match &self.0 {
+            FrameKind::Text(t) => t.len().saturating_sub(1),
             FrameKind::Binary(b) => b.len(),
         }
     }

@@ -32,6 +32,10 @@ pub(crate) trait SessionHost: Send + Sync {
     /// The runtime the engine serves on, for work a session defers out of its caller's stack
     /// when that caller is not on a runtime thread.
     fn runtime(&self) -> Option<tokio::runtime::Handle>;
+    /// The engine's observer, if one is installed (see [`super::observe`]).
+    fn observer(&self) -> Option<Arc<dyn super::observe::EngineObserver>> {
+        None
+    }
 }
 
 /// A handle on an Engine.IO session. Cheap to clone.
@@ -66,6 +70,8 @@ pub(crate) struct Inner {
     /// Wakes whoever waits for the session to close (a POST still reading its body).
     closed: Notify,
     host: Weak<dyn SessionHost>,
+    /// The engine's observer when one was installed before this session opened.
+    pub(crate) observer: Option<Arc<dyn super::observe::EngineObserver>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +130,7 @@ impl Session {
         request: Arc<http::request::Parts>,
         host: Weak<dyn SessionHost>,
     ) -> Session {
+        let observer = host.upgrade().and_then(|host| host.observer());
         Session(Arc::new(Inner {
             sid,
             protocol,
@@ -147,6 +154,7 @@ impl Session {
             heartbeat: Notify::new(),
             closed: Notify::new(),
             host,
+            observer,
         }))
     }
 
@@ -213,8 +221,12 @@ impl Session {
         }
         let before = state.outbox.len();
         let mut added = 0usize;
+        let mut data = 0usize;
+        let mut count = 0usize;
         for frame in frames {
             added += cost(&frame);
+            data += frame.data_len();
+            count += 1;
             state.outbox.push_back(frame);
         }
         if state.outbox_bytes + added > self.0.config.max_buffered_bytes + state.allowance {
@@ -227,6 +239,9 @@ impl Session {
         }
         state.outbox_bytes += added;
         drop(state);
+        if let Some(observer) = &self.0.observer {
+            observer.messages_out(count, data);
+        }
         // A transport drains the queue until it is empty or its connection cannot take more
         // (and then the connection wakes it): only the first packet after empty needs a wake.
         if before == 0 {
@@ -305,7 +320,7 @@ impl Session {
     }
 
     pub(crate) fn close_with(&self, reason: CloseReason, flush: bool) {
-        {
+        let transport = {
             let mut state = self.state();
             if state.phase != Phase::Open {
                 return;
@@ -332,8 +347,12 @@ impl Session {
                         });
                 }
             }
-        }
+            state.transport
+        };
         tracing::debug!(sid = %self.0.sid, %reason, "session closing");
+        if let Some(observer) = &self.0.observer {
+            observer.session_closed(transport, reason);
+        }
         self.0.closed.notify_waiters();
         self.wake_transports();
         self.0.heartbeat.notify_one();

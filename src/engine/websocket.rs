@@ -476,6 +476,7 @@ impl<H: EngineHandler> Connection<H> {
                 self.active = true;
                 tracing::debug!(sid = %session.sid(), "upgraded to WebSocket");
                 session.0.poll_waker.wake();
+                self.engine.on_upgraded(&self.entry);
                 None
             }
             _ => Some(End::ProbeFailed),

@@ -1,6 +1,7 @@
 //! Test binary `cluster`: the Redis adapter (feature `redis`), with private `redis-server`s,
 //! Rust nodes and Node.js nodes (`@socket.io/redis-adapter`).
 //!
+//! - `admin_ui`: the Admin UI across a Rust and a Node.js node (feature `admin-ui`);
 //! - `adapter_conformance`: every adapter of the crate (memory, the custom adapter of
 //!   `examples/custom_adapter.rs`, Redis in each mode) carries the same cluster operations;
 //! - `redis_crash`: clients of a node killed with SIGKILL recover on another (Streams);
@@ -24,6 +25,7 @@
 mod support;
 
 mod adapter_conformance;
+mod admin_ui;
 #[cfg(feature = "postgres")]
 mod postgres_cluster;
 #[cfg(feature = "postgres")]
