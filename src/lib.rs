@@ -19,6 +19,8 @@ mod config;
 mod io;
 mod layer;
 mod namespace;
+#[cfg(feature = "no-sticky")]
+mod node_registry;
 mod remote_socket;
 mod socket;
 mod standalone;

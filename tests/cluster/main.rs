@@ -3,6 +3,8 @@
 //!
 //! - `adapter_conformance`: every adapter of the crate (memory, the custom adapter of
 //!   `examples/custom_adapter.rs`, Redis in each mode) carries the same cluster operations;
+//! - `no_sticky`: a cluster without sticky sessions behind a round-robin proxy (feature
+//!   `no-sticky`);
 //! - `redis_crash`: clients of a node killed with SIGKILL recover on another (Streams);
 //! - `redis_faults`: Redis going away, timeouts, bad messages;
 //! - `redis_mixed`: Rust and Node nodes in one cluster;
@@ -18,6 +20,8 @@
 mod support;
 
 mod adapter_conformance;
+mod no_sticky;
+mod no_sticky_bench;
 mod redis_crash;
 mod redis_faults;
 mod redis_mixed;

@@ -29,6 +29,8 @@ pub mod legacy_app;
 pub mod node;
 pub mod rawws;
 pub mod recovery_app;
+#[cfg(feature = "no-sticky")]
+pub mod round_robin;
 #[cfg(feature = "redis")]
 pub mod redis;
 pub mod sio;

@@ -1,0 +1,496 @@
+//! A cluster without sticky sessions (feature `no-sticky`): three Rust nodes on one private
+//! Redis, behind a round-robin proxy with no affinity (tests/support/round_robin.rs), so the
+//! requests of every session are spread over every node. Real `socket.io-client` 4.8 in Node
+//! (tests/js/no-sticky-clients.mjs) in each transport mode; then the failure and security
+//! rules of the internal hop on raw HTTP.
+#![cfg(all(feature = "redis", feature = "no-sticky"))]
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig};
+use tower_socketio::engine::{Forwarding, NodeId};
+use tower_socketio::extract::{AckSender, Data, SocketRef};
+use tower_socketio::{SocketIo, SocketIoLayer};
+
+use crate::support::http;
+use crate::support::redis::{JsProc, RedisServer};
+use crate::support::round_robin::RoundRobin;
+
+const SECRET: &str = "no-sticky test secret: 32 bytes or more, really";
+const PING_INTERVAL: Duration = Duration::from_millis(300);
+const PING_TIMEOUT: Duration = Duration::from_millis(400);
+
+/// A node on a runtime of its own, so killing it ends everything it runs at once (its
+/// connections, its internal listener, its Redis connections), as a dead process would.
+pub(crate) struct TestNode {
+    name: String,
+    pub(crate) addr: SocketAddr,
+    internal: SocketAddr,
+    node: NodeId,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TestNode {
+    async fn start(name: &str, redis_url: &str, key: &str, ping: Duration) -> TestNode {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("node runtime");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (me, url, key) = (name.to_string(), redis_url.to_string(), key.to_string());
+        runtime.spawn(async move {
+            let config = RedisAdapterConfig::new(url)
+                .key(key)
+                .requests_timeout(Duration::from_secs(2));
+            let adapter = RedisAdapter::connect(config).await.expect("redis adapter");
+            let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+            let io = SocketIo::builder()
+                .adapter(adapter)
+                .ping_interval(ping)
+                .ping_timeout(PING_TIMEOUT.max(ping))
+                .without_sticky_sessions(Forwarding::new(SECRET).listen(listen))
+                .build();
+            let name = me.clone();
+            let handle = io.clone();
+            io.ns("/", move |socket: SocketRef| {
+                on_connect(socket, name.clone(), handle.clone())
+            });
+            let app = axum::Router::new().layer(SocketIoLayer::new(io.clone()));
+            io.ready().await.expect("adapter ready");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (node, internal) = io.forwarding_node().expect("forwarding listener");
+            let _ = tx.send((addr, node, internal));
+            let _ = axum::serve(listener, app).await;
+        });
+        let (addr, node, internal) = rx.await.expect("node started");
+        TestNode {
+            name: name.to_string(),
+            addr,
+            internal,
+            node,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// Ends the node at once, like a killed process.
+    fn kill(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What each socket does: `echo` acks its argument with the socket's own count of echoes so
+/// far (ordering is visible), `stream` sends `n` items, `whoami` names the node, `join` and
+/// `bcast` work rooms across the cluster.
+fn on_connect(socket: SocketRef, node: String, io: SocketIo) {
+    let seen = Arc::new(AtomicU64::new(0));
+    socket.on("echo", move |Data(i): Data<u64>, ack: AckSender| {
+        let seq = seen.fetch_add(1, Ordering::SeqCst);
+        ack.send(&(i, seq)).ok();
+    });
+    socket.on(
+        "stream",
+        |socket: SocketRef, Data(n): Data<u64>, ack: AckSender| {
+            ack.send(&n).ok();
+            for i in 0..n.min(10_000) {
+                socket.emit("item", &i).ok();
+            }
+        },
+    );
+    socket.on("whoami", move |ack: AckSender| {
+        ack.send(&node).ok();
+    });
+    socket.on(
+        "join",
+        |socket: SocketRef, Data(room): Data<String>, ack: AckSender| {
+            socket.join(room);
+            ack.send(&()).ok();
+        },
+    );
+    socket.on(
+        "bcast",
+        move |Data((room, tag)): Data<(String, String)>, ack: AckSender| {
+            io.to(room).emit("bcast", &tag).ok();
+            ack.send(&()).ok();
+        },
+    );
+}
+
+pub(crate) struct Cluster {
+    nodes: Vec<TestNode>,
+    proxy: RoundRobin,
+}
+
+impl Cluster {
+    async fn start(redis: &RedisServer, key: &str) -> Cluster {
+        Cluster::start_with(redis, key, PING_INTERVAL).await
+    }
+
+    pub(crate) async fn start_with(redis: &RedisServer, key: &str, ping: Duration) -> Cluster {
+        // `NO_STICKY_LOG=tower_socketio=debug` shows what the nodes do.
+        if let Ok(filter) = std::env::var("NO_STICKY_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
+        let mut nodes = Vec::new();
+        for name in ["a", "b", "c"] {
+            nodes.push(TestNode::start(name, &redis.url(), key, ping).await);
+        }
+        let proxy = RoundRobin::start(nodes.iter().map(|n| n.addr).collect()).await;
+        Cluster { nodes, proxy }
+    }
+
+    pub(crate) fn node(&self, name: &str) -> &TestNode {
+        self.nodes.iter().find(|n| n.name == name).expect("node")
+    }
+
+    fn kill(&mut self, name: &str) {
+        let node = self.nodes.iter_mut().find(|n| n.name == name).expect("node");
+        self.proxy.remove(node.addr);
+        node.kill();
+    }
+}
+
+async fn emit(clients: &JsProc, name: &str, event: &str, args: Value) -> Value {
+    clients
+        .request("emit", json!({ "name": name, "event": event, "args": args }))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {event}: {e}"))
+}
+
+/// 200 acks sent at once come back in order, each answered after exactly the ones before it.
+async fn check_acks(clients: &JsProc, name: &str, count: u64) {
+    let arrived = clients
+        .request("acks", json!({ "name": name, "count": count }))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: acks: {e}"));
+    let arrived = arrived.as_array().expect("acks");
+    assert_eq!(arrived.len() as u64, count, "{name}: every ack");
+    let first_seq = arrived[0][1][1].as_u64().expect("seq");
+    for (k, pair) in arrived.iter().enumerate() {
+        assert_eq!(pair[0], json!(k), "{name}: acks in order: {arrived:?}");
+        assert_eq!(pair[1][0], json!(k), "{name}: each ack answers its own emit");
+        assert_eq!(
+            pair[1][1],
+            json!(first_seq + k as u64),
+            "{name}: the server got the emits in order"
+        );
+    }
+}
+
+async fn check_stream(clients: &JsProc, name: &str, count: u64) {
+    let items = clients
+        .request("stream", json!({ "name": name, "count": count }))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: stream: {e}"));
+    let expected: Vec<u64> = (0..count).collect();
+    assert_eq!(items, json!(expected), "{name}: server emits in order");
+}
+
+fn bcast_count(clients: &JsProc, name: &str, tag: &str) -> usize {
+    clients
+        .events
+        .snapshot()
+        .iter()
+        .filter(|e| e["event"] == "recv" && e["client"] == name && e["args"][0] == tag)
+        .count()
+}
+
+/// The scenario, for one transport mode.
+async fn scenario(mode: &str) {
+    let redis = RedisServer::shared();
+    let key = format!("no-sticky-{mode}");
+    let mut cluster = Cluster::start(redis, &key).await;
+    let clients = JsProc::spawn("no-sticky-clients.mjs", &format!("clients-{mode}"), &[]).await;
+    let expected_transport = match mode {
+        "default" | "websocket" => "websocket",
+        _ => "polling",
+    };
+
+    // Connect clients until the sessions live on at least two nodes (round robin makes it
+    // all but certain with three).
+    let mut names = Vec::new();
+    let mut owners = std::collections::BTreeMap::new();
+    for i in 0..6 {
+        let name = format!("{mode}-{i}");
+        let connected = clients
+            .request("connect", json!({ "name": name, "url": cluster.proxy.url(), "mode": mode }))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: connect: {e}"));
+        assert_eq!(connected["transport"], expected_transport, "{name}: {connected}");
+        let owner = emit(&clients, &name, "whoami", json!([])).await;
+        owners.insert(name.clone(), owner[0].as_str().expect("node name").to_string());
+        names.push(name);
+        let distinct: BTreeSet<&String> = owners.values().collect();
+        if names.len() >= 3 && distinct.len() >= 2 {
+            break;
+        }
+    }
+    let distinct: BTreeSet<&String> = owners.values().collect();
+    assert!(distinct.len() >= 2, "sessions on one node only: {owners:?}");
+
+    for name in &names {
+        check_acks(&clients, name, 200).await;
+        check_stream(&clients, name, 100).await;
+    }
+
+    // Idle for several ping intervals: the heartbeat crosses the cluster too.
+    let idle = clients
+        .request("idle", json!({ "name": names[0], "ms": 6 * PING_INTERVAL.as_millis() as u64 }))
+        .await
+        .expect("idle");
+    assert!(idle["pings"].as_u64().unwrap() >= 4, "{idle}");
+    assert_eq!(idle["disconnects"], 0, "{idle}");
+    assert_eq!(idle["transport"], expected_transport, "{idle}");
+    for name in &names {
+        let state = clients.request("state", json!({ "name": name })).await.unwrap();
+        assert_eq!(state["disconnects"], 0, "{name}: {state}");
+        assert_eq!(state["connects"], 1, "{name}: {state}");
+    }
+
+    // Rooms and broadcasts across nodes, exactly once each.
+    let (members, outsider) = names.split_at(names.len() - 1);
+    for name in members {
+        emit(&clients, name, "join", json!(["room-1"])).await;
+    }
+    emit(&clients, &outsider[0], "bcast", json!(["room-1", "t1"])).await;
+    emit(&clients, &members[0], "bcast", json!(["room-1", "t2"])).await;
+    for tag in ["t1", "t2"] {
+        let what = format!("{tag} on every member");
+        clients
+            .events
+            .wait_for(&what, Duration::from_secs(5), |events| {
+                members.iter().all(|m| {
+                    events
+                        .iter()
+                        .any(|e| e["event"] == "recv" && e["client"] == *m && e["args"][0] == tag)
+                })
+            })
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for name in members {
+        assert_eq!(bcast_count(&clients, name, "t1"), 1, "{name}: t1 once");
+        assert_eq!(bcast_count(&clients, name, "t2"), 1, "{name}: t2 once");
+    }
+    assert_eq!(bcast_count(&clients, &outsider[0], "t1"), 0, "not a member");
+
+    // Every node served requests of these sessions.
+    for (backend, served) in cluster.proxy.served() {
+        assert!(served > 0, "{backend} got nothing: {:?}", cluster.proxy.served());
+    }
+
+    // The node holding the first client's session dies: it reconnects to a live node and
+    // works again; so does every other client.
+    let victim = names[0].clone();
+    let old_sid = clients.request("state", json!({ "name": victim })).await.unwrap()["sid"].clone();
+    let owner = owners[&victim].clone();
+    cluster.kill(&owner);
+    clients
+        .events
+        .wait_for("the victim reconnects", Duration::from_secs(10), |events| {
+            events
+                .iter()
+                .any(|e| e["event"] == "connect" && e["client"] == victim && e["sid"] != old_sid)
+        })
+        .await;
+    for name in &names {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let state = clients.request("state", json!({ "name": name })).await.unwrap();
+            if state["connected"] == true {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} did not reconnect: {state}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let now = emit(&clients, name, "whoami", json!([])).await;
+        assert_ne!(now[0], json!(owner), "{name} is on a live node");
+        check_acks(&clients, name, 20).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_client_polling_then_upgrade() {
+    scenario("default").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_client_polling_only() {
+    scenario("polling").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_client_polling_without_upgrade() {
+    scenario("no-upgrade").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_client_websocket_only() {
+    scenario("websocket").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw HTTP: unknown sessions, dead owners, the internal hop's signature
+
+const UNKNOWN: &str = r#"{"code":1,"message":"Session ID unknown"}"#;
+
+/// Opens a polling session directly on `addr`; returns its sid.
+pub(crate) async fn handshake(addr: SocketAddr) -> String {
+    let res = http::send(&addr.to_string(), "GET", "/socket.io/?EIO=4&transport=polling", &[], b"")
+        .await
+        .expect("handshake");
+    assert_eq!(res.status, 200);
+    let text = res.text();
+    let open: Value = serde_json::from_str(&text[1..]).expect("open packet");
+    open["sid"].as_str().expect("sid").to_string()
+}
+
+pub(crate) fn poll_path(sid: &str) -> String {
+    format!("/socket.io/?EIO=4&transport=polling&sid={sid}")
+}
+
+async fn assert_unknown(addr: SocketAddr, sid: &str) {
+    let started = Instant::now();
+    for (method, body) in [("GET", &b""[..]), ("POST", &b"40"[..])] {
+        let res = http::send(&addr.to_string(), method, &poll_path(sid), &[], body)
+            .await
+            .expect("request");
+        assert_eq!(res.status, 400, "{method} {sid}");
+        assert_eq!(res.text(), UNKNOWN, "{method} {sid}");
+        assert_eq!(res.header("content-type"), Some("application/json"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "answered in {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_foreign_sids_are_unknown_sessions() {
+    let cluster = Cluster::start(RedisServer::shared(), "no-sticky-forged").await;
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let sid = handshake(a.addr).await;
+    // The session itself works from another node ...
+    let res = http::send(&b.addr.to_string(), "POST", &poll_path(&sid), &[], b"40")
+        .await
+        .unwrap();
+    assert_eq!((res.status, res.text().as_str()), (200, "ok"));
+    // ... but a sid that names a live node and no session of it, one that names no node, and
+    // a malformed one are all the same unknown session, on every node.
+    let forged = format!("{}AAAAAAAAAAAAAAAA", a.node);
+    for node in [a, b] {
+        assert_unknown(node.addr, &forged).await;
+        assert_unknown(node.addr, "zzzzAAAAAAAAAAAAAAAA").await;
+        assert_unknown(node.addr, "not-a-sid").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_owner_is_an_unknown_session_within_a_second() {
+    let mut cluster = Cluster::start(RedisServer::shared(), "no-sticky-dead").await;
+    let sid = handshake(cluster.node("a").addr).await;
+    // Known to b before a dies (forwarding works) ...
+    let b = cluster.node("b").addr;
+    let res = http::send(&b.to_string(), "POST", &poll_path(&sid), &[], b"40").await.unwrap();
+    assert_eq!(res.status, 200);
+    cluster.kill("a");
+    // ... then an unknown session, quickly.
+    assert_unknown(b, &sid).await;
+    // A node that never heard of a: the query goes unanswered within the deadline.
+    assert_unknown(cluster.node("c").addr, &sid).await;
+}
+
+fn hmac_hex(secret: &[u8], message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(message.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The signature of the README, computed independently.
+fn signature(secret: &[u8], method: &str, path: &str, body: &[u8]) -> (String, String) {
+    use sha2::Digest;
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let digest: String = sha2::Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let message = format!("tsio-hop-v1\n{time}\nhttp\n{method}\n{path}\n{digest}");
+    (time, hmac_hex(secret, &message))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_internal_hop_refuses_unsigned_and_forged_requests() {
+    let cluster = Cluster::start(RedisServer::shared(), "no-sticky-auth").await;
+    let a = cluster.node("a");
+    let internal = a.internal.to_string();
+    let sid = handshake(a.addr).await;
+    let path = poll_path(&sid);
+    let forbidden = r#"{"code":4,"message":"Forbidden"}"#;
+    let attempt = |headers: Vec<(&'static str, String)>, body: &'static [u8]| {
+        let (internal, path) = (internal.clone(), path.clone());
+        async move {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            http::send(&internal, "POST", &path, &headers, body).await.unwrap()
+        }
+    };
+    // Unsigned.
+    let res = attempt(vec![], b"40").await;
+    assert_eq!((res.status, res.text().as_str()), (403, forbidden));
+    // Signed with another secret.
+    let (time, sig) = signature(b"not the secret", "POST", &path, b"40");
+    let res = attempt(
+        vec![("x-tsio-hop-time", time), ("x-tsio-hop-signature", sig)],
+        b"40",
+    )
+    .await;
+    assert_eq!(res.status, 403);
+    // A valid signature of another body.
+    let (time, sig) = signature(SECRET.as_bytes(), "POST", &path, b"41");
+    let res = attempt(
+        vec![("x-tsio-hop-time", time), ("x-tsio-hop-signature", sig)],
+        b"40",
+    )
+    .await;
+    assert_eq!(res.status, 403);
+    // A handshake on the internal port, even signed, opens nothing.
+    let hs = "/socket.io/?EIO=4&transport=polling";
+    let (time, sig) = signature(SECRET.as_bytes(), "GET", hs, b"");
+    let headers = [("x-tsio-hop-time", time.as_str()), ("x-tsio-hop-signature", sig.as_str())];
+    let res = http::send(&internal, "GET", hs, &headers, b"").await.unwrap();
+    assert_eq!(res.status, 400);
+    // The same request properly signed goes through: the refusals above were the signature's.
+    let (time, sig) = signature(SECRET.as_bytes(), "POST", &path, b"40");
+    let res = attempt(
+        vec![("x-tsio-hop-time", time), ("x-tsio-hop-signature", sig)],
+        b"40",
+    )
+    .await;
+    assert_eq!((res.status, res.text().as_str()), (200, "ok"));
+}
