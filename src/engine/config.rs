@@ -91,8 +91,7 @@ impl Default for EngineConfig {
 impl std::fmt::Debug for EngineConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut f = f.debug_struct("EngineConfig");
-        f
-            .field("path", &self.path)
+        f.field("path", &self.path)
             .field("ping_interval", &self.ping_interval)
             .field("ping_timeout", &self.ping_timeout)
             .field("upgrade_timeout", &self.upgrade_timeout)

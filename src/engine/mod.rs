@@ -413,7 +413,11 @@ impl<H: EngineHandler> Engine<H> {
         let signed = forward::Signed {
             upgrade: is_upgrade,
             method: &parts.method,
-            path_and_query: parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/"),
             body: &body,
         };
         if !signed.verify(forwarder.hop.secret(), &parts.headers) {

@@ -27,7 +27,12 @@ fn cpu_time() -> Duration {
     // of the line, stime the 15th, in clock ticks (100 per second on Linux).
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
@@ -74,7 +79,10 @@ async fn polling_round(entry: std::net::SocketAddr, sid: &str, n: usize, from: u
         let body = format!("42{i}[\"echo\",{i}]");
         let started = Instant::now();
         let res = post
-            .exchange(&http::build_request("POST", &host, &path, &[], body.as_bytes()), false)
+            .exchange(
+                &http::build_request("POST", &host, &path, &[], body.as_bytes()),
+                false,
+            )
             .await
             .unwrap();
         assert_eq!(res.status, 200);
@@ -153,7 +161,12 @@ fn report(what: &str, rounds: &[(Sample, Sample)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run on demand"]
 async fn forwarding_overhead() {
-    let cluster = Cluster::start_with(RedisServer::shared(), "no-sticky-bench", Duration::from_secs(25)).await;
+    let cluster = Cluster::start_with(
+        RedisServer::shared(),
+        "no-sticky-bench",
+        Duration::from_secs(25),
+    )
+    .await;
     let (a, b) = (cluster.node("a").addr, cluster.node("b").addr);
 
     let sid = polling_session(a).await;

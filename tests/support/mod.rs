@@ -29,10 +29,10 @@ pub mod legacy_app;
 pub mod node;
 pub mod rawws;
 pub mod recovery_app;
-#[cfg(feature = "no-sticky")]
-pub mod round_robin;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "no-sticky")]
+pub mod round_robin;
 pub mod sio;
 pub mod slow_proxy;
 pub mod stress;

@@ -78,7 +78,11 @@ impl RoundRobin {
 
     /// Stops sending anything to `backend` (a failed health check).
     pub fn remove(&self, backend: SocketAddr) {
-        self.shared.backends.lock().unwrap().retain(|b| *b != backend);
+        self.shared
+            .backends
+            .lock()
+            .unwrap()
+            .retain(|b| *b != backend);
     }
 
     /// How many requests each backend was sent.
@@ -119,7 +123,8 @@ impl Shared {
         let Ok(stream) = TcpStream::connect(backend).await else {
             return status(StatusCode::BAD_GATEWAY);
         };
-        let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+        let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
         else {
             return status(StatusCode::BAD_GATEWAY);
         };
@@ -139,8 +144,9 @@ impl Shared {
             let backend_side = hyper::upgrade::on(res);
             tokio::spawn(async move {
                 if let (Ok(a), Ok(b)) = tokio::join!(client_side, backend_side) {
-                    let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b))
-                        .await;
+                    let _ =
+                        tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b))
+                            .await;
                 }
             });
             return answer;

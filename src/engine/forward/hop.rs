@@ -140,11 +140,12 @@ impl Hop {
         if res.status() != StatusCode::SWITCHING_PROTOCOLS {
             // The owner refused the upgrade: the client gets its refusal as it is.
             let (parts, body) = res.into_parts();
-            let body = tokio::time::timeout(OWNER_DEADLINE, Limited::new(body, 64 * 1024).collect())
-                .await
-                .map_err(|elapsed| HopError::Unreachable(elapsed.into()))?
-                .map_err(HopError::Unreachable)?
-                .to_bytes();
+            let body =
+                tokio::time::timeout(OWNER_DEADLINE, Limited::new(body, 64 * 1024).collect())
+                    .await
+                    .map_err(|elapsed| HopError::Unreachable(elapsed.into()))?
+                    .map_err(HopError::Unreachable)?
+                    .to_bytes();
             return Ok(relayed(parts.status, &parts.headers, body));
         }
         let mut answer = Response::new(Full::new(Bytes::new()));

@@ -273,7 +273,11 @@ impl Forwarder {
     pub(crate) fn take_listener(
         &self,
     ) -> Option<(std::net::TcpListener, tokio::sync::watch::Receiver<()>)> {
-        let listener = self.pending.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        let listener = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
         Some((listener, self.stop.subscribe()))
     }
 
