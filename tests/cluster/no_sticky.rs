@@ -61,7 +61,7 @@ impl TestNode {
             io.ns("/", move |socket: SocketRef| {
                 on_connect(socket, name.clone(), handle.clone())
             });
-            let app = axum::Router::new().layer(SocketIoLayer::new(io.clone()));
+            let app = crate::support::browser_pages::routes().layer(SocketIoLayer::new(io.clone()));
             io.ready().await.expect("adapter ready");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -223,12 +223,41 @@ fn bcast_count(clients: &JsProc, name: &str, tag: &str) -> usize {
         .count()
 }
 
+/// Where the clients run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    Node,
+    Chromium,
+}
+
+async fn spawn_clients(driver: Driver, mode: &str, cluster: &Cluster) -> JsProc {
+    match driver {
+        Driver::Node => JsProc::spawn("no-sticky-clients.mjs", &format!("node-{mode}"), &[]).await,
+        Driver::Chromium => {
+            crate::support::node::check_chromium();
+            let clients = JsProc::spawn(
+                "no-sticky-browser.mjs",
+                &format!("chromium-{mode}"),
+                &[("TARGET", cluster.proxy.url())],
+            )
+            .await;
+            clients
+                .events
+                .wait_for("the page", Duration::from_secs(40), |events| {
+                    events.iter().any(|e| e["event"] == "ready")
+                })
+                .await;
+            clients
+        }
+    }
+}
+
 /// The scenario, for one transport mode.
-async fn scenario(mode: &str) {
+async fn scenario(mode: &str, driver: Driver) {
     let redis = RedisServer::shared();
-    let key = format!("no-sticky-{mode}");
+    let key = format!("no-sticky-{mode}-{}", driver == Driver::Chromium);
     let mut cluster = Cluster::start(redis, &key).await;
-    let clients = JsProc::spawn("no-sticky-clients.mjs", &format!("clients-{mode}"), &[]).await;
+    let clients = spawn_clients(driver, mode, &cluster).await;
     let expected_transport = match mode {
         "default" | "websocket" => "websocket",
         _ => "polling",
@@ -372,22 +401,42 @@ async fn scenario(mode: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_client_polling_then_upgrade() {
-    scenario("default").await;
+    scenario("default", Driver::Node).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_client_polling_only() {
-    scenario("polling").await;
+    scenario("polling", Driver::Node).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_client_polling_without_upgrade() {
-    scenario("no-upgrade").await;
+    scenario("no-upgrade", Driver::Node).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_client_websocket_only() {
-    scenario("websocket").await;
+    scenario("websocket", Driver::Node).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_polling_then_upgrade() {
+    scenario("default", Driver::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_polling_only() {
+    scenario("polling", Driver::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_polling_without_upgrade() {
+    scenario("no-upgrade", Driver::Chromium).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_websocket_only() {
+    scenario("websocket", Driver::Chromium).await;
 }
 
 // ---------------------------------------------------------------------------------------------
