@@ -254,7 +254,12 @@ async fn spawn_clients(driver: Driver, mode: &str, cluster: &Cluster) -> JsProc 
 
 /// The scenario, for one transport mode.
 async fn scenario(mode: &str, driver: Driver) {
-    let redis = RedisServer::shared();
+    scenario_on(mode, driver, RedisServer::shared(), false).await;
+}
+
+/// The scenario on `redis`; with `restart`, Redis restarts (its data lost) once the clients
+/// are connected and have exchanged their first acks.
+async fn scenario_on(mode: &str, driver: Driver, redis: &RedisServer, restart: bool) {
     let key = format!("no-sticky-{mode}-{}", driver == Driver::Chromium);
     let mut cluster = Cluster::start(redis, &key).await;
     let clients = spawn_clients(driver, mode, &cluster).await;
@@ -303,6 +308,14 @@ async fn scenario(mode: &str, driver: Driver) {
         check_stream(&clients, name, 100).await;
     }
 
+    if restart {
+        redis.restart();
+        // Sessions go on through the restart: forwarding does not go through Redis.
+        for name in &names {
+            check_acks(&clients, name, 200).await;
+        }
+    }
+
     // Idle for several ping intervals: the heartbeat crosses the cluster too.
     let idle = clients
         .request(
@@ -327,6 +340,9 @@ async fn scenario(mode: &str, driver: Driver) {
     let (members, outsider) = names.split_at(names.len() - 1);
     for name in members {
         emit(&clients, name, "join", json!(["room-1"])).await;
+    }
+    if restart {
+        wait_for_broadcasts(&clients, members).await;
     }
     emit(&clients, &outsider[0], "bcast", json!(["room-1", "t1"])).await;
     emit(&clients, &members[0], "bcast", json!(["room-1", "t2"])).await;
@@ -399,6 +415,23 @@ async fn scenario(mode: &str, driver: Driver) {
     }
 }
 
+/// After a Redis restart the nodes resubscribe: probes go out until one reaches every member.
+async fn wait_for_broadcasts(clients: &JsProc, members: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for k in 0.. {
+        let tag = format!("probe-{k}");
+        emit(clients, &members[0], "bcast", json!(["room-1", tag])).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if members.iter().all(|m| bcast_count(clients, m, &tag) > 0) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no broadcast crossed the cluster after the restart"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_client_polling_then_upgrade() {
     scenario("default", Driver::Node).await;
@@ -417,6 +450,21 @@ async fn node_client_polling_without_upgrade() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_client_websocket_only() {
     scenario("websocket", Driver::Node).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_client_through_a_redis_restart() {
+    scenario_on("default", Driver::Node, &RedisServer::start(), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_client_polling_through_a_redis_restart() {
+    scenario_on("polling", Driver::Node, &RedisServer::start(), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_through_a_redis_restart() {
+    scenario_on("default", Driver::Chromium, &RedisServer::start(), true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
