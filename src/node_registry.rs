@@ -45,6 +45,8 @@ pub(crate) struct AdapterLocator {
     nodes: RwLock<HashMap<NodeId, SocketAddr>>,
     /// When the last query was made; held while one is in flight (one at a time).
     last_query: tokio::sync::Mutex<Option<Instant>>,
+    /// When this node last announced itself.
+    last_announce: std::sync::Mutex<Option<Instant>>,
 }
 
 impl AdapterLocator {
@@ -62,8 +64,30 @@ impl AdapterLocator {
         io.on_server_side(QUERY, move |args| {
             let this = this.upgrade()?;
             this.learn_from(&args);
+            // The answer is lost if another node does not answer in time (a query that times
+            // out brings nothing back): the announce reaches the asker regardless.
+            this.announce();
             this.me.get().and_then(|me| serde_json::to_value(me).ok())
         });
+    }
+
+    /// Tells every node where this one listens, at most once per [`QUERY_EVERY`].
+    fn announce(&self) {
+        let Some(entry) = self.me.get() else {
+            return;
+        };
+        {
+            let mut last = self.last_announce.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < QUERY_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        if let Some(io) = self.io()
+            && let Err(error) = io.server_side_emit(ANNOUNCE, entry)
+        {
+            tracing::debug!(%error, "node announce failed");
+        }
     }
 
     fn io(&self) -> Option<SocketIo> {
@@ -142,11 +166,7 @@ impl NodeLocator for AdapterLocator {
             addr: advertised,
         };
         let _ = self.me.set(entry);
-        if let Some(io) = self.io()
-            && let Err(error) = io.server_side_emit(ANNOUNCE, &entry)
-        {
-            tracing::debug!(%error, "node announce failed");
-        }
+        self.announce();
     }
 
     fn unreachable(&self, node: NodeId) {

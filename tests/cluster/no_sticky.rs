@@ -651,3 +651,63 @@ async fn the_internal_hop_refuses_unsigned_and_forged_requests() {
     .await;
     assert_eq!((res.status, res.text().as_str()), (200, "ok"));
 }
+
+/// What a client sees of the polling rules (the concurrent-GET rule, the payload size) through
+/// `entry` for sessions that live on `owner`.
+async fn polling_rules_through(owner: SocketAddr, entry: SocketAddr) -> Vec<(u16, String)> {
+    let at = entry.to_string();
+    let mut seen = Vec::new();
+    let sid = handshake(owner).await;
+    let res = http::send(&at, "POST", &poll_path(&sid), &[], b"40")
+        .await
+        .unwrap();
+    seen.push((res.status, res.text()));
+    let res = http::send(&at, "GET", &poll_path(&sid), &[], b"")
+        .await
+        .unwrap();
+    seen.push((res.status, res.text()[..2].to_string()));
+    // A GET while another is pending: Node closes the session.
+    let (first_at, path) = (at.clone(), poll_path(&sid));
+    let first = tokio::spawn(async move { http::send(&first_at, "GET", &path, &[], b"").await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let second = http::send(&at, "GET", &poll_path(&sid), &[], b"")
+        .await
+        .unwrap();
+    seen.push((second.status, second.text()));
+    let first = first.await.unwrap().unwrap();
+    seen.push((first.status, first.text()));
+    let after = http::send(&at, "GET", &poll_path(&sid), &[], b"")
+        .await
+        .unwrap();
+    seen.push((after.status, after.text()));
+    // A body over max_http_buffer_size (Node's default, 1 MB).
+    let sid = handshake(owner).await;
+    let big = vec![b'4'; 1_000_001];
+    let res = http::send(&at, "POST", &poll_path(&sid), &[], &big)
+        .await
+        .unwrap();
+    seen.push((res.status, res.text()));
+    let res = http::send(&at, "POST", &poll_path(&sid), &[], b"40")
+        .await
+        .unwrap();
+    seen.push((res.status, res.text()));
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_rules_are_the_same_from_any_node() {
+    let cluster = Cluster::start_with(
+        RedisServer::shared(),
+        "no-sticky-rules",
+        Duration::from_secs(10),
+    )
+    .await;
+    let (a, b) = (cluster.node("a").addr, cluster.node("b").addr);
+    let local = polling_rules_through(a, a).await;
+    let forwarded = polling_rules_through(a, b).await;
+    assert_eq!(local, forwarded);
+    // And the rules did apply: the overlapping GET ended the session.
+    assert_eq!(local[2].0, 400, "{local:?}");
+    assert_eq!(local[4], (400, UNKNOWN.to_string()), "{local:?}");
+    assert_eq!(local[5].0, 413, "{local:?}");
+}

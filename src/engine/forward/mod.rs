@@ -14,6 +14,7 @@
 mod auth;
 mod hop;
 mod listener;
+mod routing;
 
 use std::fmt;
 use std::future::Future;
@@ -28,6 +29,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub(crate) use auth::Signed;
 pub(crate) use hop::{Hop, HopError};
 pub(crate) use listener::serve as serve_internal;
+pub(crate) use routing::to_owner;
 
 /// How long a forwarding node waits for the owner to accept a connection, and for a locator to
 /// answer, before it answers "Session ID unknown" (so the client reconnects to a live node).
@@ -304,4 +306,41 @@ fn advertised_for(local: SocketAddr) -> SocketAddr {
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
     SocketAddr::new(outward, local.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Sid;
+
+    #[test]
+    fn a_sid_names_its_node_and_stays_a_sid() {
+        let node = NodeId::random();
+        let sid = Sid::with_node(node.bytes());
+        assert_eq!(NodeId::of_sid(&sid), node);
+        assert!(sid.as_str().starts_with(node.as_str()));
+        assert_eq!(sid.as_str().parse::<Sid>(), Ok(sid));
+        // The rest is random.
+        assert_ne!(Sid::with_node(node.bytes()), sid);
+    }
+
+    #[test]
+    fn node_ids_parse_strictly() {
+        assert!("ab-_".parse::<NodeId>().is_ok());
+        for bad in ["", "abc", "abcde", "ab/c", "ab c"] {
+            assert_eq!(bad.parse::<NodeId>(), Err(InvalidNodeId), "{bad:?}");
+        }
+        let node: NodeId = serde_json::from_str("\"abcd\"").unwrap();
+        assert_eq!(serde_json::to_string(&node).unwrap(), "\"abcd\"");
+    }
+
+    #[test]
+    fn the_default_advertised_address_is_a_concrete_one() {
+        let local: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        assert_eq!(advertised_for(local), local);
+        let any: SocketAddr = "0.0.0.0:7000".parse().unwrap();
+        let advertised = advertised_for(any);
+        assert!(!advertised.ip().is_unspecified());
+        assert_eq!(advertised.port(), 7000);
+    }
 }
