@@ -711,3 +711,67 @@ async fn polling_rules_are_the_same_from_any_node() {
     assert_eq!(local[4], (400, UNKNOWN.to_string()), "{local:?}");
     assert_eq!(local[5].0, 413, "{local:?}");
 }
+
+/// An upgrade that lands on another node than the session's is tunnelled to the owner: the
+/// probe, the pending poll released with a noop, the `5`, the heartbeat and the messages are
+/// the owner's; a second upgrade, through a third node, is closed at once as on one node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_upgrade_through_another_node_is_tunnelled() {
+    use crate::support::ws::{WsClient, WsEvent};
+    let cluster = Cluster::start(RedisServer::shared(), "no-sticky-tunnel").await;
+    let (a, b, c) = (
+        cluster.node("a").addr,
+        cluster.node("b").addr,
+        cluster.node("c").addr,
+    );
+    let sid = handshake(a).await;
+    let res = http::send(&c.to_string(), "POST", &poll_path(&sid), &[], b"40")
+        .await
+        .unwrap();
+    assert_eq!(res.status, 200);
+    let res = http::send(&c.to_string(), "GET", &poll_path(&sid), &[], b"")
+        .await
+        .unwrap();
+    assert!(res.text().starts_with("40"), "{}", res.text());
+    // A poll pending through c while the WebSocket is probed through b.
+    let (at, path) = (c.to_string(), poll_path(&sid));
+    let pending = tokio::spawn(async move { http::send(&at, "GET", &path, &[], b"").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = format!("ws://{b}/socket.io/?EIO=4&transport=websocket&sid={sid}");
+    let mut ws = WsClient::connect(&url).await.expect("tunnelled upgrade");
+    ws.send_text("2probe").await;
+    assert_eq!(ws.recv().await, WsEvent::Text("3probe".into()));
+    let released = pending.await.unwrap().unwrap();
+    assert_eq!((released.status, released.text().as_str()), (200, "6"));
+    ws.send_text("5").await;
+    ws.send_text("421[\"echo\",7]").await;
+    assert_eq!(
+        ws.recv_skip_pings().await,
+        WsEvent::Text("431[[7,0]]".into())
+    );
+    // Several heartbeats through the tunnel.
+    let started = Instant::now();
+    let mut pings = 0;
+    while started.elapsed() < 4 * PING_INTERVAL {
+        if let Some(WsEvent::Text(t)) = ws.recv_within(PING_INTERVAL).await {
+            assert_eq!(t, "2");
+            pings += 1;
+            ws.send_text("3").await;
+        }
+    }
+    assert!(pings >= 3, "{pings} pings");
+    // The session has its WebSocket: another upgrade, through c, is closed at once.
+    let url = format!("ws://{c}/socket.io/?EIO=4&transport=websocket&sid={sid}");
+    let mut second = WsClient::connect(&url).await.expect("second upgrade");
+    second.expect_closed_within(Duration::from_secs(2)).await;
+    ws.send_text("421[\"echo\",8]").await;
+    assert_eq!(
+        ws.recv_skip_pings().await,
+        WsEvent::Text("431[[8,1]]".into())
+    );
+    // Polling is over for this session, from any node.
+    let res = http::send(&c.to_string(), "GET", &poll_path(&sid), &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(res.status, 400);
+}

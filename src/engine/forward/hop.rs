@@ -161,6 +161,7 @@ impl Hop {
                 answer.headers_mut().append(name.clone(), value.clone());
             }
         }
+        tracing::debug!(%owner, "WebSocket tunnelled to the session's owner");
         let owner_side = hyper::upgrade::on(res);
         tokio::spawn(splice(client_side, owner_side));
         Ok(answer)
