@@ -37,6 +37,17 @@ pub(crate) struct TestNode {
 
 impl TestNode {
     async fn start(name: &str, redis_url: &str, key: &str, ping: Duration) -> TestNode {
+        TestNode::start_with(name, redis_url, key, ping, true).await
+    }
+
+    /// A node; without `forwarding`, an ordinary (sticky) cluster node.
+    pub(crate) async fn start_with(
+        name: &str,
+        redis_url: &str,
+        key: &str,
+        ping: Duration,
+        forwarding: bool,
+    ) -> TestNode {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -50,12 +61,14 @@ impl TestNode {
                 .requests_timeout(Duration::from_secs(2));
             let adapter = RedisAdapter::connect(config).await.expect("redis adapter");
             let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-            let io = SocketIo::builder()
+            let mut io = SocketIo::builder()
                 .adapter(adapter)
                 .ping_interval(ping)
-                .ping_timeout(PING_TIMEOUT.max(ping))
-                .without_sticky_sessions(Forwarding::new(SECRET).listen(listen))
-                .build();
+                .ping_timeout(PING_TIMEOUT.max(ping));
+            if forwarding {
+                io = io.without_sticky_sessions(Forwarding::new(SECRET).listen(listen));
+            }
+            let io = io.build();
             let name = me.clone();
             let handle = io.clone();
             io.ns("/", move |socket: SocketRef| {
@@ -65,7 +78,11 @@ impl TestNode {
             io.ready().await.expect("adapter ready");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let (node, internal) = io.forwarding_node().expect("forwarding listener");
+            let (node, internal) = match io.forwarding_node() {
+                Some(identity) => identity,
+                None if !forwarding => ("none".parse().unwrap(), addr),
+                None => panic!("no forwarding listener"),
+            };
             let _ = tx.send((addr, node, internal));
             let _ = axum::serve(listener, app).await;
         });

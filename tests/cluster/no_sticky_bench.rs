@@ -5,6 +5,9 @@
 //! forwarded so that a noisy machine weighs on both alike; CPU is this process's (the nodes run
 //! in it, the client too, the same in both cases), so the difference is the hop's.
 //!
+//! Last, a node of an ordinary sticky cluster against the session's owner in a cluster without
+//! sticky sessions, both local: forwarding must cost nothing to the local path.
+//!
 //! Ignored by default (a measurement, bounded to a few thousand round trips):
 //! `scripts/test cluster -E 'test(no_sticky_bench::)' --run-ignored only --no-capture`.
 #![cfg(all(feature = "redis", feature = "no-sticky"))]
@@ -15,7 +18,7 @@ use crate::support::http::{self, Conn};
 use crate::support::redis::RedisServer;
 use crate::support::ws::{WsClient, WsEvent};
 
-use super::no_sticky::{Cluster, handshake, poll_path};
+use super::no_sticky::{Cluster, TestNode, handshake, poll_path};
 
 const ROUNDS: usize = 5;
 const PER_ROUND: usize = 400;
@@ -192,4 +195,26 @@ async fn forwarding_overhead() {
         rounds.push((local, forwarded));
     }
     report("websocket", &rounds);
+
+    // A node of a sticky cluster against the owner in a cluster without: the local path is
+    // the same.
+    let redis = RedisServer::shared();
+    let sticky = TestNode::start_with(
+        "s",
+        &redis.url(),
+        "no-sticky-bench",
+        Duration::from_secs(25),
+        false,
+    )
+    .await;
+    let sticky_sid = polling_session(sticky.addr).await;
+    let mut rounds = Vec::new();
+    let mut next = 100_000;
+    for _ in 0..ROUNDS {
+        let plain = polling_round(sticky.addr, &sticky_sid, PER_ROUND, next).await;
+        let owner = polling_round(a, &sid, PER_ROUND, next).await;
+        next += PER_ROUND;
+        rounds.push((plain, owner));
+    }
+    report("polling, sticky node vs no-sticky owner", &rounds);
 }
