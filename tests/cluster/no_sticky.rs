@@ -22,8 +22,8 @@ use crate::support::redis::{JsProc, RedisServer};
 use crate::support::round_robin::RoundRobin;
 
 const SECRET: &str = "no-sticky test secret: 32 bytes or more, really";
-const PING_INTERVAL: Duration = Duration::from_millis(300);
-const PING_TIMEOUT: Duration = Duration::from_millis(400);
+const PING_INTERVAL: Duration = Duration::from_millis(400);
+const PING_TIMEOUT: Duration = Duration::from_millis(2000);
 
 /// A node on a runtime of its own, so killing it ends everything it runs at once (its
 /// connections, its internal listener, its Redis connections), as a dead process would.
@@ -769,7 +769,7 @@ async fn a_websocket_upgrade_through_another_node_is_tunnelled() {
     // Several heartbeats through the tunnel.
     let started = Instant::now();
     let mut pings = 0;
-    while started.elapsed() < 4 * PING_INTERVAL {
+    while started.elapsed() < 5 * PING_INTERVAL {
         if let Some(WsEvent::Text(t)) = ws.recv_within(PING_INTERVAL).await {
             assert_eq!(t, "2");
             pings += 1;
