@@ -175,7 +175,7 @@ impl<H: EngineHandler> Engine<H> {
     /// request), and tells the locator.
     #[cfg(feature = "no-sticky")]
     fn serve_forwarded_requests(self: &Arc<Self>) {
-        let Some(forwarder) = &self.forwarder else {
+        let Some(forwarder) = self.forwarder.as_ref().filter(|f| !f.listener_taken()) else {
             return;
         };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {

@@ -20,6 +20,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -237,6 +238,8 @@ pub(crate) struct Forwarder {
     pub(crate) locator: Option<Arc<dyn NodeLocator>>,
     pub(crate) advertised: Option<SocketAddr>,
     pending: Mutex<Option<std::net::TcpListener>>,
+    /// Whether `pending` was taken: checked on every request without the lock.
+    taken: AtomicBool,
     /// Dropped with the engine: the internal listener stops accepting.
     stop: tokio::sync::watch::Sender<()>,
 }
@@ -266,8 +269,14 @@ impl Forwarder {
             locator: options.locator.clone(),
             advertised,
             pending: Mutex::new(pending),
+            taken: AtomicBool::new(false),
             stop: tokio::sync::watch::channel(()).0,
         }
+    }
+
+    /// Whether the internal listener was handed to a task already (or there is none).
+    pub(crate) fn listener_taken(&self) -> bool {
+        self.taken.load(Ordering::Acquire)
     }
 
     /// The bound listener and what tells it to stop, once: the first caller on a runtime
@@ -275,12 +284,16 @@ impl Forwarder {
     pub(crate) fn take_listener(
         &self,
     ) -> Option<(std::net::TcpListener, tokio::sync::watch::Receiver<()>)> {
+        if self.taken.load(Ordering::Acquire) {
+            return None;
+        }
         let listener = self
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()?;
-        Some((listener, self.stop.subscribe()))
+            .take();
+        self.taken.store(true, Ordering::Release);
+        Some((listener?, self.stop.subscribe()))
     }
 
     /// Where `node` listens, within [`OWNER_DEADLINE`].
