@@ -21,7 +21,7 @@ use crate::support::ws::{WsClient, WsEvent};
 use super::no_sticky::{Cluster, TestNode, handshake, poll_path};
 
 const ROUNDS: usize = 5;
-const PER_ROUND: usize = 400;
+const PER_ROUND: usize = 2000;
 
 /// User plus system CPU time of this process.
 fn cpu_time() -> Duration {
