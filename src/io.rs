@@ -174,7 +174,9 @@ impl SocketIo {
         }
         let handlers = NamespaceHandlers::with_handler(handler);
         let ns = Namespace::new(name.clone(), handlers.clone(), &self.0, false);
-        write(&self.0.namespaces).insert(name, ns);
+        if let Some(replaced) = write(&self.0.namespaces).insert(name, ns.clone()) {
+            ns.inherit_server_side_listeners(&replaced);
+        }
         NamespaceBuilder { handlers }
     }
 
@@ -317,6 +319,23 @@ impl SocketIo {
         self.0
             .resolve_or_create("/")
             .add_server_side_listener(event.into(), Arc::new(listener));
+    }
+
+    /// This node's id and the address other nodes forward requests to, in a cluster without
+    /// sticky sessions ([`SocketIoBuilder::without_sticky_sessions`]); `None` before a layer
+    /// serves the server, or when it could not listen.
+    ///
+    /// ```
+    /// let io = tower_socketio::SocketIo::new();
+    /// assert!(io.forwarding_node().is_none());
+    /// ```
+    #[cfg(feature = "no-sticky")]
+    pub fn forwarding_node(&self) -> Option<(crate::engine::NodeId, std::net::SocketAddr)> {
+        self.0
+            .engine
+            .get()
+            .and_then(Weak::upgrade)?
+            .forwarding_identity()
     }
 
     /// Resolves once the adapter of every namespace that exists when this is first polled is
@@ -473,6 +492,38 @@ pub struct SocketIoBuilder {
     adapter: Box<dyn AdapterBuilder>,
 }
 
+#[cfg(feature = "no-sticky")]
+impl SocketIoBuilder {
+    /// Runs this node in a cluster **without sticky sessions** (feature `no-sticky`): the load
+    /// balancer may send any request of any client to any node. A polling request or a
+    /// WebSocket upgrade for a session another node holds is forwarded to that node over an
+    /// internal HTTP hop signed with the cluster secret; nodes find each other through the
+    /// adapter, which must be a remote one (Redis, ...) shared by every node. See the README
+    /// section "Running without sticky sessions".
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "redis")]
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig};
+    /// use tower_socketio::engine::Forwarding;
+    /// use tower_socketio::SocketIo;
+    ///
+    /// let secret = std::env::var("CLUSTER_SECRET")?;
+    /// let redis = RedisAdapter::connect(RedisAdapterConfig::new("redis://10.0.0.2/")).await?;
+    /// let io = SocketIo::builder()
+    ///     .adapter(redis)
+    ///     .without_sticky_sessions(Forwarding::new(secret).listen("0.0.0.0:7000".parse()?))
+    ///     .build();
+    /// # let _ = io;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn without_sticky_sessions(mut self, forwarding: crate::engine::Forwarding) -> Self {
+        self.config.engine.forwarding = Some(forwarding);
+        self
+    }
+}
+
 impl std::fmt::Debug for SocketIoBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketIoBuilder")
@@ -550,8 +601,23 @@ impl SocketIoBuilder {
     }
 
     /// Builds the server.
-    pub fn build(self) -> SocketIo {
-        SocketIo(Arc::new(ServerCore {
+    #[cfg_attr(not(feature = "no-sticky"), allow(unused_mut))]
+    pub fn build(mut self) -> SocketIo {
+        // Nodes find each other through the adapter, unless a locator of the application's own
+        // was given.
+        #[cfg(feature = "no-sticky")]
+        let locator = match self.config.engine.forwarding.take() {
+            Some(forwarding) if forwarding.locator.is_none() => {
+                let locator = Arc::new(crate::node_registry::AdapterLocator::default());
+                self.config.engine.forwarding = Some(forwarding.locator(locator.clone()));
+                Some(locator)
+            }
+            given => {
+                self.config.engine.forwarding = given;
+                None
+            }
+        };
+        let io = SocketIo(Arc::new(ServerCore {
             config: self.config,
             adapter_builder: self.adapter,
             namespaces: RwLock::new(HashMap::new()),
@@ -560,6 +626,11 @@ impl SocketIoBuilder {
             engine: OnceLock::new(),
             shutdown: Arc::new(tokio::sync::Notify::new()),
             hooks: crate::observe::Hooks::default(),
-        }))
+        }));
+        #[cfg(feature = "no-sticky")]
+        if let Some(locator) = locator {
+            locator.attach(&io);
+        }
+        io
     }
 }

@@ -24,6 +24,8 @@ mod config;
 mod io;
 mod layer;
 mod namespace;
+#[cfg(feature = "no-sticky")]
+mod node_registry;
 mod observe;
 mod remote_socket;
 mod socket;

@@ -175,6 +175,16 @@ impl Namespace {
         write(&self.server_side).insert(event, listener);
     }
 
+    /// Takes over the server-side listeners of the namespace this one replaces (registered
+    /// with `on_server_side` before `ns()` named the main namespace), unless it has its own.
+    pub(crate) fn inherit_server_side_listeners(&self, replaced: &Namespace) {
+        let inherited = read(&replaced.server_side).clone();
+        let mut own = write(&self.server_side);
+        for (event, listener) in inherited {
+            own.entry(event).or_insert(listener);
+        }
+    }
+
     /// Runs this node's listener of a server-side event; `None` when there is none.
     pub(crate) fn on_server_side(&self, event: &str, args: Vec<Value>) -> Option<Option<Value>> {
         let listener = read(&self.server_side).get(event).cloned()?;

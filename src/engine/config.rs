@@ -56,6 +56,8 @@ pub struct EngineConfig {
     pub(crate) http_compression_threshold: Option<usize>,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) allow_request: Option<AllowRequest>,
+    #[cfg(feature = "no-sticky")]
+    pub(crate) forwarding: Option<super::Forwarding>,
 }
 
 impl Default for EngineConfig {
@@ -80,14 +82,16 @@ impl Default for EngineConfig {
             // Larger frames grow the buffer as needed, read 1 KiB at a time.
             ws_read_buffer_size: 1024,
             allow_request: None,
+            #[cfg(feature = "no-sticky")]
+            forwarding: None,
         }
     }
 }
 
 impl std::fmt::Debug for EngineConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineConfig")
-            .field("path", &self.path)
+        let mut f = f.debug_struct("EngineConfig");
+        f.field("path", &self.path)
             .field("ping_interval", &self.ping_interval)
             .field("ping_timeout", &self.ping_timeout)
             .field("upgrade_timeout", &self.upgrade_timeout)
@@ -101,8 +105,10 @@ impl std::fmt::Debug for EngineConfig {
                 "http_compression_threshold",
                 &self.http_compression_threshold,
             )
-            .field("allow_request", &self.allow_request.is_some())
-            .finish()
+            .field("allow_request", &self.allow_request.is_some());
+        #[cfg(feature = "no-sticky")]
+        f.field("forwarding", &self.forwarding);
+        f.finish()
     }
 }
 
@@ -218,6 +224,32 @@ impl EngineConfig {
         Fut: Future<Output = bool> + Send + 'static,
     {
         self.allow_request = Some(Arc::new(move |parts| Box::pin(check(parts))));
+        self
+    }
+
+    /// Serve this node's sessions from any node of a cluster, and forward requests for other
+    /// nodes' sessions to them: a cluster without sticky sessions (feature `no-sticky`). See
+    /// [`Forwarding`](super::Forwarding); the locator must be set.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use std::sync::Arc;
+    /// use tower_socketio::engine::{EngineConfig, Forwarding, NodeId, NodeLocator};
+    ///
+    /// struct Alone;
+    /// impl NodeLocator for Alone {
+    ///     fn locate(&self, _: NodeId) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<SocketAddr>> + Send + '_>> {
+    ///         Box::pin(async { None })
+    ///     }
+    /// }
+    ///
+    /// let config = EngineConfig::default()
+    ///     .forwarding(Forwarding::new("cluster secret").locator(Arc::new(Alone)));
+    /// # let _ = config;
+    /// ```
+    #[cfg(feature = "no-sticky")]
+    pub fn forwarding(mut self, forwarding: super::Forwarding) -> Self {
+        self.forwarding = Some(forwarding);
         self
     }
 

@@ -32,6 +32,8 @@
 
 mod config;
 mod error;
+#[cfg(feature = "no-sticky")]
+mod forward;
 pub(crate) mod observe;
 mod packet;
 mod payload;
@@ -54,6 +56,8 @@ use tracing::Instrument;
 
 pub use config::{EngineConfig, Transports};
 pub use error::{CloseReason, RequestError, SendError};
+#[cfg(feature = "no-sticky")]
+pub use forward::{Forwarding, InvalidNodeId, NodeId, NodeLocator};
 pub use packet::{Frame, Message, PacketError, Text};
 pub use query::TransportKind;
 pub use service::{EngineIoLayer, EngineIoService, ResponseBody, ResponseFuture};
@@ -126,6 +130,18 @@ pub(crate) struct Engine<H: EngineHandler> {
     runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// Instrumentation, once installed (see [`observe`]).
     observer: observe::ObserverSlot,
+    /// Serving any session from any node of a cluster (feature `no-sticky`).
+    #[cfg(feature = "no-sticky")]
+    forwarder: Option<forward::Forwarder>,
+}
+
+/// Where a request comes from: a client, or another node forwarding a client's request (which
+/// is never forwarded again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Client,
+    #[cfg(feature = "no-sticky")]
+    Forwarded,
 }
 
 /// What a packet means for the connection that carried it.
@@ -146,14 +162,53 @@ impl<H: EngineHandler> Engine<H> {
         config: EngineConfig,
         observer: observe::ObserverSlot,
     ) -> Arc<Self> {
-        Arc::new(Engine {
+        #[cfg(feature = "no-sticky")]
+        let forwarder = config.forwarding.as_ref().map(|options| {
+            forward::Forwarder::bind(options, config.ping_interval + config.ping_timeout)
+        });
+        let engine = Arc::new(Engine {
             config: Arc::new(config),
             handler,
             sessions: RwLock::new(HashMap::new()),
             shutting_down: AtomicBool::new(false),
             runtime: std::sync::OnceLock::new(),
             observer,
-        })
+            #[cfg(feature = "no-sticky")]
+            forwarder,
+        });
+        #[cfg(feature = "no-sticky")]
+        engine.serve_forwarded_requests();
+        engine
+    }
+
+    /// This node's id and the address it tells other nodes, in a cluster without sticky
+    /// sessions.
+    #[cfg(feature = "no-sticky")]
+    pub(crate) fn forwarding_identity(&self) -> Option<(NodeId, std::net::SocketAddr)> {
+        let forwarder = self.forwarder.as_ref()?;
+        Some((forwarder.node, forwarder.advertised?))
+    }
+
+    /// Starts the internal listener once a runtime is there (at creation or on the first
+    /// request), and tells the locator.
+    #[cfg(feature = "no-sticky")]
+    fn serve_forwarded_requests(self: &Arc<Self>) {
+        let Some(forwarder) = self.forwarder.as_ref().filter(|f| !f.listener_taken()) else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if let Some((listener, stop)) = forwarder.take_listener() {
+            runtime.spawn(forward::serve_internal(
+                Arc::downgrade(self),
+                listener,
+                stop,
+            ));
+            if let (Some(locator), Some(advertised)) = (&forwarder.locator, forwarder.advertised) {
+                locator.started(forwarder.node, advertised);
+            }
+        }
     }
 
     fn sessions_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Sid, Arc<Entry<H::State>>>> {
@@ -198,11 +253,28 @@ impl<H: EngineHandler> Engine<H> {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        #[cfg(feature = "no-sticky")]
+        self.serve_forwarded_requests();
+        self.handle_from(req, Origin::Client).await
+    }
+
+    async fn handle_from<B>(
+        self: Arc<Self>,
+        req: Request<B>,
+        origin: Origin,
+    ) -> Response<Full<Bytes>>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let is_upgrade = websocket::is_upgrade_request(&req);
         let routed = match query::parse(req.uri().query()) {
             Ok(query) => {
                 let span = request_span(&req, &query);
-                self.route(req, query, is_upgrade).instrument(span).await
+                self.route(req, query, is_upgrade, origin)
+                    .instrument(span)
+                    .await
             }
             Err(err) => Err(err),
         };
@@ -224,6 +296,7 @@ impl<H: EngineHandler> Engine<H> {
         req: Request<B>,
         query: query::EngineQuery,
         is_upgrade: bool,
+        origin: Origin,
     ) -> Result<Response<Full<Bytes>>, RequestError>
     where
         B: http_body::Body + Send + 'static,
@@ -239,10 +312,9 @@ impl<H: EngineHandler> Engine<H> {
         }
         match query.sid {
             Some(sid) => {
-                let entry = sid
-                    .ok()
-                    .and_then(|sid| self.get(&sid))
-                    .ok_or(RequestError::UnknownSid)?;
+                let Some(entry) = sid.ok().and_then(|sid| self.get(&sid)) else {
+                    return self.not_here(sid.ok(), req, is_upgrade, origin).await;
+                };
                 // Node counts anything but `EIO=4` as v3, and a session keeps its revision.
                 if query.protocol.unwrap_or(ProtocolVersion::V3) != entry.session.protocol() {
                     return Err(RequestError::BadRequest);
@@ -265,6 +337,10 @@ impl<H: EngineHandler> Engine<H> {
                 })
             }
             None => {
+                if origin != Origin::Client {
+                    // Other nodes forward only requests for existing sessions.
+                    return Err(RequestError::BadRequest);
+                }
                 if req.method() != Method::GET {
                     return Err(RequestError::BadHandshakeMethod);
                 }
@@ -310,6 +386,28 @@ impl<H: EngineHandler> Engine<H> {
         }
     }
 
+    /// A request for a session this node does not hold: forwarded to its owner when it is
+    /// another node of a cluster without sticky sessions, unknown otherwise.
+    #[cfg_attr(not(feature = "no-sticky"), allow(unused_variables))]
+    async fn not_here<B>(
+        &self,
+        sid: Option<Sid>,
+        req: Request<B>,
+        is_upgrade: bool,
+        origin: Origin,
+    ) -> Result<Response<Full<Bytes>>, RequestError>
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        #[cfg(feature = "no-sticky")]
+        if let (Some(forwarder), Some(sid), Origin::Client) = (&self.forwarder, sid, origin) {
+            return forward::to_owner(forwarder, sid, req, is_upgrade, &self.config).await;
+        }
+        Err(RequestError::UnknownSid)
+    }
+
     /// Creates a session: queues the open packet, lets the application set up its state,
     /// registers the session and starts its heartbeat.
     fn open(
@@ -319,6 +417,12 @@ impl<H: EngineHandler> Engine<H> {
         b64: bool,
         transport: TransportKind,
     ) -> Arc<Entry<H::State>> {
+        #[cfg(feature = "no-sticky")]
+        let sid = match &self.forwarder {
+            Some(forwarder) => Sid::with_node(forwarder.node.bytes()),
+            None => Sid::new(),
+        };
+        #[cfg(not(feature = "no-sticky"))]
         let sid = Sid::new();
         if self.runtime.get().is_none()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()

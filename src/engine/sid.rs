@@ -41,6 +41,25 @@ impl Sid {
         Sid(out)
     }
 
+    /// A fresh id whose first four characters name the node that owns the session, so any
+    /// node of a cluster without sticky sessions can tell where to forward a request. The
+    /// other 16 characters are 12 random bytes (96 bits).
+    #[cfg(feature = "no-sticky")]
+    pub(crate) fn with_node(node: [u8; 4]) -> Self {
+        let mut sid = Sid::new();
+        sid.0[..4].copy_from_slice(&node);
+        sid
+    }
+
+    /// The first four characters: the owner node of a session opened by a cluster without
+    /// sticky sessions (random characters otherwise).
+    #[cfg(feature = "no-sticky")]
+    pub(crate) fn node_prefix(&self) -> [u8; 4] {
+        let mut node = [0u8; 4];
+        node.copy_from_slice(&self.0[..4]);
+        node
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // Only URL-safe base64 characters are ever stored (see `new` and `from_str`).

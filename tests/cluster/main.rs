@@ -4,6 +4,8 @@
 //! - `admin_ui`: the Admin UI across a Rust and a Node.js node (feature `admin-ui`);
 //! - `adapter_conformance`: every adapter of the crate (memory, the custom adapter of
 //!   `examples/custom_adapter.rs`, Redis in each mode) carries the same cluster operations;
+//! - `no_sticky`: a cluster without sticky sessions behind a round-robin proxy (feature
+//!   `no-sticky`);
 //! - `redis_crash`: clients of a node killed with SIGKILL recover on another (Streams);
 //! - `redis_emitter`: the emitter (ours and Node's `@socket.io/redis-emitter`) reaching Rust
 //!   and Node nodes in every Redis format;
@@ -26,6 +28,8 @@ mod support;
 
 mod adapter_conformance;
 mod admin_ui;
+mod no_sticky;
+mod no_sticky_bench;
 #[cfg(feature = "postgres")]
 mod postgres_cluster;
 #[cfg(feature = "postgres")]
