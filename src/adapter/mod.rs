@@ -183,6 +183,7 @@ impl BroadcastPacket {
 
     /// This packet with `offset` as its last argument in its frames: what an adapter that gave
     /// it an offset delivers locally.
+    #[cfg(feature = "redis")]
     pub(crate) fn into_offset(self, offset: &str) -> Self {
         let frames = self.frames_with_offset(offset);
         BroadcastPacket {
@@ -192,6 +193,7 @@ impl BroadcastPacket {
     }
 
     /// The frames, owned.
+    #[cfg(feature = "redis")]
     pub(crate) fn into_frames(mut self) -> Vec<Frame> {
         match self.frames.take() {
             Some(frames) => frames,
@@ -553,6 +555,7 @@ impl NamespaceHandle {
     }
 
     /// The namespace's name, shared.
+    #[cfg(any(feature = "redis", feature = "postgres"))]
     pub(crate) fn shared_name(&self) -> Arc<str> {
         self.name.clone()
     }

@@ -81,6 +81,7 @@ fn serve(backend: Backend, disconnects: Disconnects) -> String {
 /// `watchers`.
 async fn build(backend: Backend, disconnects: Disconnects) -> SocketIo {
     let config = SocketIoConfig::default().with_engine(|e| e.max_buffered_bytes(QUEUE_BOUND));
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
     let mut builder = SocketIo::builder()
         .config(config)
         .connection_state_recovery(ConnectionStateRecovery::default());

@@ -47,6 +47,7 @@ impl<T: Clone> Starts<T> {
     }
 
     /// The start of a connected socket.
+    #[cfg(feature = "redis")]
     pub(crate) fn of(&self, sid: Sid) -> Option<&T> {
         self.connected.get(&sid)
     }
