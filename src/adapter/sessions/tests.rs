@@ -86,6 +86,22 @@ impl Fixture {
         self.store.broadcast(&self.local, &packet, &opts);
     }
 
+    /// A socket leaves in a way it may recover from: out of its rooms, its session kept.
+    fn leave(&self, sid: Sid, pid: Sid, rooms: &[&str]) {
+        self.store.del_all(&self.local, sid);
+        self.store.persist(session(sid, pid, rooms));
+    }
+
+    /// A socket in `rooms` receives event 0 to everyone, then leaves: its ids and offset.
+    fn left_after_first_event(&self, rooms: &[&str]) -> (Sid, Sid, String) {
+        let (sid, pid) = (Sid::new(), Sid::new());
+        self.join(sid, rooms);
+        self.emit(0, &[]);
+        let offset = offset_of(&self.received.of(sid)[0]);
+        self.leave(sid, pid, rooms);
+        (sid, pid, offset)
+    }
+
     fn join(&self, sid: Sid, rooms: &[&str]) {
         let mut rooms: Vec<Room> = rooms.iter().map(|r| Room::Owned((*r).to_owned())).collect();
         rooms.push(Room::Owned(sid.to_string()));
@@ -124,12 +140,7 @@ fn session(sid: Sid, pid: Sid, rooms: &[&str]) -> RecoverySession {
 #[test]
 fn replays_what_the_session_missed_in_order() {
     let f = fixture(ConnectionStateRecovery::default());
-    let (sid, pid) = (Sid::new(), Sid::new());
-    f.join(sid, &["red"]);
-    f.emit(0, &[]);
-    let offset = offset_of(&f.received.of(sid)[0]);
-    f.store.del_all(&f.local, sid);
-    f.store.persist(session(sid, pid, &["red"]));
+    let (sid, pid, offset) = f.left_after_first_event(&["red"]);
     f.emit(1, &["red"]);
     f.emit(2, &["blue"]);
     f.emit(3, &[]);
@@ -153,12 +164,7 @@ fn replays_what_the_session_missed_in_order() {
 #[test]
 fn what_is_broadcast_before_the_socket_rejoins_is_buffered_then_handed_over() {
     let f = fixture(ConnectionStateRecovery::default());
-    let (sid, pid) = (Sid::new(), Sid::new());
-    f.join(sid, &["red"]);
-    f.emit(0, &[]);
-    let offset = offset_of(&f.received.of(sid)[0]);
-    f.store.del_all(&f.local, sid);
-    f.store.persist(session(sid, pid, &["red"]));
+    let (sid, pid, offset) = f.left_after_first_event(&["red"]);
     f.emit(1, &["red"]);
     let restored = f
         .store
@@ -179,12 +185,7 @@ fn what_is_broadcast_before_the_socket_rejoins_is_buffered_then_handed_over() {
 #[test]
 fn a_join_before_the_rejoin_is_not_the_hand_over() {
     let f = fixture(ConnectionStateRecovery::default());
-    let (sid, pid) = (Sid::new(), Sid::new());
-    f.join(sid, &[]);
-    f.emit(0, &[]);
-    let offset = offset_of(&f.received.of(sid)[0]);
-    f.store.del_all(&f.local, sid);
-    f.store.persist(session(sid, pid, &[]));
+    let (sid, pid, offset) = f.left_after_first_event(&[]);
     let restored = f
         .store
         .restore(pid.as_str(), Some(&offset))
@@ -206,12 +207,7 @@ fn a_join_before_the_rejoin_is_not_the_hand_over() {
 #[test]
 fn an_abandoned_restore_is_forgotten() {
     let f = fixture(ConnectionStateRecovery::default());
-    let (sid, pid) = (Sid::new(), Sid::new());
-    f.join(sid, &[]);
-    f.emit(0, &[]);
-    let offset = offset_of(&f.received.of(sid)[0]);
-    f.store.del_all(&f.local, sid);
-    f.store.persist(session(sid, pid, &[]));
+    let (sid, pid, offset) = f.left_after_first_event(&[]);
     f.store
         .restore(pid.as_str(), Some(&offset))
         .expect("restored");
@@ -248,8 +244,7 @@ fn a_session_that_never_got_an_offset_recovers_from_its_start() {
     f.join(sid, &["red"]);
     // It left before it received anything (what was sent to it was lost on the way).
     f.emit(1, &["red"]);
-    f.store.del_all(&f.local, sid);
-    f.store.persist(session(sid, pid, &["red"]));
+    f.leave(sid, pid, &["red"]);
     f.emit(2, &["red"]);
     f.emit(3, &["blue"]);
     let restored = f
@@ -272,8 +267,7 @@ fn without_an_offset_a_session_whose_start_left_the_log_is_not_recovered() {
     });
     let (sid, pid) = (Sid::new(), Sid::new());
     f.join(sid, &[]);
-    f.store.del_all(&f.local, sid);
-    f.store.persist(session(sid, pid, &[]));
+    f.leave(sid, pid, &[]);
     for n in 0..5 {
         f.emit(n, &[]);
     }
