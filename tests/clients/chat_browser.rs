@@ -1,11 +1,14 @@
 //! The chat example (`examples/chat`) in a real browser: the app is built by
-//! the example's own `app` function and served on a free port;
-//! `tests/js/browser-chat.mjs` opens it in two headless Chromium contexts,
-//! joins as alice and bob, sends a message from one and sees it in the other,
-//! and writes a screenshot of both windows to `target/chat-screenshot.png`.
+//! the example's own `server` and `app` functions and served on a free port,
+//! with the Admin UI's static build on another; `tests/js/browser-chat.mjs`
+//! opens the chat in two headless Chromium contexts, joins as alice and bob,
+//! talks (acknowledgement marks, typing, rooms), drops alice's connection and
+//! checks that what she missed arrives once she is back (recovery), looks at
+//! the rooms in the Admin UI, and writes a screenshot of both chat windows to
+//! `target/chat-screenshot.png`.
 //!
-//! The example must expose `pub fn app(io: SocketIo) -> axum::Router` (its
-//! `main` serves the same app).
+//! The example must expose `server()`, `app(io, ui_origins)`,
+//! `admin_ui_dist()` and `admin_ui_app(dist)` (its `main` serves the same).
 //!
 //! Needs Debian's `chromium` (`apt-get install -y chromium`; `scripts/test`
 //! installs it; `CHROMIUM=<path>` points elsewhere), Node.js 20+ and npm.
@@ -15,8 +18,6 @@ mod chat;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use tower_socketio::SocketIo;
 
 use crate::support::node;
 
@@ -31,21 +32,33 @@ async fn chat_in_two_browser_contexts() {
         });
     let _ = std::fs::remove_file(&screenshot);
 
+    let dist = chat::admin_ui_dist().expect("the Admin UI's build (npm ci in tests/js)");
+    let ui_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let ui_url = format!("http://{}", ui_listener.local_addr().expect("local addr"));
+    tokio::spawn(async move {
+        axum::serve(ui_listener, chat::admin_ui_app(dist))
+            .await
+            .expect("Admin UI server failed");
+    });
+
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
-    let io = SocketIo::new();
+    let origins = vec![ui_url.parse().expect("origin")];
     tokio::spawn(async move {
-        axum::serve(listener, chat::app(io))
+        axum::serve(listener, chat::app(chat::server(), origins))
             .await
             .expect("chat server failed");
     });
 
-    node::run_script(
+    node::run_script_with_env(
         "browser-chat.mjs",
         &format!("http://{addr}"),
-        Duration::from_secs(120),
+        Duration::from_secs(150),
+        &[("UI_URL", ui_url.as_str())],
     )
     .await
     .assert_passed();
