@@ -75,7 +75,10 @@ options (defaults in brackets):
   --payload B             bytes of padding in each payload [64]
   --idle N                idle: sockets (0: idle is left out of the suite) [0]
   --idle-inflight K       idle: handshakes in flight [200]
-  --idle-hold S           idle: seconds held before reading RSS [5]
+  --idle-hold S           idle: seconds held before reading RSS [5]; the server's CPU over the
+                          hold is its cost at idle (heartbeats every 25 s by default)
+  --idle-broadcast        idle: the sockets join room `idle`, and after the hold one broadcast
+                          to the room measures the time until every socket has it
   --timeout S             hard deadline of each scenario (connect: 2x, idle: 10x) [120]
 ";
 
@@ -106,6 +109,7 @@ struct Opts {
     idle: usize,
     idle_inflight: usize,
     idle_hold: f64,
+    idle_broadcast: bool,
     timeout: f64,
     scenario: String,
 }
@@ -134,6 +138,7 @@ fn parse_opts() -> Res<Opts> {
         idle: 0,
         idle_inflight: 200,
         idle_hold: 5.0,
+        idle_broadcast: false,
         timeout: 120.0,
         scenario: String::new(),
     };
@@ -185,6 +190,7 @@ fn parse_opts() -> Res<Opts> {
             "--idle" => o.idle = num(&a, args.next())?,
             "--idle-inflight" => o.idle_inflight = num::<usize>(&a, args.next())?.max(1),
             "--idle-hold" => o.idle_hold = num(&a, args.next())?,
+            "--idle-broadcast" => o.idle_broadcast = true,
             "--timeout" => o.timeout = num(&a, args.next())?,
             s if !s.starts_with('-') && o.scenario.is_empty() => o.scenario = s.to_owned(),
             s => return Err(format!("unknown argument {s:?} (see --help)").into()),
@@ -607,6 +613,7 @@ async fn open_pass(
     inflight: usize,
     errors: &Arc<Errors>,
     limit: Duration,
+    fanout: Option<&Arc<Fanout>>,
 ) -> Pass {
     let connected = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -626,12 +633,22 @@ async fn open_pass(
             setup.clone(),
         );
         let mut stop = stop_rx.clone();
+        let fanout = fanout.cloned();
         tasks.push(tokio::spawn(async move {
             let Ok(permit) = sem.acquire_owned().await else {
                 return;
             };
             let start = Instant::now();
             let ws = match timeout(Duration::from_secs(20), sio_connect(&o, o.src(i))).await {
+                Ok(Ok(mut ws)) if fanout.is_some() => {
+                    // No acknowledgement asked: the broadcast comes long after the join.
+                    if let Err(e) = ws.send(Message::text(r#"42["join","idle"]"#)).await {
+                        errors.add("join", e);
+                        failed.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    ws
+                }
                 Ok(Ok(ws)) => ws,
                 Ok(Err(e)) => {
                     errors.add("connect", e);
@@ -650,7 +667,7 @@ async fn open_pass(
                 .record(start.elapsed().as_micros() as u64);
             drop(permit);
             connected.fetch_add(1, Relaxed);
-            hold_socket(ws, &mut stop, &errors, &dropped).await;
+            hold_socket(ws, &mut stop, &errors, &dropped, fanout.as_deref()).await;
         }));
     }
     // All connected (or failed), bounded in time.
@@ -716,21 +733,29 @@ async fn scenario_connect(
     // Bounded: a fifth of the scenario's hard deadline per pass.
     let limit =
         Duration::from_secs_f64(o.timeout.max(10.0) * if name == "idle" { 2.0 } else { 0.2 });
-    let first = open_pass(&o, n, inflight, &errors, limit).await;
+    let fanout = (name == "idle" && o.idle_broadcast).then(|| Arc::new(Fanout::new()));
+    let first = open_pass(&o, n, inflight, &errors, limit, fanout.as_ref()).await;
     let up = first.connected;
     let mut cold = Map::new();
     window(&mut cold, first.s0, first.s1, up, "connection");
     // Idle: the sockets only answer pings.
+    let held = snap(&o);
     sleep(Duration::from_secs_f64(hold)).await;
     let rss1 = o.server_pid.and_then(proc_rss_kb);
     let alive = up - first.dropped.load(Relaxed);
+    if name == "idle" {
+        idle_cpu(&mut res, held, snap(&o), alive);
+    }
+    if let Some(fanout) = &fanout {
+        fanout.measure(&o, alive, &errors, &mut res).await;
+    }
     let mut disconnects = first.dropped.load(Relaxed);
     let (failed, setup, overflows) = (first.failed, first.setup.clone(), first.listen_overflows);
     let teardown = close_pass(&o, first, &errors).await;
 
     let second = if name == "connect" {
         sleep(Duration::from_millis(500)).await;
-        let second = open_pass(&o, n, inflight, &errors, limit).await;
+        let second = open_pass(&o, n, inflight, &errors, limit, None).await;
         window(
             &mut res,
             second.s0,
@@ -790,6 +815,7 @@ async fn hold_socket(
     stop: &mut watch::Receiver<bool>,
     errors: &Errors,
     dropped: &AtomicU64,
+    fanout: Option<&Fanout>,
 ) {
     loop {
         let frame = tokio::select! {
@@ -797,6 +823,12 @@ async fn hold_socket(
             frame = next_text(&mut ws) => frame,
         };
         let r = match frame {
+            Ok(f) if f.starts_with(r#"42["bcast""#) => {
+                if let Some(fanout) = fanout {
+                    fanout.arrived();
+                }
+                Ok(())
+            }
             Ok(f) => other_frame(&mut ws, &f).await,
             Err(e) => Err(e),
         };
@@ -807,6 +839,85 @@ async fn hold_socket(
         }
     }
     ws_close(ws).await;
+}
+
+/// The server's CPU time while `alive` sockets only answered heartbeats.
+fn idle_cpu(res: &mut Map<String, Value>, a: Snap, b: Snap, alive: u64) {
+    let wall = b.at.duration_since(a.at).as_secs_f64();
+    if let (Some(x), Some(y)) = (a.server_cpu, b.server_cpu) {
+        res.insert("idle_wall_s".into(), json!(round(wall, 1)));
+        res.insert(
+            "idle_srv_cpu_pct".into(),
+            json!(round(100.0 * (y - x) / wall.max(1e-9), 2)),
+        );
+        if alive > 0 {
+            res.insert(
+                "idle_srv_cpu_us_per_conn_per_s".into(),
+                json!(round((y - x) * 1e6 / wall.max(1e-9) / alive as f64, 3)),
+            );
+        }
+    }
+}
+
+/// idle --idle-broadcast: when each socket of room `idle` got the one broadcast.
+struct Fanout {
+    sent: OnceLock<Instant>,
+    received: AtomicU64,
+    hist: Mutex<Hist>,
+}
+
+impl Fanout {
+    fn new() -> Self {
+        Fanout {
+            sent: OnceLock::new(),
+            received: AtomicU64::new(0),
+            hist: Mutex::new(Hist::new()),
+        }
+    }
+
+    fn arrived(&self) {
+        if let Some(sent) = self.sent.get() {
+            let us = sent.elapsed().as_micros() as u64;
+            self.hist.lock().unwrap().record(us);
+            self.received.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// One broadcast from another socket to room `idle`; waits (30 s at most) until the `alive`
+    /// sockets all have it. Reports the latency quantiles, the time until the last one, and the
+    /// server's CPU time per delivery.
+    async fn measure(&self, o: &Opts, alive: u64, errors: &Errors, res: &mut Map<String, Value>) {
+        let mut sender = match sio_connect(o, o.src(0)).await {
+            Ok(ws) => ws,
+            Err(e) => return errors.add("broadcast sender", e),
+        };
+        let a = snap(o);
+        let _ = self.sent.set(Instant::now());
+        let frame = r#"42["broadcast","idle",{"p":"to every idle socket"}]"#;
+        if let Err(e) = sender.send(Message::text(frame)).await {
+            return errors.add("broadcast sender", e);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.received.load(Relaxed) < alive && Instant::now() < deadline {
+            sleep(Duration::from_millis(1)).await;
+        }
+        let b = snap(o);
+        let received = self.received.load(Relaxed);
+        res.insert("fanout_received".into(), json!(received));
+        let hist = self.hist.lock().unwrap().clone();
+        res.insert("fanout_p50_us".into(), json!(hist.quantile(0.5)));
+        res.insert("fanout_p99_us".into(), json!(hist.quantile(0.99)));
+        res.insert("fanout_all_us".into(), json!(hist.max));
+        if let (Some(x), Some(y)) = (a.server_cpu, b.server_cpu) {
+            if received > 0 {
+                res.insert(
+                    "fanout_srv_cpu_us_per_delivery".into(),
+                    json!(round((y - x) * 1e6 / received as f64, 3)),
+                );
+            }
+        }
+        ws_close(sender).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
