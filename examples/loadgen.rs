@@ -908,13 +908,13 @@ impl Fanout {
         res.insert("fanout_p50_us".into(), json!(hist.quantile(0.5)));
         res.insert("fanout_p99_us".into(), json!(hist.quantile(0.99)));
         res.insert("fanout_all_us".into(), json!(hist.max));
-        if let (Some(x), Some(y)) = (a.server_cpu, b.server_cpu) {
-            if received > 0 {
-                res.insert(
-                    "fanout_srv_cpu_us_per_delivery".into(),
-                    json!(round((y - x) * 1e6 / received as f64, 3)),
-                );
-            }
+        if let (Some(x), Some(y)) = (a.server_cpu, b.server_cpu)
+            && received > 0
+        {
+            res.insert(
+                "fanout_srv_cpu_us_per_delivery".into(),
+                json!(round((y - x) * 1e6 / received as f64, 3)),
+            );
         }
         ws_close(sender).await;
     }
