@@ -74,6 +74,29 @@ fn instrument(_: &SocketIo) {
     }
 }
 
+/// The server: on the in-memory adapter, or with `REDIS_URL` on the Redis adapter (classic
+/// mode, as Node's `createAdapter`), for the cross-node scenario of `scripts/compare`.
+#[cfg(feature = "redis")]
+async fn build_server() -> std::io::Result<SocketIo> {
+    use tower_socketio::adapter::redis::{RedisAdapter, RedisAdapterConfig};
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        return Ok(SocketIo::new());
+    };
+    let adapter = RedisAdapter::connect(RedisAdapterConfig::new(&url))
+        .await
+        .map_err(std::io::Error::other)?;
+    eprintln!("on the Redis adapter at {url}");
+    Ok(SocketIo::builder().adapter(adapter).build())
+}
+
+#[cfg(not(feature = "redis"))]
+async fn build_server() -> std::io::Result<SocketIo> {
+    if std::env::var_os("REDIS_URL").is_some() {
+        eprintln!("REDIS_URL is ignored: built without the redis feature");
+    }
+    Ok(SocketIo::new())
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
@@ -88,7 +111,7 @@ async fn main() -> std::io::Result<()> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
 
-    let io = SocketIo::new();
+    let io = build_server().await?;
     io.ns("/", on_connect);
     instrument(&io);
     let app = axum::Router::new().layer(SocketIoLayer::new(io));

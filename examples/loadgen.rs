@@ -49,6 +49,8 @@ scenarios:
   broadcast --receivers sockets in a room, one sender, at most --window broadcasts in flight:
             deliveries/s, delivery latency from the payload's timestamp, lost deliveries
   paced     the same room, the sender paced to --rate deliveries/s (50 broadcasts/s to 1 000)
+  cross     paced, with the sender on another node of a cluster (--sender-url): every broadcast
+            crosses the adapter; CPU per delivery on both nodes with --sender-pid
   polling   --polling-clients long-polling sessions in closed loops emitting `echo`
   idle      connect with --idle sockets (e.g. 100000), --idle-inflight at a time, held --idle-hold s
   suite     connect, echo, ack, broadcast, paced, polling (and idle if --idle N > 0)
@@ -57,6 +59,8 @@ options (defaults in brackets):
   --url URL               server, loopback only [http://127.0.0.1:3000]
   --path PATH             Socket.IO path [/socket.io/]
   --server-pid PID        read the server's CPU time and RSS from /proc/PID
+  --sender-url URL        cross: the node the sender connects to, loopback only
+  --sender-pid PID        cross: read that node's CPU time too
   --json                  one JSON object per scenario instead of aligned text
   --label TEXT            copied into every result [\"\"]
   --src-ips N             source addresses 127.0.0.1 .. 127.0.0.N, round robin [16]
@@ -90,6 +94,8 @@ struct Opts {
     addr: SocketAddrV4,
     path: String,
     server_pid: Option<u32>,
+    sender_addr: Option<SocketAddrV4>,
+    sender_pid: Option<u32>,
     json: bool,
     label: String,
     src_ips: u8,
@@ -119,6 +125,8 @@ fn parse_opts() -> Res<Opts> {
         addr: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 3000),
         path: "/socket.io/".into(),
         server_pid: None,
+        sender_addr: None,
+        sender_pid: None,
         json: false,
         label: String::new(),
         src_ips: 16,
@@ -154,21 +162,9 @@ fn parse_opts() -> Res<Opts> {
                 print!("{USAGE}");
                 std::process::exit(0);
             }
-            "--url" => {
-                let url = args.next().ok_or("--url needs a value")?;
-                let rest = url
-                    .strip_prefix("http://")
-                    .or_else(|| url.strip_prefix("ws://"))
-                    .ok_or("--url must start with http:// or ws://")?;
-                let hostport = rest.split('/').next().unwrap_or(rest);
-                let addr: SocketAddrV4 = hostport
-                    .parse()
-                    .map_err(|_| format!("--url: expected http://IPv4:PORT, got {url}"))?;
-                if !addr.ip().is_loopback() {
-                    return Err(format!("--url: {} is not a loopback address", addr.ip()).into());
-                }
-                o.addr = addr;
-            }
+            "--url" => o.addr = loopback_url(&a, args.next())?,
+            "--sender-url" => o.sender_addr = Some(loopback_url(&a, args.next())?),
+            "--sender-pid" => o.sender_pid = Some(num(&a, args.next())?),
             "--path" => o.path = args.next().ok_or("--path needs a value")?,
             "--server-pid" => o.server_pid = Some(num(&a, args.next())?),
             "--json" => o.json = true,
@@ -212,6 +208,23 @@ fn parse_opts() -> Res<Opts> {
         }
     }
     Ok(o)
+}
+
+/// `http://IPv4:PORT` (or `ws://`) on a loopback address.
+fn loopback_url(name: &str, value: Option<String>) -> Res<SocketAddrV4> {
+    let url = value.ok_or_else(|| format!("{name} needs a value"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("ws://"))
+        .ok_or_else(|| format!("{name} must start with http:// or ws://"))?;
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let addr: SocketAddrV4 = hostport
+        .parse()
+        .map_err(|_| format!("{name}: expected http://IPv4:PORT, got {url}"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!("{name}: {} is not a loopback address", addr.ip()).into());
+    }
+    Ok(addr)
 }
 
 impl Opts {
@@ -284,6 +297,7 @@ fn tcp_ext(name: &str) -> Option<u64> {
 struct Snap {
     at: Instant,
     server_cpu: Option<f64>,
+    sender_cpu: Option<f64>,
     self_cpu: Option<f64>,
 }
 
@@ -291,6 +305,7 @@ fn snap(o: &Opts) -> Snap {
     Snap {
         at: Instant::now(),
         server_cpu: o.server_pid.and_then(proc_cpu),
+        sender_cpu: o.sender_pid.and_then(proc_cpu),
         self_cpu: proc_cpu(std::process::id()),
     }
 }
@@ -318,6 +333,14 @@ fn window(res: &mut Map<String, Value>, a: Snap, b: Snap, units: u64, unit: &str
                 json!(round(cpu * 1e6 / units as f64, 3)),
             );
         }
+    }
+    if let (Some(x), Some(y)) = (a.sender_cpu, b.sender_cpu)
+        && units > 0
+    {
+        res.insert(
+            "sender_cpu_us_per_unit".into(),
+            json!(round((y - x) * 1e6 / units as f64, 3)),
+        );
     }
     if let (Some(x), Some(y)) = (a.self_cpu, b.self_cpu) {
         res.insert(
@@ -1077,9 +1100,20 @@ struct Bcast {
 async fn scenario_broadcast(o: Arc<Opts>, paced: bool) -> Res<Map<String, Value>> {
     let mut res = Map::new();
     let receivers = connect_many(&o, o.receivers, 100, Some("bench")).await?;
-    let sender = timeout(Duration::from_secs(20), sio_connect(&o, o.src(o.receivers)))
-        .await
-        .map_err(|_| "sender connect timed out")??;
+    // Cross-node: the sender talks to the other node, and every broadcast crosses the adapter.
+    let sender_opts = match o.sender_addr {
+        Some(addr) => Opts {
+            addr,
+            ..(*o).clone()
+        },
+        None => (*o).clone(),
+    };
+    let sender = timeout(
+        Duration::from_secs(20),
+        sio_connect(&sender_opts, o.src(o.receivers)),
+    )
+    .await
+    .map_err(|_| "sender connect timed out")??;
     let state = Arc::new(Bcast {
         phase: AtomicU8::new(WARMUP),
         seq_lo: AtomicU64::new(u64::MAX),
@@ -1585,7 +1619,7 @@ async fn run_scenario(o: &Arc<Opts>, name: &str) {
     let cap = Duration::from_secs_f64(match name {
         "idle" => o.timeout * 10.0,
         "connect" => o.timeout * 2.0,
-        "paced" => o.timeout + o.warmup + o.paced_duration,
+        "paced" | "cross" => o.timeout + o.warmup + o.paced_duration,
         _ => o.timeout + o.warmup + o.duration,
     });
     let fut = {
@@ -1603,6 +1637,8 @@ async fn run_scenario(o: &Arc<Opts>, name: &str) {
                 "ack" => scenario_echo(o, true).await,
                 "broadcast" => scenario_broadcast(o, false).await,
                 "paced" => scenario_broadcast(o, true).await,
+                "cross" if o.sender_addr.is_none() => Err("cross needs --sender-url".into()),
+                "cross" => scenario_broadcast(o, true).await,
                 "polling" => scenario_polling(o).await,
                 other => Err(format!("unknown scenario {other:?} (see --help)").into()),
             }

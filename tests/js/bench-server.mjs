@@ -3,6 +3,7 @@
 // both side by side (see benches/README.md).
 //
 //   PORT=3000 node tests/js/bench-server.mjs   # prints "listening" once bound to 127.0.0.1
+//   REDIS_URL=redis://127.0.0.1:6380 PORT=3001 node tests/js/bench-server.mjs   # on the Redis adapter
 //
 // Every socket.io / engine.io option is at its default (pingInterval 25 s,
 // pingTimeout 20 s, both transports, upgrades allowed, perMessageDeflate off,
@@ -28,6 +29,17 @@ const httpServer = http.createServer({ noDelay: true }, (req, res) => {
 });
 
 const io = new Server(httpServer, { serveClient: false });
+
+// REDIS_URL: on @socket.io/redis-adapter (classic), for the cross-node scenario.
+if (process.env.REDIS_URL) {
+  const { createAdapter } = await import("@socket.io/redis-adapter");
+  const { createClient } = await import("redis");
+  const pubClient = createClient({ url: process.env.REDIS_URL });
+  const subClient = pubClient.duplicate();
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient));
+  console.error(`on the Redis adapter at ${process.env.REDIS_URL}`);
+}
 
 const unexpected = new Map();
 
