@@ -1,15 +1,12 @@
 //! Logging in to the admin namespace: basic authentication against a bcrypt hash, then a
-//! session id the UI reconnects with (Node's `auth: { type: "basic" }` and `InMemoryStore`).
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! session id the UI reconnects with, kept in a [`SessionStore`] (Node's
+//! `auth: { type: "basic" }` and `store`).
 
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use super::store::SessionStore;
 use crate::ConnectError;
-use crate::core::sync::lock;
 use crate::extract::SocketRef;
 
 /// A user name and the bcrypt hash of its password (`$2a$`, `$2b$` or `$2y$`, as `bcryptjs` or
@@ -102,11 +99,11 @@ impl Authenticator {
     pub(crate) async fn admit(
         &self,
         socket: &SocketRef,
-        sessions: &SessionStore,
+        sessions: &dyn SessionStore,
     ) -> Result<(), ConnectError> {
         let credentials = Credentials::deserialize(&socket.handshake().auth).unwrap_or_default();
         if let Some(id) = &credentials.session_id
-            && sessions.contains(id)
+            && session_exists(sessions, id).await
         {
             tracing::debug!("Admin UI: login with a valid session id");
             return Ok(());
@@ -116,8 +113,10 @@ impl Authenticator {
             // whether the name was right.
             let name_matches: bool = username.as_bytes().ct_eq(self.username.as_bytes()).into();
             if self.password_matches(password).await && name_matches {
-                let id = SessionStore::new_id();
-                sessions.insert(id.clone());
+                let id = new_session_id();
+                if let Err(err) = sessions.save(&id).await {
+                    tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "Admin UI: the session could not be saved");
+                }
                 socket.insert_extension(NewSession(id));
                 tracing::debug!("Admin UI: login with valid credentials");
                 return Ok(());
@@ -138,43 +137,22 @@ impl Authenticator {
     }
 }
 
-/// Session ids handed out after a login, valid for a day (the lifetime Node's Redis store
-/// gives them). Bounded: past the cap, the oldest go first.
-#[derive(Default)]
-pub(crate) struct SessionStore {
-    sessions: Mutex<HashMap<String, Instant>>,
+/// Whether the store knows `id`; a store that cannot answer knows nothing (the credentials
+/// are checked next).
+async fn session_exists(sessions: &dyn SessionStore, id: &str) -> bool {
+    match sessions.exists(id).await {
+        Ok(known) => known,
+        Err(err) => {
+            tracing::warn!(error = %err, source = ?std::error::Error::source(&err), "Admin UI: the session store failed");
+            false
+        }
+    }
 }
 
-const SESSION_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
-const MAX_SESSIONS: usize = 10_000;
-
-impl SessionStore {
-    fn new_id() -> String {
-        let bytes: [u8; 8] = rand::random();
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    fn contains(&self, id: &str) -> bool {
-        lock(&self.sessions)
-            .get(id)
-            .is_some_and(|created| created.elapsed() < SESSION_LIFETIME)
-    }
-
-    fn insert(&self, id: String) {
-        let mut sessions = lock(&self.sessions);
-        if sessions.len() >= MAX_SESSIONS {
-            sessions.retain(|_, created| created.elapsed() < SESSION_LIFETIME);
-        }
-        if sessions.len() >= MAX_SESSIONS
-            && let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, created)| **created)
-                .map(|(id, _)| id.clone())
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(id, Instant::now());
-    }
+/// 16 hex digits, as Node's `randomId()`.
+fn new_session_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -191,13 +169,10 @@ mod tests {
     }
 
     #[test]
-    fn sessions_are_bounded() {
-        let store = SessionStore::default();
-        for i in 0..MAX_SESSIONS + 5 {
-            store.insert(format!("s{i}"));
-        }
-        assert_eq!(lock(&store.sessions).len(), MAX_SESSIONS);
-        assert!(store.contains(&format!("s{}", MAX_SESSIONS + 4)));
+    fn session_ids_look_like_nodes() {
+        let id = new_session_id();
+        assert_eq!(id.len(), 16);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 
     #[test]

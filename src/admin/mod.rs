@@ -59,16 +59,21 @@ mod actions;
 mod auth;
 mod observer;
 mod stats;
+mod store;
 mod wire;
 
 use std::sync::Arc;
 
 pub use auth::BasicAuth;
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+pub use store::{MemoryStore, SessionStore, SessionStoreError, StoreFuture};
 
 use crate::SocketIo;
 use crate::extract::SocketRef;
-use auth::{Authenticator, SessionStore};
+use auth::Authenticator;
 use observer::AdminObserver;
+use store::SharedStore;
 
 /// How much the UI is told (Node's `mode` option).
 ///
@@ -111,6 +116,7 @@ pub struct AdminUi {
     readonly: bool,
     mode: Mode,
     server_id: Option<String>,
+    store: SharedStore,
 }
 
 impl Default for AdminUi {
@@ -130,6 +136,7 @@ impl AdminUi {
             readonly: false,
             mode: Mode::Development,
             server_id: None,
+            store: SharedStore::default(),
         }
     }
 
@@ -171,6 +178,15 @@ impl AdminUi {
     /// The name of this node in the UI (default: the host name, as in Node).
     pub fn server_id(mut self, id: impl Into<String>) -> Self {
         self.server_id = Some(id.into());
+        self
+    }
+
+    /// Where the session ids of logged-in admins are kept (default: a [`MemoryStore`] in this
+    /// process). Behind a load balancer, give every node the same [`RedisStore`] (features
+    /// `admin-ui` and `redis`; Node's `RedisStore` keys) so that a UI reconnecting to another
+    /// node stays logged in.
+    pub fn store(mut self, store: impl SessionStore) -> Self {
+        self.store = SharedStore(Arc::new(store));
         self
     }
 }
@@ -222,7 +238,7 @@ impl SocketIo {
         let (observer, notices) = AdminObserver::new(settings.clone());
         let observer = Arc::new(observer);
         self.0.hooks.install(observer.clone())?;
-        register_namespace(self, settings.clone(), authenticator);
+        register_namespace(self, settings.clone(), authenticator, ui.store.clone());
         runtime.spawn(observer::forward_notices(
             Arc::downgrade(&self.0),
             settings.clone(),
@@ -288,8 +304,12 @@ fn hostname() -> String {
 
 /// The admin namespace: its login middleware, then on each connection the session id, the
 /// actions, the config and the socket list.
-fn register_namespace(io: &SocketIo, settings: Arc<Settings>, auth: Option<Authenticator>) {
-    let sessions = Arc::new(SessionStore::default());
+fn register_namespace(
+    io: &SocketIo,
+    settings: Arc<Settings>,
+    auth: Option<Authenticator>,
+    sessions: SharedStore,
+) {
     let on_connect = {
         let settings = settings.clone();
         move |socket: SocketRef, io: SocketIo| {
@@ -318,7 +338,7 @@ fn register_namespace(io: &SocketIo, settings: Arc<Settings>, auth: Option<Authe
         builder.with(move |socket: SocketRef| {
             let auth = auth.clone();
             let sessions = sessions.clone();
-            async move { auth.admit(&socket, &sessions).await }
+            async move { auth.admit(&socket, sessions.0.as_ref()).await }
         });
     }
 }
