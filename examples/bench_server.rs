@@ -19,6 +19,10 @@
 //! the server for the Admin UI in that mode (no admin connected), to measure what the
 //! instrumentation costs (`scripts/compare --servers rust,rust-admin`).
 //!
+//! With the `metrics` feature, `METRICS=prometheus` installs Prometheus' recorder
+//! (`metrics-exporter-prometheus`, nothing scrapes it) to measure what recording costs
+//! (`scripts/compare --servers rust,rust-metrics`).
+//!
 //! ```text
 //! cargo build --release --example bench_server
 //! PORT=3000 target/release/examples/bench_server
@@ -74,6 +78,33 @@ fn instrument(_: &SocketIo) {
     }
 }
 
+/// Installs Prometheus' recorder when `METRICS=prometheus` asks for it (before the server is
+/// built: it looks its handles up once).
+#[cfg(feature = "metrics")]
+fn install_metrics() {
+    if std::env::var("METRICS").as_deref() != Ok("prometheus") {
+        return;
+    }
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .expect("install the Prometheus recorder");
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
+    });
+    eprintln!("recording metrics (Prometheus)");
+}
+
+#[cfg(not(feature = "metrics"))]
+fn install_metrics() {
+    if std::env::var_os("METRICS").is_some() {
+        eprintln!("METRICS is ignored: built without the metrics feature");
+    }
+}
+
 /// The server: on the in-memory adapter, or with `REDIS_URL` on the Redis adapter (classic
 /// mode, as Node's `createAdapter`), for the cross-node scenario of `scripts/compare`.
 #[cfg(feature = "redis")]
@@ -111,6 +142,7 @@ async fn main() -> std::io::Result<()> {
         .and_then(|p| p.parse().ok())
         .unwrap_or(3000);
 
+    install_metrics();
     let io = build_server().await?;
     io.ns("/", on_connect);
     instrument(&io);

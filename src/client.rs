@@ -185,12 +185,17 @@ impl Client {
         let Some((pid, offset)) = recovery_request(&ns, auth.as_ref()) else {
             return self.connect_socket(ns, auth, None);
         };
+        crate::metrics::global().recovery_attempts.increment(1);
         // The adapter keeps the sessions and may answer asynchronously; the namespace stays
         // `Connecting` meanwhile, as it does while middlewares run.
         let this = self.this.clone();
         tokio::spawn(async move {
             let restored = match ns.adapter.restore_session(pid, offset).await {
-                Ok(restored) => restored,
+                Ok(Some(restored)) => {
+                    crate::metrics::global().recovery_successes.increment(1);
+                    Some(restored)
+                }
+                Ok(None) => None,
                 Err(err) => {
                     tracing::warn!(error = %err, "session not restored: a new connection");
                     None
@@ -270,6 +275,7 @@ impl Client {
         ns.insert_socket(socket.clone());
         // Connected before joining: from its first room on, broadcasts reach it.
         socket.set_connected();
+        ns.metrics.sockets.increment(1.0);
         self.rejoin(&socket, recovery);
         socket.track_session();
         if self.is_v3() && ns.name != "/" {

@@ -12,6 +12,7 @@ pub mod emitter;
 pub mod engine;
 pub mod extract;
 pub mod handler;
+pub mod metrics;
 pub mod operators;
 pub mod parser;
 

@@ -87,6 +87,8 @@ pub(crate) struct Namespace {
     pub(crate) dynamic: bool,
     /// Instrumentation, once installed (see [`crate::observe`]).
     observer: crate::observe::SocketObserverSlot,
+    /// Its metrics' handles (nothing without the `metrics` feature).
+    pub(crate) metrics: crate::metrics::NamespaceMetrics,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -112,6 +114,7 @@ impl Namespace {
             let adapter = core.adapter_builder.build(handle);
             Namespace {
                 shared_name: name.as_str().into(),
+                metrics: crate::metrics::NamespaceMetrics::new(&name),
                 kept_extensions: Mutex::new(HashMap::new()),
                 adapter,
                 name,

@@ -135,7 +135,7 @@ impl BroadcastOperators {
 
     /// The selected sockets, on every node.
     pub async fn fetch_sockets(self) -> Result<Vec<RemoteSocket>, AdapterError> {
-        let found = self.ns.adapter.fetch_sockets(self.opts).await?;
+        let found = timed("fetch_sockets", self.ns.adapter.fetch_sockets(self.opts)).await?;
         let ids: Vec<Sid> = found.iter().map(|info| info.id).collect();
         let mut local: std::collections::HashMap<Sid, _> = self
             .ns
@@ -172,20 +172,21 @@ impl BroadcastOperators {
         args: Vec<serde_json::Value>,
     ) -> Result<Vec<serde_json::Value>, AdapterError> {
         let timeout = self.timeout.unwrap_or(self.ns.ack_timeout);
-        self.ns
+        let request = self
+            .ns
             .adapter
-            .server_side_emit_with_ack(event, args, timeout)
-            .await
+            .server_side_emit_with_ack(event, args, timeout);
+        timed("server_side_emit", request).await
     }
 
     /// Every room of the namespace, on every node.
     pub async fn all_rooms(self) -> Result<Vec<Room>, AdapterError> {
-        self.ns.adapter.all_rooms().await
+        timed("all_rooms", self.ns.adapter.all_rooms()).await
     }
 
     /// How many server nodes share the namespace.
     pub async fn server_count(self) -> Result<usize, AdapterError> {
-        self.ns.adapter.server_count().await
+        timed("server_count", self.ns.adapter.server_count()).await
     }
 
     /// Disconnects the selected sockets ("server namespace disconnect"), or closes their whole
@@ -193,4 +194,15 @@ impl BroadcastOperators {
     pub fn disconnect(self, close: bool) -> Result<(), AdapterError> {
         self.ns.adapter.disconnect_sockets(self.opts, close)
     }
+}
+
+/// Awaits a cluster-wide request, recording how long it took or that it failed (metrics).
+async fn timed<T>(
+    request: &'static str,
+    future: impl Future<Output = Result<T, AdapterError>>,
+) -> Result<T, AdapterError> {
+    let started = crate::metrics::Stopwatch::start();
+    let result = future.await;
+    crate::metrics::request_done(request, started, result.is_ok());
+    result
 }

@@ -731,6 +731,7 @@ impl Socket {
             handler.call(self.clone(), reason);
         }
         self.connected.store(false, Ordering::Release);
+        self.ns.metrics.sockets.decrement(1.0);
         if let Some(observer) = self.ns.observer() {
             observer.socket_disconnected(self, reason);
         }

@@ -136,6 +136,7 @@ impl Future for AckFuture {
         if self.deadline.as_mut().poll(cx).is_ready() {
             self.done = true;
             self.asked.forget_ack(self.id);
+            crate::metrics::global().ack_timeouts.increment(1);
             return Poll::Ready(Err(AckError::Timeout));
         }
         Poll::Pending

@@ -446,6 +446,9 @@ impl<H: EngineHandler> Engine<H> {
         if let Some(observer) = &session.0.observer {
             observer.session_opened(transport);
         }
+        crate::metrics::global()
+            .sessions(transport == TransportKind::WebSocket)
+            .increment(1.0);
         let state = self.handler.on_open(&session);
         let entry = Arc::new(Entry {
             session: session.clone(),
@@ -498,6 +501,7 @@ impl<H: EngineHandler> Engine<H> {
                 if let Some(observer) = &session.0.observer {
                     observer.message_in(message.len());
                 }
+                crate::metrics::global().message_received(message.len());
                 self.handler.on_message(&entry.state, session, message);
             }
             Packet::Pong { .. } if !session.is_v3() => session.0.heartbeat.notify_one(),
@@ -538,6 +542,7 @@ impl<H: EngineHandler> Engine<H> {
         if let Some(observer) = &entry.session.0.observer {
             observer.session_upgraded();
         }
+        crate::metrics::global().upgraded();
         self.handler.on_upgrade(&entry.state, &entry.session);
     }
 }

@@ -242,6 +242,7 @@ impl Session {
         if let Some(observer) = &self.0.observer {
             observer.messages_out(count, data);
         }
+        crate::metrics::global().messages_sent(count, data);
         // A transport drains the queue until it is empty or its connection cannot take more
         // (and then the connection wakes it): only the first packet after empty needs a wake.
         if before == 0 {
@@ -353,6 +354,13 @@ impl Session {
         if let Some(observer) = &self.0.observer {
             observer.session_closed(transport, reason);
         }
+        let metrics = crate::metrics::global();
+        metrics
+            .sessions(transport == TransportKind::WebSocket)
+            .decrement(1.0);
+        if reason == CloseReason::SlowConsumer {
+            metrics.slow_consumer_closes.increment(1);
+        }
         self.0.closed.notify_waiters();
         self.wake_transports();
         self.0.heartbeat.notify_one();
@@ -419,6 +427,7 @@ impl State {
 
     /// Takes everything queued.
     pub(crate) fn drain_outbox(&mut self) -> Vec<Frame> {
+        self.record_depth();
         self.outbox_bytes = 0;
         self.allowance = 0;
         self.outbox.drain(..).collect()
@@ -430,6 +439,16 @@ impl State {
         self.outbox_bytes = self.outbox_bytes.saturating_sub(cost(&frame));
         self.allowance = self.allowance.saturating_sub(cost(&frame));
         Some(frame)
+    }
+
+    /// Records how many packets wait, as a transport comes to write them (metrics).
+    #[inline]
+    pub(crate) fn record_depth(&self) {
+        if !self.outbox.is_empty() {
+            crate::metrics::global()
+                .queue_depth
+                .record(self.outbox.len() as f64);
+        }
     }
 
     pub(crate) fn outbox_is_empty(&self) -> bool {

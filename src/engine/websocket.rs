@@ -346,6 +346,10 @@ impl<H: EngineHandler> Connection<H> {
         let session = self.entry.session.clone();
         if self.active {
             session.0.ws_waker.register(cx.waker());
+            // One sample per wake-up, not per packet: the lock is only taken for it when
+            // metrics are compiled in.
+            #[cfg(feature = "metrics")]
+            session.state().record_depth();
         }
         loop {
             if self.pending.is_none() {

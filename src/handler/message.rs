@@ -131,7 +131,9 @@ macro_rules! impl_message_handler {
                         }
                     };
                 )*
+                let started = crate::metrics::Stopwatch::start();
                 (self)($($ty),*);
+                socket.ns.metrics.handler_done(started);
             }
         }
 
@@ -152,7 +154,8 @@ macro_rules! impl_message_handler {
                         }
                     };
                 )*
-                run_to_first_await((self)($($ty),*));
+                let histogram = &socket.ns.metrics.handler_duration;
+                run_to_first_await(crate::metrics::timed(histogram, (self)($($ty),*)));
             }
         }
     };

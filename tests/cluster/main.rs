@@ -1,7 +1,9 @@
 //! Test binary `cluster`: the Redis adapter (feature `redis`), with private `redis-server`s,
 //! Rust nodes and Node.js nodes (`@socket.io/redis-adapter`).
 //!
-//! - `admin_ui`: the Admin UI across a Rust and a Node.js node (feature `admin-ui`);
+//! - `adapter_metrics`: the adapters' publish and request metrics (feature `metrics`);
+//! - `admin_ui`: the Admin UI across a Rust and a Node.js node (feature `admin-ui`), and admin
+//!   sessions shared through Redis;
 //! - `adapter_conformance`: every adapter of the crate (memory, the custom adapter of
 //!   `examples/custom_adapter.rs`, Redis in each mode) carries the same cluster operations;
 //! - `no_sticky`: a cluster without sticky sessions behind a round-robin proxy (feature
@@ -27,6 +29,7 @@
 mod support;
 
 mod adapter_conformance;
+mod adapter_metrics;
 mod admin_ui;
 mod no_sticky;
 mod no_sticky_bench;

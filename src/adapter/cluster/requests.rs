@@ -311,6 +311,11 @@ pub(crate) async fn collect_cluster_acks(
     };
     let missing = expected.saturating_sub(answers.len());
     results.extend(answers.into_iter().map(|a| (remote_sid, Ok(a))));
+    if missing > 0 {
+        crate::metrics::global()
+            .ack_timeouts
+            .increment(missing as u64);
+    }
     results.extend((0..missing).map(|_| (remote_sid, Err(AckError::Timeout))));
     results
 }

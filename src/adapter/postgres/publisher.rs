@@ -79,6 +79,7 @@ pub(super) fn spawn(
         config,
         session: None,
         backoff: Backoff::new(),
+        metrics: crate::metrics::AdapterMetrics::new("postgres"),
     };
     tokio::spawn(publisher.run(client, queue));
 }
@@ -88,6 +89,7 @@ struct Publisher {
     config: PostgresAdapterConfig,
     session: Option<Session>,
     backoff: Backoff,
+    metrics: crate::metrics::AdapterMetrics,
 }
 
 impl Publisher {
@@ -112,6 +114,7 @@ impl Publisher {
     /// Sends one message, reconnecting and retrying while the connection is the problem.
     async fn send(&mut self, message: &Outgoing) {
         let give_up = Instant::now() + RETRY_FOR;
+        let stopwatch = crate::metrics::Stopwatch::start();
         loop {
             if self.session.is_none() {
                 self.session = self.reconnect().await;
@@ -121,9 +124,11 @@ impl Publisher {
                 match tokio::time::timeout(limit, session.send(message)).await {
                     Ok(Ok(())) => {
                         self.backoff.reset();
+                        self.metrics.published(stopwatch);
                         return;
                     }
                     Ok(Err(err)) if !session.client.is_closed() && !lost(&err) => {
+                        self.metrics.dropped(1);
                         return tracing::warn!(error = %err, "PostgreSQL refused a message to other nodes; dropped");
                     }
                     Ok(Err(err)) => {
@@ -137,6 +142,7 @@ impl Publisher {
                 }
             }
             if Instant::now() >= give_up {
+                self.metrics.dropped(1);
                 return tracing::warn!(
                     "PostgreSQL unreachable for {RETRY_FOR:?}: a message to other nodes is dropped"
                 );

@@ -338,6 +338,7 @@ async fn publish_loop(
     mut stream: StreamTarget,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let metrics = crate::metrics::AdapterMetrics::new("redis");
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -355,6 +356,7 @@ async fn publish_loop(
             PUBLISH_RETRY_WINDOW
         };
         let started = Instant::now();
+        let stopwatch = crate::metrics::Stopwatch::start();
         let mut delay = Duration::from_millis(50);
         let result = loop {
             match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {
@@ -375,8 +377,14 @@ async fn publish_loop(
             }
         };
         let (status, mut ids) = match result {
-            Ok(ids) => (Ok(()), ids.into_iter()),
-            Err(err) => (Err(err), Vec::new().into_iter()),
+            Ok(ids) => {
+                metrics.published(stopwatch);
+                (Ok(()), ids.into_iter())
+            }
+            Err(err) => {
+                metrics.dropped(batch.len());
+                (Err(err), Vec::new().into_iter())
+            }
         };
         for message in batch.drain(..) {
             if let Command::StreamAdd { on_offset, .. } = message.command {
