@@ -13,49 +13,17 @@ mod support;
 
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
 use tower_socketio::extract::{AckSender, Data, SocketRef};
 use tower_socketio::{ConnectionStateRecovery, SocketIo, SocketIoConfig, SocketIoLayer};
 
 use support::Target;
 use support::eio::Packet;
+use support::prometheus::{eventually, recorder, sample};
 use support::sio::{SioClient, SioPacket, Transport};
 
 const QUEUE_BOUND: usize = 64 * 1024;
-
-/// The value of the sample `name{labels}` (labels as rendered, e.g. `namespace="/"`), or 0 when
-/// it was never recorded.
-fn sample(text: &str, name: &str, labels: &str) -> f64 {
-    let key = if labels.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{name}{{{labels}}}")
-    };
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (k, v) = line.rsplit_once(' ')?;
-            (k == key).then(|| v.parse::<f64>().ok()).flatten()
-        })
-        .unwrap_or(0.0)
-}
-
-/// Waits until `check` holds on the rendered metrics (recording can trail the wire by a task
-/// switch), and returns the text; panics with the text after 5 seconds.
-async fn eventually(handle: &PrometheusHandle, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = handle.render();
-        if check(&text) {
-            return text;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("{what}: not seen in\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+const WAIT: Duration = Duration::from_secs(5);
 
 async fn serve(io: &SocketIo) -> Target {
     let app = axum::Router::new().layer(SocketIoLayer::new(io.clone()));
@@ -110,10 +78,7 @@ fn server() -> SocketIo {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_the_server() {
-    let handle = PrometheusBuilder::new()
-        .install_recorder()
-        .expect("the only recorder of this process");
-    tower_socketio::metrics::describe();
+    let handle = recorder();
     let io = server();
     let target = serve(&io).await;
 
@@ -123,7 +88,7 @@ async fn metrics_follow_the_server() {
     let mut direct = SioClient::open(&target, Transport::WebSocket).await;
     connect(&mut direct, "/", json!({})).await;
     connect(&mut direct, "/chat", json!({})).await;
-    let text = eventually(&handle, "two sockets on /, one on /chat", |t| {
+    let text = eventually("two sockets on /, one on /chat", WAIT, |t| {
         sample(t, "socketio_sockets_connected", r#"namespace="/""#) == 2.0
             && sample(t, "socketio_sockets_connected", r#"namespace="/chat""#) == 1.0
     })
@@ -153,7 +118,7 @@ async fn metrics_follow_the_server() {
         .await;
     let answer = direct.expect_packet().await;
     assert_eq!(answer.data(), &json!(["done"]), "ack: {answer}");
-    let text = eventually(&handle, "the handler's duration", |t| {
+    let text = eventually("the handler's duration", WAIT, |t| {
         sample(
             t,
             "socketio_handler_duration_seconds_count",
@@ -177,7 +142,7 @@ async fn metrics_follow_the_server() {
     direct.emit(&SioPacket::event("/", "ask", &[])).await;
     let (_, id) = direct.expect_event("/", "question").await;
     assert!(id.is_some(), "the question asks for an ack");
-    eventually(&handle, "an ack timeout", |t| {
+    eventually("an ack timeout", WAIT, |t| {
         sample(t, "socketio_ack_timeouts_total", "") == 1.0
     })
     .await;
@@ -185,7 +150,7 @@ async fn metrics_follow_the_server() {
     // A cluster-wide request, on the in-memory adapter.
     let sockets = io.fetch_sockets().await.expect("fetch_sockets");
     assert_eq!(sockets.len(), 2);
-    eventually(&handle, "the fetch_sockets request", |t| {
+    eventually("the fetch_sockets request", WAIT, |t| {
         sample(
             t,
             "socketio_adapter_request_duration_seconds_count",
@@ -199,7 +164,7 @@ async fn metrics_follow_the_server() {
     let (sid, _) = ep.handshake_polling().await;
     ep.send_packets(&sid, &[Packet::text(r#"40{"flood":true}"#)])
         .await;
-    eventually(&handle, "a slow consumer closed", |t| {
+    eventually("a slow consumer closed", WAIT, |t| {
         sample(t, "socketio_engine_slow_consumer_closes_total", "") == 1.0
     })
     .await;
@@ -209,7 +174,7 @@ async fn metrics_follow_the_server() {
     let answer = connect(&mut client, "/", json!({})).await;
     let pid = answer["pid"].as_str().expect("pid").to_owned();
     client.close().await;
-    eventually(&handle, "the cut socket gone", |t| {
+    eventually("the cut socket gone", WAIT, |t| {
         sample(t, "socketio_sockets_connected", r#"namespace="/""#) == 2.0
     })
     .await;
@@ -220,7 +185,7 @@ async fn metrics_follow_the_server() {
         assert_eq!(answer["pid"] == json!(pid), recovered, "{answer}");
         again.close().await;
     }
-    let text = eventually(&handle, "two recovery attempts", |t| {
+    let text = eventually("two recovery attempts", WAIT, |t| {
         sample(t, "socketio_recovery_attempts_total", "") == 2.0
     })
     .await;
@@ -229,7 +194,7 @@ async fn metrics_follow_the_server() {
     // Everyone leaves: the gauges come back to zero.
     upgraded.close().await;
     direct.close().await;
-    eventually(&handle, "no socket and no session left", |t| {
+    eventually("no socket and no session left", WAIT, |t| {
         sample(t, "socketio_sockets_connected", r#"namespace="/""#) == 0.0
             && sample(t, "socketio_sockets_connected", r#"namespace="/chat""#) == 0.0
             && sample(t, "socketio_engine_sessions", r#"transport="websocket""#) == 0.0

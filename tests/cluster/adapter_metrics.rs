@@ -5,50 +5,22 @@
 //! checks only ask for at least what this test caused.)
 #![cfg(feature = "metrics")]
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower_socketio::adapter::redis::RedisMode;
 
+use crate::support::prometheus::{eventually, recorder, sample};
 use crate::support::redis::{RedisServer, RustNode, config};
-
-fn prometheus() -> &'static PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| {
-        PrometheusBuilder::new()
-            .install_recorder()
-            .expect("the only recorder of this process")
-    })
-}
-
-/// The value of the sample `name{labels}`, or 0 when it was never recorded.
-fn sample(text: &str, name: &str, labels: &str) -> f64 {
-    let key = format!("{name}{{{labels}}}");
-    text.lines()
-        .filter_map(|line| line.rsplit_once(' '))
-        .find_map(|(k, v)| (k == key).then(|| v.parse().ok()).flatten())
-        .unwrap_or(0.0)
-}
 
 /// Waits (up to `within`) until the sample reaches `at_least`.
 async fn reaches(name: &str, labels: &str, at_least: f64, within: Duration) {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let text = prometheus().render();
-        if sample(&text, name, labels) >= at_least {
-            return;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("{name}{{{labels}}} did not reach {at_least}:\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("{name}{{{labels}}} >= {at_least}");
+    eventually(&what, within, |text| sample(text, name, labels) >= at_least).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_publishes_requests_and_failures_are_measured() {
-    prometheus();
+    recorder();
     let server = RedisServer::start();
     let key = "adapter-metrics";
     let a = RustNode::start("a", config(&server, RedisMode::Classic).key(key)).await;
@@ -93,7 +65,7 @@ async fn redis_publishes_requests_and_failures_are_measured() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_publishes_are_measured() {
-    prometheus();
+    recorder();
     let db = crate::support::postgres::TestDb::create().await;
     let a = db.rust_node("a").await;
     let b = db.rust_node("b").await;

@@ -29,6 +29,8 @@ pub mod legacy_app;
 pub mod node;
 #[cfg(all(feature = "redis", feature = "postgres"))]
 pub mod postgres;
+#[cfg(feature = "metrics")]
+pub mod prometheus;
 pub mod rawws;
 pub mod recovery_app;
 #[cfg(feature = "redis")]
