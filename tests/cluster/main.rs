@@ -1,6 +1,8 @@
 //! Test binary `cluster`: the Redis adapter (feature `redis`), with private `redis-server`s,
 //! Rust nodes and Node.js nodes (`@socket.io/redis-adapter`).
 //!
+//! - `cross_node_latency` (feature `postgres`): a broadcast from one node to a client of
+//!   another, median and p99, for every engine in one run;
 //! - `adapter_metrics`: the adapters' publish and request metrics (feature `metrics`);
 //! - `admin_ui`: the Admin UI across a Rust and a Node.js node (feature `admin-ui`), and admin
 //!   sessions shared through Redis;
@@ -31,14 +33,14 @@ mod support;
 mod adapter_conformance;
 mod adapter_metrics;
 mod admin_ui;
+#[cfg(feature = "postgres")]
+mod cross_node_latency;
 mod no_sticky;
 mod no_sticky_bench;
 #[cfg(feature = "postgres")]
 mod postgres_cluster;
 #[cfg(feature = "postgres")]
 mod postgres_faults;
-#[cfg(feature = "postgres")]
-mod postgres_latency;
 #[cfg(feature = "postgres")]
 mod postgres_mixed;
 mod redis_crash;

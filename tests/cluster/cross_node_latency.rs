@@ -1,6 +1,6 @@
 //! Cross-node latency: one node broadcasts, a client of another node receives, one broadcast
-//! at a time, 1 000 times; the median and the 99th percentile, over PostgreSQL and, for
-//! comparison in the same run, over Redis (classic mode). Every broadcast must arrive, in order.
+//! at a time, 1 000 times; the median and the 99th percentile, for every engine in one run
+//! (PostgreSQL, and Redis in each mode). Every broadcast must arrive, in order.
 //!
 //! ```sh
 //! cargo nextest run --all-features --test cluster -E 'test(cross_node_latency)' --no-capture
@@ -14,7 +14,7 @@ use crate::support::Target;
 use crate::support::postgres::TestDb;
 use crate::support::redis::{RedisServer, RustNode, config};
 use crate::support::sio::{SioClient, Transport};
-use tower_socketio::adapter::redis::RedisMode;
+use tower_socketio::adapter::redis::{RedisMode, SubscriptionMode};
 
 const ROUNDS: u64 = 1000;
 
@@ -53,20 +53,42 @@ fn summary(engine: &str, mut latencies: Vec<Duration>) -> String {
     )
 }
 
+/// Two Rust nodes on one private `redis-server` in `mode`, ready; their latency.
+async fn over_redis(server: &RedisServer, mode: RedisMode, key: &str) -> Vec<Duration> {
+    let one = RustNode::start("r1", config(server, mode).key(key)).await;
+    let two = RustNode::start("r2", config(server, mode).key(key)).await;
+    one.io.ready().await.expect("ready");
+    two.io.ready().await.expect("ready");
+    let latencies = measure(&one, &two).await;
+    one.stop();
+    two.stop();
+    latencies
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cross_node_latency_postgres_and_redis() {
+async fn cross_node_latency_every_engine() {
     let db = TestDb::create().await;
     let p1 = db.rust_node("p1").await;
     let p2 = db.rust_node("p2").await;
     let postgres = measure(&p1, &p2).await;
+    p1.stop();
+    p2.stop();
 
     let server = RedisServer::start();
-    let r1 = RustNode::start("r1", config(&server, RedisMode::Classic)).await;
-    let r2 = RustNode::start("r2", config(&server, RedisMode::Classic)).await;
-    r1.io.ready().await.expect("ready");
-    r2.io.ready().await.expect("ready");
-    let redis = measure(&r1, &r2).await;
-
-    println!("{}", summary("PostgreSQL", postgres));
-    println!("{}", summary("Redis (classic)", redis));
+    let mut results = vec![("PostgreSQL", postgres)];
+    let modes = [
+        ("Redis (classic)", RedisMode::Classic),
+        (
+            "Redis (sharded)",
+            RedisMode::Sharded(SubscriptionMode::Dynamic),
+        ),
+        ("Redis (streams)", RedisMode::Streams),
+    ];
+    for (i, (name, mode)) in modes.into_iter().enumerate() {
+        let key = format!("latency-{i}");
+        results.push((name, over_redis(&server, mode, &key).await));
+    }
+    for (name, latencies) in results {
+        println!("{}", summary(name, latencies));
+    }
 }
