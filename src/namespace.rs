@@ -270,7 +270,7 @@ impl Namespace {
 /// let io = SocketIo::new();
 /// io.ns("/admin", |socket: SocketRef| { let _ = socket; })
 ///     .with(|socket: SocketRef| -> Result<(), &'static str> {
-///         socket.handshake().headers.get("x-admin").map(|_| ()).ok_or("admins only")
+///         socket.handshake().headers().get("x-admin").map(|_| ()).ok_or("admins only")
 ///     });
 /// ```
 #[derive(Clone)]

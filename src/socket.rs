@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -113,77 +113,103 @@ impl From<crate::engine::CloseReason> for DisconnectReason {
 
 /// What the client said about itself when it connected: Node's `socket.handshake`.
 ///
+/// The request it was made with is the Engine.IO session's, shared by every socket of the
+/// client rather than copied into each; the query is parsed the first time it is asked for.
+///
 /// ```
 /// use tower_socketio::SocketRef;
 ///
 /// fn on_connect(socket: SocketRef) {
 ///     let hs = socket.handshake();
-///     println!("{:?} from {:?} with {}", hs.query.get("room"), hs.address, hs.auth);
+///     let agent = hs.headers().get("user-agent");
+///     println!("{:?} from {:?} with {} ({agent:?})", hs.query().get("room"), hs.address(), hs.auth());
 /// }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Handshake {
-    /// The headers of the first HTTP request.
-    pub headers: http::HeaderMap,
-    /// The query string of the first request, percent-decoded.
-    pub query: HashMap<String, String>,
-    /// The auth payload of the CONNECT packet (`{}` when the client sent none).
-    pub auth: Value,
-    /// The client's address, when the server knows it (axum's `ConnectInfo`).
-    pub address: Option<SocketAddr>,
-    /// The URL of the first request.
-    pub url: String,
-    /// When the connection was made.
-    pub issued: SystemTime,
-    /// Whether the connection came over TLS, as far as the URI tells.
-    pub secure: bool,
+    /// The first HTTP request's head, shared with the Engine.IO session.
+    request: Arc<http::request::Parts>,
+    query: OnceLock<HashMap<String, String>>,
+    auth: Value,
+    issued: SystemTime,
 }
 
 impl Handshake {
+    pub(crate) fn new(session: &Session, auth: Option<Value>) -> Self {
+        Handshake {
+            request: session.0.request.clone(),
+            query: OnceLock::new(),
+            auth: auth.unwrap_or_else(|| Value::Object(Default::default())),
+            issued: SystemTime::now(),
+        }
+    }
+
+    /// The headers of the first HTTP request.
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.request.headers
+    }
+
+    /// The query string of the first request, percent-decoded.
+    pub fn query(&self) -> &HashMap<String, String> {
+        self.query.get_or_init(|| {
+            self.request
+                .uri
+                .query()
+                .map(|q| {
+                    crate::engine::query_pairs(q)
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// The auth payload of the CONNECT packet (`{}` when the client sent none).
+    pub fn auth(&self) -> &Value {
+        &self.auth
+    }
+
+    /// The client's address, when the server knows it (axum's `ConnectInfo`).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.request
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|info| info.0)
+    }
+
+    /// The URL of the first request.
+    pub fn url(&self) -> String {
+        self.request.uri.to_string()
+    }
+
+    /// When the socket connected.
+    pub fn issued(&self) -> SystemTime {
+        self.issued
+    }
+
+    /// Whether the connection came over TLS, as far as the URI tells.
+    pub fn secure(&self) -> bool {
+        self.request.uri.scheme_str() == Some("https")
+    }
+
     /// The handshake as Node's adapters exchange it in fetch answers.
     pub(crate) fn node_json(&self) -> Value {
         let headers: serde_json::Map<String, Value> = self
-            .headers
+            .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
             .collect();
         serde_json::json!({
             "headers": headers,
             "time": crate::core::time::js_date_string(self.issued),
-            "query": self.query,
+            "query": self.query(),
             "auth": self.auth,
-            "address": self.address.map(|a| a.ip().to_string()),
-            "xdomain": self.headers.contains_key(http::header::ORIGIN),
-            "url": self.url,
+            "address": self.address().map(|a| a.ip().to_string()),
+            "xdomain": self.headers().contains_key(http::header::ORIGIN),
+            "url": self.url(),
             "issued": crate::core::time::unix_millis(self.issued),
-            "secure": self.secure,
+            "secure": self.secure(),
         })
-    }
-
-    pub(crate) fn new(session: &Session, auth: Option<Value>) -> Self {
-        let request = session.request();
-        let query = request
-            .uri
-            .query()
-            .map(|q| {
-                crate::engine::query_pairs(q)
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let address = request
-            .extensions
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|info| info.0);
-        Handshake {
-            headers: request.headers.clone(),
-            query,
-            auth: auth.unwrap_or_else(|| Value::Object(Default::default())),
-            address,
-            url: request.uri.to_string(),
-            issued: SystemTime::now(),
-            secure: request.uri.scheme_str() == Some("https"),
-        }
     }
 }
 

@@ -104,7 +104,7 @@ impl Authenticator {
         socket: &SocketRef,
         sessions: &SessionStore,
     ) -> Result<(), ConnectError> {
-        let credentials = Credentials::deserialize(&socket.handshake().auth).unwrap_or_default();
+        let credentials = Credentials::deserialize(socket.handshake().auth()).unwrap_or_default();
         if let Some(id) = &credentials.session_id
             && sessions.contains(id)
         {
