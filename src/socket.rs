@@ -17,9 +17,8 @@ use crate::core::ack::{AckFuture, AckResponse, AckWaiters, PendingAcks};
 use crate::core::error::EmitError;
 use crate::core::sync::{read, write};
 use crate::engine::{Frame, Session, Sid};
-use crate::handler::{
-    BoxedDisconnectHandler, BoxedMessageHandler, DisconnectHandler, MessageHandler, MessageParts,
-};
+use crate::handler::table::HandlerTable;
+use crate::handler::{BoxedDisconnectHandler, DisconnectHandler, MessageHandler, MessageParts};
 use crate::namespace::Namespace;
 use crate::operators::{BroadcastOperators, IntoRooms};
 use crate::parser::{self, EncodedArgs, Packet, PacketType};
@@ -240,7 +239,8 @@ pub struct Socket {
     handshake: Handshake,
     connected: AtomicBool,
     closing: AtomicBool,
-    handlers: RwLock<HashMap<String, BoxedMessageHandler>>,
+    /// Shared with the namespace's other sockets while they registered the same handlers.
+    handlers: RwLock<Arc<HandlerTable>>,
     any: RwLock<Vec<AnyHandler>>,
     any_outgoing: RwLock<Vec<AnyHandler>>,
     middlewares: RwLock<Vec<PacketMiddleware>>,
@@ -276,6 +276,7 @@ impl Socket {
         id: Option<Sid>,
     ) -> SocketRef {
         let handshake = Handshake::new(&session, auth);
+        let handlers = ns.handler_tables.empty();
         let recovery_enabled = ns.recovery.is_some();
         let (id, pid, extensions, data, recovered) = match restored {
             Some(s) => (s.sid, Some(s.pid), ns.take_extensions(s.pid), s.data, true),
@@ -296,7 +297,7 @@ impl Socket {
             handshake,
             connected: AtomicBool::new(false),
             closing: AtomicBool::new(false),
-            handlers: RwLock::new(HashMap::new()),
+            handlers: RwLock::new(handlers),
             any: RwLock::new(Vec::new()),
             any_outgoing: RwLock::new(Vec::new()),
             middlewares: RwLock::new(Vec::new()),
@@ -354,12 +355,25 @@ impl Socket {
         H: MessageHandler<T>,
         T: 'static,
     {
-        write(&self.handlers).insert(event.into(), crate::handler::message::boxed(handler));
+        let mut table = write(&self.handlers);
+        let replaced = self
+            .ns
+            .handler_tables
+            .insert(&mut table, event.into(), handler);
+        drop(table);
+        drop(replaced);
     }
 
     /// Removes the handler of an event.
     pub fn off(&self, event: &str) {
-        write(&self.handlers).remove(event);
+        let mut table = write(&self.handlers);
+        let removed = if table.contains_key(event) {
+            Arc::make_mut(&mut table).remove(event)
+        } else {
+            None
+        };
+        drop(table);
+        drop(removed);
     }
 
     /// Registers a catch-all listener, called with the event name and arguments of every
@@ -782,7 +796,9 @@ impl Socket {
         if let Some(handler) = disconnect {
             handler.call(self.clone(), reason);
         }
-        write(&self.handlers).clear();
+        let empty = self.ns.handler_tables.empty();
+        let handlers = std::mem::replace(&mut *write(&self.handlers), empty);
+        drop(handlers);
     }
 }
 
