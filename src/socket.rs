@@ -127,7 +127,7 @@ impl From<crate::engine::CloseReason> for DisconnectReason {
 #[derive(Debug, Clone)]
 pub struct Handshake {
     /// The first HTTP request's head, shared with the Engine.IO session.
-    request: Arc<http::request::Parts>,
+    request: Arc<crate::engine::RequestHead>,
     query: OnceLock<HashMap<String, String>>,
     auth: Value,
     issued: SystemTime,
@@ -145,14 +145,14 @@ impl Handshake {
 
     /// The headers of the first HTTP request.
     pub fn headers(&self) -> &http::HeaderMap {
-        &self.request.headers
+        &self.request.parts().headers
     }
 
     /// The query string of the first request, percent-decoded.
     pub fn query(&self) -> &HashMap<String, String> {
         self.query.get_or_init(|| {
             self.request
-                .uri
+                .uri()
                 .query()
                 .map(|q| {
                     crate::engine::query_pairs(q)
@@ -171,6 +171,7 @@ impl Handshake {
     /// The client's address, when the server knows it (axum's `ConnectInfo`).
     pub fn address(&self) -> Option<SocketAddr> {
         self.request
+            .parts()
             .extensions
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|info| info.0)
@@ -178,7 +179,7 @@ impl Handshake {
 
     /// The URL of the first request.
     pub fn url(&self) -> String {
-        self.request.uri.to_string()
+        self.request.uri().to_string()
     }
 
     /// When the socket connected.
@@ -188,7 +189,7 @@ impl Handshake {
 
     /// Whether the connection came over TLS, as far as the URI tells.
     pub fn secure(&self) -> bool {
-        self.request.uri.scheme_str() == Some("https")
+        self.request.uri().scheme_str() == Some("https")
     }
 
     /// The handshake as Node's adapters exchange it in fetch answers.

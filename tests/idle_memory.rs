@@ -226,6 +226,10 @@ fn memory_of_idle_websocket_connections() {
     }
     wait_for_sockets(&runtime, &io, CLIENTS);
 
+    #[cfg(feature = "internals")]
+    for (name, size) in tower_socketio::internals::struct_sizes() {
+        println!("size of {name}: {size} B");
+    }
     let per_connection = (held - baseline) / CLIENTS as i64;
     println!(
         "heap: {per_connection} B per idle WebSocket connection ({} KiB for {CLIENTS})",
