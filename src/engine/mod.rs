@@ -40,6 +40,7 @@ mod packet;
 mod payload;
 mod polling;
 mod query;
+mod read_ahead;
 mod service;
 mod session;
 mod sid;

@@ -27,10 +27,11 @@ use tracing::Instrument;
 use super::error::{CloseReason, RequestError};
 use super::packet::{Frame, FrameKind, Packet, Text};
 use super::query::TransportKind;
+use super::read_ahead::ReadAhead;
 use super::session::{InlineHeartbeat, Phase, Upgrade};
 use super::{Engine, EngineHandler, Entry, Flow, ProtocolVersion, v3};
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
+type Ws = WebSocketStream<ReadAhead<TokioIo<Upgraded>>>;
 
 /// Whether the request asks to switch to the WebSocket protocol.
 pub(crate) fn is_upgrade_request<B>(req: &Request<B>) -> bool {
@@ -158,7 +159,7 @@ async fn establish<H: EngineHandler>(
     probing: bool,
 ) -> Option<Ws> {
     let io = match on_upgrade.await {
-        Ok(upgraded) => TokioIo::new(upgraded),
+        Ok(upgraded) => ReadAhead::new(TokioIo::new(upgraded)),
         Err(err) => {
             tracing::debug!(sid = %entry.session.sid(), %err, "WebSocket upgrade failed");
             if probing {
