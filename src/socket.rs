@@ -128,17 +128,24 @@ impl From<crate::engine::CloseReason> for DisconnectReason {
 pub struct Handshake {
     /// The first HTTP request's head, shared with the Engine.IO session.
     request: Arc<crate::engine::RequestHead>,
-    query: OnceLock<HashMap<String, String>>,
-    auth: Value,
+    query: OnceLock<Box<HashMap<String, String>>>,
+    /// `None` for `{}`, which is what most clients send.
+    auth: Option<Box<Value>>,
     issued: SystemTime,
 }
+
+/// The auth payload of a client that sent none, or `{}`.
+static NO_AUTH: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| Value::Object(Default::default()));
 
 impl Handshake {
     pub(crate) fn new(session: &Session, auth: Option<Value>) -> Self {
         Handshake {
             request: session.0.request.clone(),
             query: OnceLock::new(),
-            auth: auth.unwrap_or_else(|| Value::Object(Default::default())),
+            auth: auth
+                .filter(|auth| auth.as_object().is_none_or(|o| !o.is_empty()))
+                .map(Box::new),
             issued: SystemTime::now(),
         }
     }
@@ -151,21 +158,23 @@ impl Handshake {
     /// The query string of the first request, percent-decoded.
     pub fn query(&self) -> &HashMap<String, String> {
         self.query.get_or_init(|| {
-            self.request
-                .uri()
-                .query()
-                .map(|q| {
-                    crate::engine::query_pairs(q)
-                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                        .collect()
-                })
-                .unwrap_or_default()
+            Box::new(
+                self.request
+                    .uri()
+                    .query()
+                    .map(|q| {
+                        crate::engine::query_pairs(q)
+                            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
         })
     }
 
     /// The auth payload of the CONNECT packet (`{}` when the client sent none).
     pub fn auth(&self) -> &Value {
-        &self.auth
+        self.auth.as_deref().unwrap_or(&NO_AUTH)
     }
 
     /// The client's address, when the server knows it (axum's `ConnectInfo`).
@@ -203,7 +212,7 @@ impl Handshake {
             "headers": headers,
             "time": crate::core::time::js_date_string(self.issued),
             "query": self.query(),
-            "auth": self.auth,
+            "auth": self.auth(),
             "address": self.address().map(|a| a.ip().to_string()),
             "xdomain": self.headers().contains_key(http::header::ORIGIN),
             "url": self.url(),
@@ -215,6 +224,15 @@ impl Handshake {
 
 type AnyHandler = Arc<dyn Fn(&SocketRef, &str, &[Value]) + Send + Sync>;
 type PacketMiddleware = Arc<dyn Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync>;
+
+/// The listeners a socket may register besides its event and disconnect handlers.
+#[derive(Default)]
+struct Listeners {
+    any: Vec<AnyHandler>,
+    any_outgoing: Vec<AnyHandler>,
+    middlewares: Vec<PacketMiddleware>,
+    on_disconnecting: Option<BoxedDisconnectHandler>,
+}
 
 /// A socket in a namespace. Handlers receive it as [`SocketRef`].
 ///
@@ -242,15 +260,14 @@ pub struct Socket {
     closing: AtomicBool,
     /// Shared with the namespace's other sockets while they registered the same handlers.
     handlers: RwLock<Arc<HandlerTable>>,
-    any: RwLock<Vec<AnyHandler>>,
-    any_outgoing: RwLock<Vec<AnyHandler>>,
-    middlewares: RwLock<Vec<PacketMiddleware>>,
+    /// What few sockets register, boxed on first use: every idle socket pays for its size.
+    listeners: RwLock<Option<Box<Listeners>>>,
     on_disconnect: RwLock<Option<BoxedDisconnectHandler>>,
-    on_disconnecting: RwLock<Option<BoxedDisconnectHandler>>,
     pub(crate) acks: PendingAcks,
     extensions: RwLock<http::Extensions>,
     /// Node's `socket.data`: serializable, so other nodes see it and it survives recovery.
-    data: RwLock<Value>,
+    /// Boxed once set (`None` is `null`).
+    data: RwLock<Option<Box<Value>>>,
     /// The client connection this socket belongs to, to leave or close it.
     pub(crate) client: std::sync::Weak<crate::client::Client>,
 }
@@ -299,14 +316,11 @@ impl Socket {
             connected: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             handlers: RwLock::new(handlers),
-            any: RwLock::new(Vec::new()),
-            any_outgoing: RwLock::new(Vec::new()),
-            middlewares: RwLock::new(Vec::new()),
+            listeners: RwLock::new(None),
             on_disconnect: RwLock::new(None),
-            on_disconnecting: RwLock::new(None),
             acks: PendingAcks::default(),
             extensions: RwLock::new(extensions),
-            data: RwLock::new(data),
+            data: RwLock::new((!data.is_null()).then(|| Box::new(data))),
             client,
         })
     }
@@ -380,7 +394,7 @@ impl Socket {
     /// Registers a catch-all listener, called with the event name and arguments of every
     /// incoming event before its own handler (Node's `socket.onAny`).
     pub fn on_any(&self, listener: impl Fn(&SocketRef, &str, &[Value]) + Send + Sync + 'static) {
-        write(&self.any).push(Arc::new(listener));
+        self.listeners_mut(|l| l.any.push(Arc::new(listener)));
     }
 
     /// Registers a catch-all listener for every event this socket emits (Node's
@@ -389,7 +403,7 @@ impl Socket {
         &self,
         listener: impl Fn(&SocketRef, &str, &[Value]) + Send + Sync + 'static,
     ) {
-        write(&self.any_outgoing).push(Arc::new(listener));
+        self.listeners_mut(|l| l.any_outgoing.push(Arc::new(listener)));
     }
 
     /// Adds a packet middleware (Node's `socket.use`): it sees every incoming event before any
@@ -399,7 +413,7 @@ impl Socket {
         &self,
         middleware: impl Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync + 'static,
     ) {
-        write(&self.middlewares).push(Arc::new(middleware));
+        self.listeners_mut(|l| l.middlewares.push(Arc::new(middleware)));
     }
 
     /// Registers the disconnect handler.
@@ -409,7 +423,22 @@ impl Socket {
 
     /// Registers the `disconnecting` handler: it runs before the socket leaves its rooms.
     pub fn on_disconnecting<H: DisconnectHandler<T>, T: 'static>(&self, handler: H) {
-        *write(&self.on_disconnecting) = Some(crate::handler::disconnect::boxed(handler));
+        let handler = crate::handler::disconnect::boxed(handler);
+        let replaced = self.listeners_mut(|l| l.on_disconnecting.replace(handler));
+        drop(replaced);
+    }
+
+    /// Changes the listeners, boxing them first if need be.
+    fn listeners_mut<R>(&self, change: impl FnOnce(&mut Listeners) -> R) -> R {
+        change(write(&self.listeners).get_or_insert_with(Box::default))
+    }
+
+    /// A copy of some of the listeners, taken under the lock and used after it.
+    fn listeners<T: Default>(&self, pick: impl FnOnce(&Listeners) -> T) -> T {
+        read(&self.listeners)
+            .as_deref()
+            .map(pick)
+            .unwrap_or_default()
     }
 
     /// Emits an event to this client. A tuple spreads into several arguments, `()` sends none,
@@ -562,17 +591,19 @@ impl Socket {
     /// ```
     pub fn data<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
         let data = read(&self.data);
-        if data.is_null() {
-            return None;
-        }
-        T::deserialize(&*data).ok()
+        T::deserialize(&**data.as_ref()?).ok()
     }
 
     /// Sets the socket's data (Node's `socket.data`). Unlike an extension, it is serialized:
     /// [`fetch_sockets`](crate::operators::BroadcastOperators::fetch_sockets) on another node
     /// sees it, and a session recovered on another node gets it back.
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
-        *write(&self.data) = serde_json::to_value(data)?;
+        let data = serde_json::to_value(data)?;
+        let replaced = std::mem::replace(
+            &mut *write(&self.data),
+            (!data.is_null()).then(|| Box::new(data)),
+        );
+        drop(replaced);
         if self.connected() {
             self.track_session();
         }
@@ -613,7 +644,7 @@ impl Socket {
 
     /// The data as JSON, `null` when unset.
     pub(crate) fn data_value(&self) -> Value {
-        read(&self.data).clone()
+        read(&self.data).as_deref().cloned().unwrap_or(Value::Null)
     }
 
     /// Queues frames for this client.
@@ -654,7 +685,7 @@ impl Socket {
 
     pub(crate) fn notify_outgoing(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
         tracing::trace!(socket = %self.id, ns = %self.ns.name, event, "event out");
-        let listeners = read(&self.any_outgoing).clone();
+        let listeners = self.listeners(|l| l.any_outgoing.clone());
         if listeners.is_empty() {
             return;
         }
@@ -711,11 +742,11 @@ impl Socket {
             observer.event_received(self, &parts.event, &parts.args, &parts.attachments);
         }
         // Catch-all listeners see every event, refused ones included (Node's order).
-        let any = read(&self.any).clone();
+        let any = self.listeners(|l| l.any.clone());
         for listener in any {
             listener(self, &parts.event, &parts.args);
         }
-        let middlewares = read(&self.middlewares).clone();
+        let middlewares = self.listeners(|l| l.middlewares.clone());
         for middleware in middlewares {
             if let Err(message) = middleware(self, &parts.event, &parts.args) {
                 let handler = read(&self.handlers).get("error").cloned();
@@ -767,7 +798,9 @@ impl Socket {
         tracing::debug!(socket = %self.id, ns = %self.ns.name, %reason, "socket disconnected");
         // `disconnecting` still sees the rooms and may still emit: the socket is connected
         // until it returns (or first awaits), as in Node.
-        let disconnecting = write(&self.on_disconnecting).take();
+        let disconnecting = write(&self.listeners)
+            .as_mut()
+            .and_then(|l| l.on_disconnecting.take());
         if let Some(handler) = disconnecting {
             handler.call(self.clone(), reason);
         }
