@@ -421,7 +421,15 @@ impl State {
     pub(crate) fn drain_outbox(&mut self) -> Vec<Frame> {
         self.outbox_bytes = 0;
         self.allowance = 0;
-        self.outbox.drain(..).collect()
+        // The queue's buffer goes with its frames: an idle session keeps none.
+        Vec::from(std::mem::take(&mut self.outbox))
+    }
+
+    /// Gives the queue's buffer back once it is empty: an idle session keeps none.
+    pub(crate) fn release_empty_outbox(&mut self) {
+        if self.outbox.is_empty() && self.outbox.capacity() > 0 {
+            self.outbox = VecDeque::new();
+        }
     }
 
     /// Takes the next queued packet.

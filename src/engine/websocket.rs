@@ -372,15 +372,20 @@ impl<H: EngineHandler> Connection<H> {
                 self.needs_flush = true;
             }
         }
+        let mut flushed = false;
         if self.needs_flush {
             match Pin::new(&mut self.ws).poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Ok(())) => (self.needs_flush, flushed) = (false, true),
                 Poll::Ready(Err(_)) => return Poll::Ready(End::Io),
                 Poll::Pending => return Poll::Pending,
             }
         }
         if self.active {
-            let state = session.state();
+            let mut state = session.state();
+            if flushed {
+                // Once per batch written: the queue keeps no buffer while the connection idles.
+                state.release_empty_outbox();
+            }
             let done = match state.phase {
                 Phase::Open => false,
                 Phase::Draining => {
