@@ -151,7 +151,13 @@ impl Client {
             self.refuse_with(&name, ConnectError::new("Invalid namespace").to_json());
             return;
         };
-        lock(&self.namespaces).push((name, Slot::Connecting));
+        let mut namespaces = lock(&self.namespaces);
+        // Most clients join one namespace: room for one, not the four a first push makes.
+        if namespaces.capacity() == 0 {
+            namespaces.reserve_exact(1);
+        }
+        namespaces.push((name, Slot::Connecting));
+        drop(namespaces);
         // Answered once the namespace's adapter hears the other nodes (at once, unless the
         // namespace is new and its subscriptions are not confirmed yet), so a client told it is
         // connected misses no broadcast sent after that. The namespace stays `Connecting`

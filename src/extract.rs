@@ -83,7 +83,7 @@ impl FromDisconnectParts for HandshakeRef {
 /// use tower_socketio::extract::{HandshakeRef, SocketRef};
 ///
 /// fn on_connect(socket: SocketRef, handshake: HandshakeRef) {
-///     let agent = handshake.headers.get("user-agent");
+///     let agent = handshake.headers().get("user-agent");
 ///     # let _ = (socket, agent);
 /// }
 /// ```

@@ -82,7 +82,9 @@ impl FanoutFixture {
         let io = builder.build();
         let ns = io.0.resolve_or_create("/");
         let config = Arc::new(io.0.config.engine.clone());
-        let request = Arc::new(http::Request::new(()).into_parts().0);
+        let request = Arc::new(engine::RequestHead::new(
+            http::Request::new(()).into_parts().0,
+        ));
         let sockets = (0..sockets)
             .map(|_| {
                 let host: Weak<crate::engine::DetachedHost> = Weak::new();
@@ -145,6 +147,8 @@ impl FanoutFixture {
 pub fn struct_sizes() -> Vec<(&'static str, usize)> {
     vec![
         ("Socket", std::mem::size_of::<Socket>()),
+        ("Handshake", std::mem::size_of::<crate::Handshake>()),
+        ("Client", std::mem::size_of::<crate::client::Client>()),
         ("engine::Session inner", engine::session_inner_size()),
     ]
 }

@@ -15,6 +15,7 @@ use crate::core::delivery::LocalSockets;
 use crate::core::error::ConnectError;
 use crate::core::sync::{lock, read, write};
 use crate::engine::{Frame, Sid};
+use crate::handler::table::SharedTables;
 use crate::handler::{
     BoxedConnectHandler, BoxedConnectMiddleware, ConnectHandler, ConnectMiddleware,
 };
@@ -69,6 +70,8 @@ impl NamespaceHandlers {
 pub(crate) struct Namespace {
     pub(crate) name: String,
     pub(crate) handlers: Arc<NamespaceHandlers>,
+    /// The event handler tables its sockets share.
+    pub(crate) handler_tables: SharedTables,
     pub(crate) adapter: Arc<dyn Adapter>,
     sockets: RwLock<HashMap<Sid, SocketRef>>,
     ack_ids: AtomicU64,
@@ -119,6 +122,7 @@ impl Namespace {
                 adapter,
                 name,
                 handlers,
+                handler_tables: SharedTables::default(),
                 sockets: RwLock::new(HashMap::new()),
                 ack_ids: AtomicU64::new(0),
                 ack_timeout: core.config.ack_timeout,
@@ -273,7 +277,7 @@ impl Namespace {
 /// let io = SocketIo::new();
 /// io.ns("/admin", |socket: SocketRef| { let _ = socket; })
 ///     .with(|socket: SocketRef| -> Result<(), &'static str> {
-///         socket.handshake().headers.get("x-admin").map(|_| ()).ok_or("admins only")
+///         socket.handshake().headers().get("x-admin").map(|_| ()).ok_or("admins only")
 ///     });
 /// ```
 #[derive(Clone)]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -17,9 +17,8 @@ use crate::core::ack::{AckFuture, AckResponse, AckWaiters, PendingAcks};
 use crate::core::error::EmitError;
 use crate::core::sync::{read, write};
 use crate::engine::{Frame, Session, Sid};
-use crate::handler::{
-    BoxedDisconnectHandler, BoxedMessageHandler, DisconnectHandler, MessageHandler, MessageParts,
-};
+use crate::handler::table::HandlerTable;
+use crate::handler::{BoxedDisconnectHandler, DisconnectHandler, MessageHandler, MessageParts};
 use crate::namespace::Namespace;
 use crate::operators::{BroadcastOperators, IntoRooms};
 use crate::parser::{self, EncodedArgs, Packet, PacketType};
@@ -113,82 +112,129 @@ impl From<crate::engine::CloseReason> for DisconnectReason {
 
 /// What the client said about itself when it connected: Node's `socket.handshake`.
 ///
+/// The request it was made with is the Engine.IO session's, shared by every socket of the
+/// client rather than copied into each; the query is parsed the first time it is asked for.
+///
 /// ```
 /// use tower_socketio::SocketRef;
 ///
 /// fn on_connect(socket: SocketRef) {
 ///     let hs = socket.handshake();
-///     println!("{:?} from {:?} with {}", hs.query.get("room"), hs.address, hs.auth);
+///     let agent = hs.headers().get("user-agent");
+///     println!("{:?} from {:?} with {} ({agent:?})", hs.query().get("room"), hs.address(), hs.auth());
 /// }
 /// ```
 #[derive(Debug, Clone)]
 pub struct Handshake {
-    /// The headers of the first HTTP request.
-    pub headers: http::HeaderMap,
-    /// The query string of the first request, percent-decoded.
-    pub query: HashMap<String, String>,
-    /// The auth payload of the CONNECT packet (`{}` when the client sent none).
-    pub auth: Value,
-    /// The client's address, when the server knows it (axum's `ConnectInfo`).
-    pub address: Option<SocketAddr>,
-    /// The URL of the first request.
-    pub url: String,
-    /// When the connection was made.
-    pub issued: SystemTime,
-    /// Whether the connection came over TLS, as far as the URI tells.
-    pub secure: bool,
+    /// The first HTTP request's head, shared with the Engine.IO session.
+    request: Arc<crate::engine::RequestHead>,
+    /// Boxed: 8 bytes in every socket until the query is first asked for, not a map's 48.
+    #[allow(clippy::box_collection)]
+    query: OnceLock<Box<HashMap<String, String>>>,
+    /// `None` for `{}`, which is what most clients send.
+    auth: Option<Box<Value>>,
+    issued: SystemTime,
 }
 
+/// The auth payload of a client that sent none, or `{}`.
+static NO_AUTH: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| Value::Object(Default::default()));
+
 impl Handshake {
+    pub(crate) fn new(session: &Session, auth: Option<Value>) -> Self {
+        Handshake {
+            request: session.0.request.clone(),
+            query: OnceLock::new(),
+            auth: auth
+                .filter(|auth| auth.as_object().is_none_or(|o| !o.is_empty()))
+                .map(Box::new),
+            issued: SystemTime::now(),
+        }
+    }
+
+    /// The headers of the first HTTP request.
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.request.parts().headers
+    }
+
+    /// The query string of the first request, percent-decoded.
+    pub fn query(&self) -> &HashMap<String, String> {
+        self.query.get_or_init(|| {
+            Box::new(
+                self.request
+                    .uri()
+                    .query()
+                    .map(|q| {
+                        crate::engine::query_pairs(q)
+                            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
+        })
+    }
+
+    /// The auth payload of the CONNECT packet (`{}` when the client sent none).
+    pub fn auth(&self) -> &Value {
+        self.auth.as_deref().unwrap_or(&NO_AUTH)
+    }
+
+    /// The client's address, when the server knows it (axum's `ConnectInfo`).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.request
+            .parts()
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|info| info.0)
+    }
+
+    /// The URL of the first request.
+    pub fn url(&self) -> String {
+        self.request.uri().to_string()
+    }
+
+    /// When the socket connected.
+    pub fn issued(&self) -> SystemTime {
+        self.issued
+    }
+
+    /// Whether the connection came over TLS, as far as the URI tells.
+    pub fn secure(&self) -> bool {
+        self.request.uri().scheme_str() == Some("https")
+    }
+
     /// The handshake as Node's adapters exchange it in fetch answers.
     pub(crate) fn node_json(&self) -> Value {
         let headers: serde_json::Map<String, Value> = self
-            .headers
+            .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.into())))
             .collect();
         serde_json::json!({
             "headers": headers,
             "time": crate::core::time::js_date_string(self.issued),
-            "query": self.query,
-            "auth": self.auth,
-            "address": self.address.map(|a| a.ip().to_string()),
-            "xdomain": self.headers.contains_key(http::header::ORIGIN),
-            "url": self.url,
+            "query": self.query(),
+            "auth": self.auth(),
+            "address": self.address().map(|a| a.ip().to_string()),
+            "xdomain": self.headers().contains_key(http::header::ORIGIN),
+            "url": self.url(),
             "issued": crate::core::time::unix_millis(self.issued),
-            "secure": self.secure,
+            "secure": self.secure(),
         })
-    }
-
-    pub(crate) fn new(session: &Session, auth: Option<Value>) -> Self {
-        let request = session.request();
-        let query = request
-            .uri
-            .query()
-            .map(|q| {
-                crate::engine::query_pairs(q)
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let address = request
-            .extensions
-            .get::<axum::extract::ConnectInfo<SocketAddr>>()
-            .map(|info| info.0);
-        Handshake {
-            headers: request.headers.clone(),
-            query,
-            auth: auth.unwrap_or_else(|| Value::Object(Default::default())),
-            address,
-            url: request.uri.to_string(),
-            issued: SystemTime::now(),
-            secure: request.uri.scheme_str() == Some("https"),
-        }
     }
 }
 
 type AnyHandler = Arc<dyn Fn(&SocketRef, &str, &[Value]) + Send + Sync>;
 type PacketMiddleware = Arc<dyn Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync>;
+
+/// The listeners a socket may register besides its event and disconnect handlers.
+#[derive(Default)]
+struct Listeners {
+    any: Vec<AnyHandler>,
+    any_outgoing: Vec<AnyHandler>,
+    middlewares: Vec<PacketMiddleware>,
+    on_disconnecting: Option<BoxedDisconnectHandler>,
+}
 
 /// A socket in a namespace. Handlers receive it as [`SocketRef`].
 ///
@@ -214,16 +260,16 @@ pub struct Socket {
     handshake: Handshake,
     connected: AtomicBool,
     closing: AtomicBool,
-    handlers: RwLock<HashMap<String, BoxedMessageHandler>>,
-    any: RwLock<Vec<AnyHandler>>,
-    any_outgoing: RwLock<Vec<AnyHandler>>,
-    middlewares: RwLock<Vec<PacketMiddleware>>,
+    /// Shared with the namespace's other sockets while they registered the same handlers.
+    handlers: RwLock<Arc<HandlerTable>>,
+    /// What few sockets register, boxed on first use: every idle socket pays for its size.
+    listeners: RwLock<Option<Box<Listeners>>>,
     on_disconnect: RwLock<Option<BoxedDisconnectHandler>>,
-    on_disconnecting: RwLock<Option<BoxedDisconnectHandler>>,
     pub(crate) acks: PendingAcks,
     extensions: RwLock<http::Extensions>,
     /// Node's `socket.data`: serializable, so other nodes see it and it survives recovery.
-    data: RwLock<Value>,
+    /// Boxed once set (`None` is `null`).
+    data: RwLock<Option<Box<Value>>>,
     /// The client connection this socket belongs to, to leave or close it.
     pub(crate) client: std::sync::Weak<crate::client::Client>,
 }
@@ -250,6 +296,7 @@ impl Socket {
         id: Option<Sid>,
     ) -> SocketRef {
         let handshake = Handshake::new(&session, auth);
+        let handlers = ns.handler_tables.empty();
         let recovery_enabled = ns.recovery.is_some();
         let (id, pid, extensions, data, recovered) = match restored {
             Some(s) => (s.sid, Some(s.pid), ns.take_extensions(s.pid), s.data, true),
@@ -270,15 +317,12 @@ impl Socket {
             handshake,
             connected: AtomicBool::new(false),
             closing: AtomicBool::new(false),
-            handlers: RwLock::new(HashMap::new()),
-            any: RwLock::new(Vec::new()),
-            any_outgoing: RwLock::new(Vec::new()),
-            middlewares: RwLock::new(Vec::new()),
+            handlers: RwLock::new(handlers),
+            listeners: RwLock::new(None),
             on_disconnect: RwLock::new(None),
-            on_disconnecting: RwLock::new(None),
             acks: PendingAcks::default(),
             extensions: RwLock::new(extensions),
-            data: RwLock::new(data),
+            data: RwLock::new((!data.is_null()).then(|| Box::new(data))),
             client,
         })
     }
@@ -328,18 +372,31 @@ impl Socket {
         H: MessageHandler<T>,
         T: 'static,
     {
-        write(&self.handlers).insert(event.into(), crate::handler::message::boxed(handler));
+        let mut table = write(&self.handlers);
+        let replaced = self
+            .ns
+            .handler_tables
+            .insert(&mut table, event.into(), handler);
+        drop(table);
+        drop(replaced);
     }
 
     /// Removes the handler of an event.
     pub fn off(&self, event: &str) {
-        write(&self.handlers).remove(event);
+        let mut table = write(&self.handlers);
+        let removed = if table.contains_key(event) {
+            Arc::make_mut(&mut table).remove(event)
+        } else {
+            None
+        };
+        drop(table);
+        drop(removed);
     }
 
     /// Registers a catch-all listener, called with the event name and arguments of every
     /// incoming event before its own handler (Node's `socket.onAny`).
     pub fn on_any(&self, listener: impl Fn(&SocketRef, &str, &[Value]) + Send + Sync + 'static) {
-        write(&self.any).push(Arc::new(listener));
+        self.listeners_mut(|l| l.any.push(Arc::new(listener)));
     }
 
     /// Registers a catch-all listener for every event this socket emits (Node's
@@ -348,7 +405,7 @@ impl Socket {
         &self,
         listener: impl Fn(&SocketRef, &str, &[Value]) + Send + Sync + 'static,
     ) {
-        write(&self.any_outgoing).push(Arc::new(listener));
+        self.listeners_mut(|l| l.any_outgoing.push(Arc::new(listener)));
     }
 
     /// Adds a packet middleware (Node's `socket.use`): it sees every incoming event before any
@@ -358,7 +415,7 @@ impl Socket {
         &self,
         middleware: impl Fn(&SocketRef, &str, &[Value]) -> Result<(), String> + Send + Sync + 'static,
     ) {
-        write(&self.middlewares).push(Arc::new(middleware));
+        self.listeners_mut(|l| l.middlewares.push(Arc::new(middleware)));
     }
 
     /// Registers the disconnect handler.
@@ -368,7 +425,22 @@ impl Socket {
 
     /// Registers the `disconnecting` handler: it runs before the socket leaves its rooms.
     pub fn on_disconnecting<H: DisconnectHandler<T>, T: 'static>(&self, handler: H) {
-        *write(&self.on_disconnecting) = Some(crate::handler::disconnect::boxed(handler));
+        let handler = crate::handler::disconnect::boxed(handler);
+        let replaced = self.listeners_mut(|l| l.on_disconnecting.replace(handler));
+        drop(replaced);
+    }
+
+    /// Changes the listeners, boxing them first if need be.
+    fn listeners_mut<R>(&self, change: impl FnOnce(&mut Listeners) -> R) -> R {
+        change(write(&self.listeners).get_or_insert_with(Box::default))
+    }
+
+    /// A copy of some of the listeners, taken under the lock and used after it.
+    fn listeners<T: Default>(&self, pick: impl FnOnce(&Listeners) -> T) -> T {
+        read(&self.listeners)
+            .as_deref()
+            .map(pick)
+            .unwrap_or_default()
     }
 
     /// Emits an event to this client. A tuple spreads into several arguments, `()` sends none,
@@ -521,17 +593,19 @@ impl Socket {
     /// ```
     pub fn data<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
         let data = read(&self.data);
-        if data.is_null() {
-            return None;
-        }
-        T::deserialize(&*data).ok()
+        T::deserialize(&**data.as_ref()?).ok()
     }
 
     /// Sets the socket's data (Node's `socket.data`). Unlike an extension, it is serialized:
     /// [`fetch_sockets`](crate::operators::BroadcastOperators::fetch_sockets) on another node
     /// sees it, and a session recovered on another node gets it back.
     pub fn set_data<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), serde_json::Error> {
-        *write(&self.data) = serde_json::to_value(data)?;
+        let data = serde_json::to_value(data)?;
+        let replaced = std::mem::replace(
+            &mut *write(&self.data),
+            (!data.is_null()).then(|| Box::new(data)),
+        );
+        drop(replaced);
         if self.connected() {
             self.track_session();
         }
@@ -572,7 +646,7 @@ impl Socket {
 
     /// The data as JSON, `null` when unset.
     pub(crate) fn data_value(&self) -> Value {
-        read(&self.data).clone()
+        read(&self.data).as_deref().cloned().unwrap_or(Value::Null)
     }
 
     /// Queues frames for this client.
@@ -613,7 +687,7 @@ impl Socket {
 
     pub(crate) fn notify_outgoing(self: &Arc<Self>, event: &str, args: &EncodedArgs) {
         tracing::trace!(socket = %self.id, ns = %self.ns.name, event, "event out");
-        let listeners = read(&self.any_outgoing).clone();
+        let listeners = self.listeners(|l| l.any_outgoing.clone());
         if listeners.is_empty() {
             return;
         }
@@ -670,11 +744,11 @@ impl Socket {
             observer.event_received(self, &parts.event, &parts.args, &parts.attachments);
         }
         // Catch-all listeners see every event, refused ones included (Node's order).
-        let any = read(&self.any).clone();
+        let any = self.listeners(|l| l.any.clone());
         for listener in any {
             listener(self, &parts.event, &parts.args);
         }
-        let middlewares = read(&self.middlewares).clone();
+        let middlewares = self.listeners(|l| l.middlewares.clone());
         for middleware in middlewares {
             if let Err(message) = middleware(self, &parts.event, &parts.args) {
                 let handler = read(&self.handlers).get("error").cloned();
@@ -726,7 +800,9 @@ impl Socket {
         tracing::debug!(socket = %self.id, ns = %self.ns.name, %reason, "socket disconnected");
         // `disconnecting` still sees the rooms and may still emit: the socket is connected
         // until it returns (or first awaits), as in Node.
-        let disconnecting = write(&self.on_disconnecting).take();
+        let disconnecting = write(&self.listeners)
+            .as_mut()
+            .and_then(|l| l.on_disconnecting.take());
         if let Some(handler) = disconnecting {
             handler.call(self.clone(), reason);
         }
@@ -757,7 +833,9 @@ impl Socket {
         if let Some(handler) = disconnect {
             handler.call(self.clone(), reason);
         }
-        write(&self.handlers).clear();
+        let empty = self.ns.handler_tables.empty();
+        let handlers = std::mem::replace(&mut *write(&self.handlers), empty);
+        drop(handlers);
     }
 }
 

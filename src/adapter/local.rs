@@ -12,9 +12,9 @@ use crate::engine::Sid;
 #[derive(Debug, Default)]
 struct Rooms {
     /// Room → its members.
-    rooms: HashMap<Room, HashSet<Sid>>,
+    rooms: HashMap<Room, Few<Sid>>,
     /// Socket → its rooms.
-    sids: HashMap<Sid, HashSet<Room>>,
+    sids: HashMap<Sid, Few<Room>>,
 }
 
 /// The rooms of one namespace on this node, and delivery to its sockets. Every adapter uses it
@@ -92,13 +92,13 @@ impl LocalAdapter {
             let Some(rooms) = state.sids.remove(&sid) else {
                 return;
             };
-            for room in &rooms {
+            for room in rooms.iter() {
                 remove_member(&mut state.rooms, room, sid);
             }
             rooms
         };
         if let Some(observer) = self.ns.observer() {
-            for room in &left {
+            for room in left.iter() {
                 observer.room_left(self.ns.name(), room, sid);
             }
         }
@@ -146,14 +146,14 @@ impl LocalAdapter {
         if opts.rooms.len() == 1 {
             // One room: its members are already distinct.
             return members
-                .flatten()
+                .flat_map(Few::iter)
                 .filter(|sid| !excluded(sid))
                 .copied()
                 .collect();
         }
         let mut seen = HashSet::new();
         members
-            .flatten()
+            .flat_map(Few::iter)
             .filter(|sid| !excluded(sid) && seen.insert(**sid))
             .copied()
             .collect()
@@ -248,7 +248,7 @@ impl LocalAdapter {
 }
 
 /// Takes `sid` out of `room`'s members; returns whether it was one.
-fn remove_member(rooms: &mut HashMap<Room, HashSet<Sid>>, room: &Room, sid: Sid) -> bool {
+fn remove_member(rooms: &mut HashMap<Room, Few<Sid>>, room: &Room, sid: Sid) -> bool {
     let Some(members) = rooms.get_mut(room) else {
         return false;
     };
@@ -257,4 +257,101 @@ fn remove_member(rooms: &mut HashMap<Room, HashSet<Sid>>, room: &Room, sid: Sid)
         rooms.remove(room);
     }
     removed
+}
+
+/// A set that holds one element without allocating: every socket is alone in its own room, and
+/// many sockets are in that room only, so most sets of either map have one element.
+#[derive(Debug)]
+enum Few<T> {
+    One(T),
+    Many(HashSet<T>),
+}
+
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        Few::Many(HashSet::new())
+    }
+}
+
+impl<T: Eq + std::hash::Hash> Few<T> {
+    /// Adds `value`; returns whether it was not in the set yet.
+    fn insert(&mut self, value: T) -> bool {
+        match self {
+            Few::Many(set) if set.is_empty() => {
+                *self = Few::One(value);
+                true
+            }
+            Few::Many(set) => set.insert(value),
+            Few::One(one) if *one == value => false,
+            Few::One(_) => {
+                let Few::One(one) = std::mem::replace(self, Few::Many(HashSet::with_capacity(2)))
+                else {
+                    return false;
+                };
+                if let Few::Many(set) = self {
+                    set.insert(one);
+                    set.insert(value);
+                }
+                true
+            }
+        }
+    }
+
+    /// Removes `value`; returns whether it was in the set.
+    fn remove(&mut self, value: &T) -> bool {
+        match self {
+            Few::One(one) if one == value => {
+                *self = Few::default();
+                true
+            }
+            Few::One(_) => false,
+            Few::Many(set) => set.remove(value),
+        }
+    }
+
+    fn contains(&self, value: &T) -> bool {
+        match self {
+            Few::One(one) => one == value,
+            Few::Many(set) => set.contains(value),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, Few::Many(set) if set.is_empty())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        let (one, many) = match self {
+            Few::One(one) => (Some(one), None),
+            Few::Many(set) => (None, Some(set.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_few_is_a_set() {
+        let mut few = Few::default();
+        assert!(few.is_empty());
+        assert!(few.insert(1));
+        assert!(!few.insert(1));
+        assert!(matches!(few, Few::One(1)));
+        assert!(few.insert(2));
+        assert!(few.insert(3));
+        assert!(!few.insert(2));
+        let mut all: Vec<_> = few.iter().copied().collect();
+        all.sort();
+        assert_eq!(all, [1, 2, 3]);
+        assert!(few.contains(&2) && !few.contains(&4));
+        assert!(few.remove(&2) && !few.remove(&2));
+        assert!(few.remove(&1) && few.remove(&3));
+        assert!(few.is_empty());
+        assert!(few.insert(5));
+        assert!(few.remove(&5));
+        assert!(few.is_empty() && few.iter().next().is_none());
+    }
 }

@@ -101,7 +101,7 @@ impl Authenticator {
         socket: &SocketRef,
         sessions: &dyn SessionStore,
     ) -> Result<(), ConnectError> {
-        let credentials = Credentials::deserialize(&socket.handshake().auth).unwrap_or_default();
+        let credentials = Credentials::deserialize(socket.handshake().auth()).unwrap_or_default();
         if let Some(id) = &credentials.session_id
             && session_exists(sessions, id).await
         {

@@ -77,10 +77,10 @@ impl Default for EngineConfig {
             allow_eio3: false,
             cookie: None,
             http_compression_threshold: Some(1024),
-            // Allocated (and zeroed) per WebSocket for its whole life: at 1 KiB an idle connection
-            // stays small, and Socket.IO packets, mostly far smaller, still take one read each.
-            // Larger frames grow the buffer as needed, read 1 KiB at a time.
-            ws_read_buffer_size: 1024,
+            // Allocated (and zeroed) per WebSocket for its whole life, so small: most Socket.IO
+            // packets fit. Larger frames grow it as needed, taken 256 bytes at a time from what
+            // one system call read ahead (up to 8 KiB, held only until taken).
+            ws_read_buffer_size: 256,
             allow_request: None,
             #[cfg(feature = "no-sticky")]
             forwarding: None,
@@ -184,9 +184,10 @@ impl EngineConfig {
         self
     }
 
-    /// How much a WebSocket connection reads per system call (default 1 KiB). The buffer lives
-    /// as long as the connection, so it is kept small for many idle clients; servers that
-    /// mostly receive large messages read them in fewer calls with a larger one.
+    /// The size of a WebSocket connection's read buffer (default 256 bytes). It lives as long as
+    /// the connection, so it is kept small for many idle clients; a system call still reads up
+    /// to 8 KiB, which the connection holds only until the buffer took it. Servers that mostly
+    /// receive large messages take them in fewer steps with a larger one.
     ///
     /// ```
     /// use tower_socketio::engine::EngineConfig;

@@ -34,11 +34,13 @@ mod config;
 mod error;
 #[cfg(feature = "no-sticky")]
 mod forward;
+mod head;
 pub(crate) mod observe;
 mod packet;
 mod payload;
 mod polling;
 mod query;
+mod read_ahead;
 mod service;
 mod session;
 mod sid;
@@ -67,6 +69,7 @@ pub use sid::{InvalidSid, Sid};
 pub(crate) use query::pairs as query_pairs;
 
 use error::empty_response;
+pub(crate) use head::RequestHead;
 use packet::Packet;
 use session::SessionHost;
 
@@ -436,7 +439,7 @@ impl<H: EngineHandler> Engine<H> {
             b64,
             transport,
             self.config.clone(),
-            Arc::new(owned_parts(parts)),
+            Arc::new(RequestHead::new(parts)),
             Arc::downgrade(&host),
         );
         session
@@ -620,90 +623,9 @@ fn request_span<B>(req: &Request<B>, query: &query::EngineQuery) -> tracing::Spa
     )
 }
 
-/// The handshake request's head with bytes of its own, in one small buffer.
-///
-/// hyper parses the URI and the header values as slices of its connection's read buffer (8 to
-/// 16 KiB); keeping them for the session's lifetime would keep that whole buffer alive for
-/// every connection (it was most of the memory an idle WebSocket took).
-fn owned_parts(mut parts: http::request::Parts) -> http::request::Parts {
-    let uri = parts.uri.to_string();
-    let values: usize = parts.headers.values().map(|v| v.len()).sum();
-    let mut buf = bytes::BytesMut::with_capacity(uri.len() + values);
-    buf.extend_from_slice(uri.as_bytes());
-    for value in parts.headers.values() {
-        buf.extend_from_slice(value.as_bytes());
-    }
-    let buf = buf.freeze();
-    if let Ok(owned) = http::Uri::from_maybe_shared(buf.slice(..uri.len())) {
-        // axum's router keeps a copy of the URI too, as an extension.
-        if let Some(original) = parts.extensions.get_mut::<axum::extract::OriginalUri>() {
-            if original.0 == parts.uri {
-                original.0 = owned.clone();
-            } else if let Ok(copy) = http::Uri::try_from(original.0.to_string()) {
-                original.0 = copy;
-            }
-        }
-        parts.uri = owned;
-    }
-    let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
-    let mut at = uri.len();
-    for (name, value) in &parts.headers {
-        let end = at + value.len();
-        let owned = match HeaderValue::from_maybe_shared(buf.slice(at..end)) {
-            Ok(mut owned) => {
-                owned.set_sensitive(value.is_sensitive());
-                owned
-            }
-            // Bytes hyper let through that `HeaderValue` would not: keep the original.
-            Err(_) => value.clone(),
-        };
-        headers.append(name.clone(), owned);
-        at = end;
-    }
-    parts.headers = headers;
-    parts
-}
-
 fn set_cookie(res: &mut Response<Full<Bytes>>, name: &str, sid: Sid) {
     let cookie = format!("{name}={sid}; Path=/; HttpOnly; SameSite=Lax");
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         res.headers_mut().append(header::SET_COOKIE, value);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn owned_parts_keeps_the_request_head() {
-        let head = Bytes::from_static(b"/socket.io/?EIO=4&transport=websocket cookie a b");
-        let uri = http::Uri::from_maybe_shared(head.slice(..37)).unwrap();
-        let mut req = Request::get(uri.clone()).body(()).unwrap();
-        let mut secret = HeaderValue::from_maybe_shared(head.slice(38..44)).unwrap();
-        secret.set_sensitive(true);
-        req.headers_mut().insert(header::COOKIE, secret);
-        req.headers_mut().append(
-            "x-multi",
-            HeaderValue::from_maybe_shared(head.slice(45..46)).unwrap(),
-        );
-        req.headers_mut().append(
-            "x-multi",
-            HeaderValue::from_maybe_shared(head.slice(47..48)).unwrap(),
-        );
-        req.extensions_mut()
-            .insert(axum::extract::OriginalUri(uri.clone()));
-        let (parts, ()) = req.into_parts();
-        let owned = owned_parts(parts);
-        assert_eq!(owned.uri, uri);
-        assert_eq!(owned.headers[header::COOKIE], "cookie");
-        assert!(owned.headers[header::COOKIE].is_sensitive());
-        let multi: Vec<_> = owned.headers.get_all("x-multi").iter().collect();
-        assert_eq!(multi, ["a", "b"]);
-        let original = owned
-            .extensions
-            .get::<axum::extract::OriginalUri>()
-            .unwrap();
-        assert_eq!(original.0, uri);
     }
 }

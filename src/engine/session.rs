@@ -58,7 +58,7 @@ pub(crate) struct Inner {
     pub(crate) protocol: ProtocolVersion,
     pub(crate) b64: bool,
     pub(crate) config: Arc<EngineConfig>,
-    pub(crate) request: Arc<http::request::Parts>,
+    pub(crate) request: Arc<super::RequestHead>,
     pub(crate) created_at: Instant,
     state: Mutex<State>,
     /// Wakes the pending polling GET.
@@ -127,7 +127,7 @@ impl Session {
         b64: bool,
         transport: TransportKind,
         config: Arc<EngineConfig>,
-        request: Arc<http::request::Parts>,
+        request: Arc<super::RequestHead>,
         host: Weak<dyn SessionHost>,
     ) -> Session {
         let observer = host.upgrade().and_then(|host| host.observer());
@@ -175,7 +175,7 @@ impl Session {
 
     /// The handshake request (method, URI, headers and extensions; no body).
     pub fn request(&self) -> &http::request::Parts {
-        &self.0.request
+        self.0.request.parts()
     }
 
     /// When the handshake happened.
@@ -430,7 +430,15 @@ impl State {
         self.record_depth();
         self.outbox_bytes = 0;
         self.allowance = 0;
-        self.outbox.drain(..).collect()
+        // The queue's buffer goes with its frames: an idle session keeps none.
+        Vec::from(std::mem::take(&mut self.outbox))
+    }
+
+    /// Gives the queue's buffer back once it is empty: an idle session keeps none.
+    pub(crate) fn release_empty_outbox(&mut self) {
+        if self.outbox.is_empty() && self.outbox.capacity() > 0 {
+            self.outbox = VecDeque::new();
+        }
     }
 
     /// Takes the next queued packet.

@@ -27,10 +27,11 @@ use tracing::Instrument;
 use super::error::{CloseReason, RequestError};
 use super::packet::{Frame, FrameKind, Packet, Text};
 use super::query::TransportKind;
+use super::read_ahead::ReadAhead;
 use super::session::{InlineHeartbeat, Phase, Upgrade};
 use super::{Engine, EngineHandler, Entry, Flow, ProtocolVersion, v3};
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
+type Ws = WebSocketStream<ReadAhead<TokioIo<Upgraded>>>;
 
 /// Whether the request asks to switch to the WebSocket protocol.
 pub(crate) fn is_upgrade_request<B>(req: &Request<B>) -> bool {
@@ -158,7 +159,7 @@ async fn establish<H: EngineHandler>(
     probing: bool,
 ) -> Option<Ws> {
     let io = match on_upgrade.await {
-        Ok(upgraded) => TokioIo::new(upgraded),
+        Ok(upgraded) => ReadAhead::new(TokioIo::new(upgraded)),
         Err(err) => {
             tracing::debug!(sid = %entry.session.sid(), %err, "WebSocket upgrade failed");
             if probing {
@@ -375,15 +376,20 @@ impl<H: EngineHandler> Connection<H> {
                 self.needs_flush = true;
             }
         }
+        let mut flushed = false;
         if self.needs_flush {
             match Pin::new(&mut self.ws).poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.needs_flush = false,
+                Poll::Ready(Ok(())) => (self.needs_flush, flushed) = (false, true),
                 Poll::Ready(Err(_)) => return Poll::Ready(End::Io),
                 Poll::Pending => return Poll::Pending,
             }
         }
         if self.active {
-            let state = session.state();
+            let mut state = session.state();
+            if flushed {
+                // Once per batch written: the queue keeps no buffer while the connection idles.
+                state.release_empty_outbox();
+            }
             let done = match state.phase {
                 Phase::Open => false,
                 Phase::Draining => {

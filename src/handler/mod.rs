@@ -28,6 +28,7 @@
 pub(crate) mod connect;
 pub(crate) mod disconnect;
 pub(crate) mod message;
+pub(crate) mod table;
 
 pub use connect::{ConnectHandler, ConnectMiddleware, FromConnectParts};
 pub use disconnect::{DisconnectHandler, FromDisconnectParts};
@@ -36,7 +37,6 @@ pub use message::{FromMessageParts, MessageHandler, MessageParts};
 pub use connect::MiddlewareFuture;
 pub(crate) use connect::{BoxedConnectHandler, BoxedConnectMiddleware};
 pub(crate) use disconnect::BoxedDisconnectHandler;
-pub(crate) use message::BoxedMessageHandler;
 
 use std::future::Future;
 use std::task::{Context, Waker};

@@ -79,7 +79,8 @@ const MAX_ACK_ID: u64 = (1 << 53) - 1;
 pub struct Decoder {
     max_attachments: usize,
     max_depth: usize,
-    pending: Option<(Packet, usize)>,
+    /// Boxed: a client's decoder lives as long as its connection, and is rarely mid-packet.
+    pending: Option<Box<(Packet, usize)>>,
 }
 
 /// How deep JSON may nest by default: deep enough for any real document, shallow enough that
@@ -112,18 +113,20 @@ impl Decoder {
             // Like Node, placeholders are only resolved in packets that carry attachments.
             return Ok(Some(packet));
         }
-        self.pending = Some((packet, attachments));
+        self.pending = Some(Box::new((packet, attachments)));
         Ok(None)
     }
 
     /// Adds an attachment; returns the packet once the last one arrived.
     pub fn decode_binary(&mut self, data: Bytes) -> Result<Option<Packet>, ParseError> {
-        let (mut packet, expected) = self.pending.take().ok_or(ParseError::UnexpectedBinary)?;
+        let mut pending = self.pending.take().ok_or(ParseError::UnexpectedBinary)?;
+        let (packet, expected) = &mut *pending;
         packet.attachments.push(data);
-        if packet.attachments.len() < expected {
-            self.pending = Some((packet, expected));
+        if packet.attachments.len() < *expected {
+            self.pending = Some(pending);
             return Ok(None);
         }
+        let (mut packet, _) = *pending;
         resolve_placeholders(&mut packet)?;
         Ok(Some(packet))
     }

@@ -40,7 +40,7 @@ const HASH: &str = "$2a$10$KGtHhoY0LyQuyUeIrVKuX.r6eRPD.mWiSRRjvg4.CMOux4hQUp6LS
 /// The test app's handlers, the same as the Node server's in `admin-ui-compare.mjs`.
 fn handlers(io: &SocketIo) {
     io.ns("/", |socket: SocketRef| {
-        if let Some(room) = socket.handshake().query.get("room").cloned() {
+        if let Some(room) = socket.handshake().query().get("room").cloned() {
             socket.join(room);
         }
         socket.on("join", |socket: SocketRef, Data(room): Data<String>| {

@@ -94,7 +94,7 @@ fn guard(socket: SocketRef, Data(auth): Data<Value>) -> Result<(), ConnectError>
         .get("token")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .or_else(|| socket.handshake().query.get("token").cloned());
+        .or_else(|| socket.handshake().query().get("token").cloned());
     if token.as_deref() == Some("secret") {
         return Ok(());
     }
@@ -110,7 +110,7 @@ fn on_connect(socket: SocketRef, Data(auth): Data<Value>, State(control): State<
             &json!({
                 "generation": control.generation,
                 "ns": socket.ns(),
-                "query": socket.handshake().query,
+                "query": socket.handshake().query(),
             }),
         )
         .ok();
