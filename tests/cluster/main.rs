@@ -17,7 +17,9 @@
 //! - `redis_streams`: the Redis Streams mode and cross-node recovery;
 //! - `postgres_cluster`, `postgres_mixed`, `postgres_faults` (feature `postgres`): the
 //!   PostgreSQL adapter between Rust nodes, with Node.js nodes and Node's emitter, and under
-//!   killed connections, a restart and junk; each test on a fresh database of the machine's
+//!   killed connections, a restart and junk; `postgres_emitter`: our PostgreSQL emitter
+//!   reaching Rust and Node nodes, and under killed connections and a restart; each test on a
+//!   fresh database of the machine's
 //!   PostgreSQL (127.0.0.1:5432, user `postgres`, trust auth), which it drops at the end.
 //!
 //! Run alone with `scripts/test cluster`. The support tree is shared by every test binary.
@@ -32,6 +34,8 @@ mod no_sticky;
 mod no_sticky_bench;
 #[cfg(feature = "postgres")]
 mod postgres_cluster;
+#[cfg(feature = "postgres")]
+mod postgres_emitter;
 #[cfg(feature = "postgres")]
 mod postgres_faults;
 #[cfg(feature = "postgres")]
