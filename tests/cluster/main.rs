@@ -14,6 +14,8 @@
 //! - `redis_protocol`: the wire format on the channels;
 //! - `redis_ready`: a node serves only once its subscriptions are confirmed;
 //! - `redis_recovery`: connection state recovery on the pub/sub modes, per node;
+//! - `redis_sentinel`: Redis Sentinel (a master, a replica, three sentinels): the master
+//!   killed while nodes broadcast, broadcasts resume after the failover, in every mode;
 //! - `redis_streams`: the Redis Streams mode and cross-node recovery;
 //! - `postgres_cluster`, `postgres_mixed`, `postgres_faults` (feature `postgres`): the
 //!   PostgreSQL adapter between Rust nodes, with Node.js nodes and Node's emitter, and under
@@ -49,4 +51,5 @@ mod redis_mixed;
 mod redis_protocol;
 mod redis_ready;
 mod redis_recovery;
+mod redis_sentinel;
 mod redis_streams;
