@@ -1,9 +1,11 @@
 //! Redis Sentinel (`RedisAdapterConfig::sentinel`): a master, a replica and three sentinels
-//! from `redis-server` (`support::sentinel`); the master is killed (SIGKILL) while nodes
-//! broadcast, Sentinel promotes the replica, and broadcasts between the nodes resume, in every
-//! mode, without anything hanging: the emits in flight return at once, the requests in flight
-//! within their timeout, and the nodes count each other again (their subscriptions moved to the
-//! new master).
+//! from `redis-server` (`support::sentinel`), two Rust nodes and a Node node
+//! (`@socket.io/redis-adapter` or `@socket.io/redis-streams-adapter` on ioredis clients, which
+//! follow the master through the same sentinels); the master is killed (SIGKILL) while a node
+//! broadcasts, Sentinel promotes the replica, and broadcasts between all the nodes resume, in
+//! every mode, without anything hanging: the emits in flight return at once, the requests in
+//! flight within their timeout, and the nodes count each other again (their subscriptions
+//! moved to the new master).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +15,7 @@ use serde_json::json;
 use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisMode, SubscriptionMode};
 use tower_socketio::emitter::Emitter;
 
-use crate::support::redis::{Cluster, Node, RustNode, Target};
+use crate::support::redis::{Cluster, JsNode, Node, RustNode, Target};
 use crate::support::sentinel::{MASTER_NAME, SentinelSetup};
 
 /// A Rust node's configuration on the setup's sentinels.
@@ -151,10 +153,23 @@ async fn rust_nodes(setup: &SentinelSetup, mode: RedisMode) -> Vec<Node> {
     ]
 }
 
+/// A Node node on ioredis clients that find the master through the setup's sentinels
+/// (`tests/js/redis-node.mjs` with `SENTINELS`), in the mode `extra` says.
+async fn js_node(setup: &SentinelSetup, mode: &[(&'static str, &str)]) -> Node {
+    let mut env = vec![
+        ("SENTINELS", setup.sentinel_list()),
+        ("SENTINEL_NAME", MASTER_NAME.to_string()),
+    ];
+    env.extend(mode.iter().map(|(k, v)| (*k, v.to_string())));
+    Node::Js(JsNode::start_env("n1", "", "socket.io", env).await)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_classic() {
     let setup = SentinelSetup::start();
-    let cluster = Cluster::start(rust_nodes(&setup, RedisMode::Classic).await).await;
+    let mut nodes = rust_nodes(&setup, RedisMode::Classic).await;
+    nodes.push(js_node(&setup, &[]).await);
+    let cluster = Cluster::start(nodes).await;
     failover_scenario(&setup, &cluster).await;
 }
 
@@ -162,14 +177,18 @@ async fn sentinel_failover_classic() {
 async fn sentinel_failover_sharded() {
     let setup = SentinelSetup::start();
     let mode = RedisMode::Sharded(SubscriptionMode::Dynamic);
-    let cluster = Cluster::start(rust_nodes(&setup, mode).await).await;
+    let mut nodes = rust_nodes(&setup, mode).await;
+    nodes.push(js_node(&setup, &[("SHARDED", "dynamic")]).await);
+    let cluster = Cluster::start(nodes).await;
     failover_scenario(&setup, &cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_streams() {
     let setup = SentinelSetup::start();
-    let cluster = Cluster::start(rust_nodes(&setup, RedisMode::Streams).await).await;
+    let mut nodes = rust_nodes(&setup, RedisMode::Streams).await;
+    nodes.push(js_node(&setup, &[("STREAMS", "1")]).await);
+    let cluster = Cluster::start(nodes).await;
     failover_scenario(&setup, &cluster).await;
 }
 
