@@ -11,7 +11,7 @@
 //!
 //! Arguments: `--engine=redis|postgres` (default `CLUSTER_ENGINE` or `redis`) and where the
 //! engine is: the Redis URL (default `REDIS_URL` or `redis://127.0.0.1:6379`), or the
-//! PostgreSQL connection string (default `PG_URL` or `host=127.0.0.1 user=postgres`);
+//! PostgreSQL connection string (default `DATABASE_URL` or `host=127.0.0.1 user=postgres`);
 //! `--sharded` or `--streams` for Redis servers in that mode. Every second it emits `clock`
 //! `{now, tick}` to every client of namespace `/`, every tenth tick also to room `news` only,
 //! with 16 bytes of binary data, and asks the servers' own `stats` listeners
@@ -77,7 +77,7 @@ async fn postgres_emitter(
 ) -> Result<Emitter, Box<dyn std::error::Error>> {
     use tower_socketio::adapter::postgres::PostgresAdapterConfig;
     let connection = connection
-        .or_else(|| std::env::var("PG_URL").ok())
+        .or_else(|| std::env::var("DATABASE_URL").ok())
         .unwrap_or_else(|| "host=127.0.0.1 user=postgres".into());
     Ok(Emitter::postgres(PostgresAdapterConfig::new(connection)).await?)
 }

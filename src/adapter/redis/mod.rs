@@ -71,6 +71,18 @@
 //! but could not answer before going away are skipped. Node's `streamCount` (one stream per
 //! namespace hash) and `useShardedPubSub` are not offered.
 //!
+//! # Redis Sentinel
+//!
+//! [`RedisAdapterConfig::sentinel`] takes the sentinels' URLs and the master's name instead of
+//! a URL, in any mode. The adapter connects to the master the sentinels name (the `redis`
+//! crate's `sentinel` feature, which checks the master's `ROLE`), and a task checks twice a
+//! second that it still answers `ROLE` with `master`. When it does not, the task asks the
+//! sentinels again; once they name another master, every connection of the server (publisher,
+//! subscriber, stream reader) is moved to it and the subscriber subscribes everything again.
+//! Emits never wait for it; messages queued meanwhile are retried as across a Redis restart
+//! (2 s, 30 s for stream entries), then dropped with a log line; requests in flight end with
+//! their timeout. The stream reader goes on from the last entry it read.
+//!
 //! # Readiness
 //!
 //! [`RedisAdapter::connect`] returns once Redis is reached (in streams mode, once the reader
