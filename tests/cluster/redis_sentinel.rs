@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisMode, SubscriptionMode};
+use tower_socketio::adapter::redis::{
+    RedisAdapter, RedisAdapterConfig, RedisAdapterError, RedisMode, SubscriptionMode,
+};
 use tower_socketio::emitter::Emitter;
 
 use crate::support::redis::{Cluster, JsNode, Node, RustNode, Target};
@@ -92,7 +94,7 @@ async fn burst_is_whole(cluster: &Cluster, ev: &str) {
 /// Kills the master while node 0 broadcasts (one emit every 5 ms) and asks for the server
 /// count; checks that neither hangs, waits for the failover, and that broadcasts resume both
 /// ways and the nodes count each other again.
-async fn failover_scenario(setup: &SentinelSetup, cluster: &Cluster) {
+async fn failover_scenario(setup: &mut SentinelSetup, cluster: &Cluster) {
     let n = cluster.nodes.len();
     until_delivered(cluster, "before", Duration::from_secs(10)).await;
 
@@ -140,6 +142,10 @@ async fn failover_scenario(setup: &SentinelSetup, cluster: &Cluster) {
         node.wait_server_count(n).await;
     }
     burst_is_whole(cluster, "burst").await;
+    // The old master comes back and Sentinel makes it a replica of the new one, which
+    // forwards it every message: a connection still on it would deliver them twice.
+    setup.restart(old);
+    burst_is_whole(cluster, "burst-after-restart").await;
     println!(
         "failover: sentinels named the new master {failover:?} after the kill; broadcasts \
          resumed {resumed:?} after that"
@@ -166,30 +172,30 @@ async fn js_node(setup: &SentinelSetup, mode: &[(&'static str, &str)]) -> Node {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_classic() {
-    let setup = SentinelSetup::start();
+    let mut setup = SentinelSetup::start();
     let mut nodes = rust_nodes(&setup, RedisMode::Classic).await;
     nodes.push(js_node(&setup, &[]).await);
     let cluster = Cluster::start(nodes).await;
-    failover_scenario(&setup, &cluster).await;
+    failover_scenario(&mut setup, &cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_sharded() {
-    let setup = SentinelSetup::start();
+    let mut setup = SentinelSetup::start();
     let mode = RedisMode::Sharded(SubscriptionMode::Dynamic);
     let mut nodes = rust_nodes(&setup, mode).await;
     nodes.push(js_node(&setup, &[("SHARDED", "dynamic")]).await);
     let cluster = Cluster::start(nodes).await;
-    failover_scenario(&setup, &cluster).await;
+    failover_scenario(&mut setup, &cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentinel_failover_streams() {
-    let setup = SentinelSetup::start();
+    let mut setup = SentinelSetup::start();
     let mut nodes = rust_nodes(&setup, RedisMode::Streams).await;
     nodes.push(js_node(&setup, &[("STREAMS", "1")]).await);
     let cluster = Cluster::start(nodes).await;
-    failover_scenario(&setup, &cluster).await;
+    failover_scenario(&mut setup, &cluster).await;
 }
 
 /// The emitter follows the master too: after the failover its emits reach the nodes' clients.
@@ -226,4 +232,38 @@ async fn sentinel_emitter_follows_the_master() {
             "the emitter's events never came back"
         );
     }
+}
+
+/// No sentinel to ask, or a name the sentinels do not know: `connect` fails, typed and soon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_errors_are_typed() {
+    let started = Instant::now();
+    let none = RedisAdapterConfig::sentinel(["redis://127.0.0.1:1"], MASTER_NAME);
+    let err = RedisAdapter::connect(none).await.err();
+    assert!(
+        matches!(err, Some(RedisAdapterError::Connect(_))),
+        "{err:?}"
+    );
+    let setup = SentinelSetup::start();
+    let unknown = RedisAdapterConfig::sentinel(setup.sentinel_urls(), "no-such-master");
+    let err = RedisAdapter::connect(unknown).await.err();
+    assert!(
+        matches!(err, Some(RedisAdapterError::Connect(_))),
+        "{err:?}"
+    );
+    let err = Emitter::redis(RedisAdapterConfig::sentinel(
+        Vec::<String>::new(),
+        MASTER_NAME,
+    ))
+    .await
+    .err();
+    assert!(
+        matches!(err, Some(RedisAdapterError::InvalidUrl(_))),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -236,6 +236,30 @@ impl SentinelSetup {
         port
     }
 
+    /// Starts the killed server on `port` again, as a master of its own, as a crashed master
+    /// comes back; the sentinels turn it into a replica of the new master. Waits until it is
+    /// one and in sync.
+    pub fn restart(&mut self, port: u16) {
+        let index = self
+            .data
+            .iter()
+            .position(|d| d.port == port)
+            .expect("one of ours");
+        self.data[index] = Server::spawn(port, &data_args(port, None));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let info = command(port, &["INFO", "replication"]).unwrap_or_default();
+            if info.contains("role:slave") && info.contains("master_link_status:up") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the old master did not become a replica within 30 s: {info}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until the sentinels name a master other than `old`, which says it is the master;
     /// how long that took.
     pub fn wait_failover(&self, old: u16, within: Duration) -> Duration {
