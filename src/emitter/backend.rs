@@ -65,7 +65,7 @@ pub trait EmitterBackend: Send + Sync + 'static {
 
     /// Appends an entry with these fields, in this order, to stream `stream`, which keeps
     /// about `max_len` entries: `XADD <stream> MAXLEN ~ <max_len> * <field> <value>…`. Only
-    /// [`EmitterFormat::RedisStreams`](super::EmitterFormat::RedisStreams) uses it; by default
+    /// `EmitterFormat::RedisStreams` uses it; by default
     /// it fails with [`EmitterError::Unsupported`].
     fn append(
         &self,

@@ -31,10 +31,9 @@ pub(crate) const EMITTER_UID: &str = "emitter";
 
 /// Which servers an emitter talks to: the format their adapter reads, with its channel names.
 ///
-/// [`EmitterFormat::redis`] gives the format that servers with a
-/// [`RedisAdapterConfig`](crate::adapter::redis::RedisAdapterConfig) read,
-/// [`EmitterFormat::postgres`] the one of servers with a
-/// [`PostgresAdapterConfig`](crate::adapter::postgres::PostgresAdapterConfig).
+/// `EmitterFormat::redis` gives the format that servers with a Redis adapter configuration
+/// read (feature `redis`), `EmitterFormat::postgres` the one of servers with a PostgreSQL
+/// adapter configuration (feature `postgres`).
 ///
 /// ```
 /// # #[cfg(feature = "redis")] {

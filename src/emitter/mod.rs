@@ -28,9 +28,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Through PostgreSQL, with the servers' [`PostgresAdapterConfig`]: the same operations.
-//!
-//! [`PostgresAdapterConfig`]: crate::adapter::postgres::PostgresAdapterConfig
+//! Through PostgreSQL, with the servers' `PostgresAdapterConfig`: the same operations.
 //!
 //! ```no_run
 //! # #[cfg(feature = "postgres")]
