@@ -7,11 +7,16 @@
 //! # PostgreSQL (LISTEN/NOTIFY):
 //! cargo run --release --features redis,postgres --example cluster -- --engine=postgres 3001 "host=127.0.0.1 user=postgres"
 //! CLUSTER_ENGINE=postgres cargo run --release --features redis,postgres --example cluster -- 3002
+//! # Redis Sentinel: the master that the sentinels name, followed after a failover:
+//! REDIS_SENTINELS=redis://127.0.0.1:26379,redis://127.0.0.1:26380 REDIS_SENTINEL_MASTER=mymaster \
+//!   cargo run --release --features redis --example cluster -- --engine=redis-sentinel 3001
 //! ```
 //!
-//! Arguments: `--engine=redis|postgres` (default `CLUSTER_ENGINE` or `redis`), the port
-//! (default `PORT` or 3000) and where the engine is: the Redis URL (default `REDIS_URL` or
-//! `redis://127.0.0.1:6379`), or the PostgreSQL connection string (default `DATABASE_URL` or
+//! Arguments: `--engine=redis|redis-sentinel|postgres` (default `CLUSTER_ENGINE` or `redis`),
+//! the port (default `PORT` or 3000) and where the engine is: the Redis URL (default
+//! `REDIS_URL` or `redis://127.0.0.1:6379`), the sentinels' URLs, comma-separated (default
+//! `REDIS_SENTINELS` or `redis://127.0.0.1:26379`; the master's name is `REDIS_SENTINEL_MASTER`
+//! or `mymaster`), or the PostgreSQL connection string (default `DATABASE_URL` or
 //! `host=127.0.0.1 user=postgres`); `--sharded` uses Redis 7 sharded Pub/Sub. Node.js servers
 //! with `@socket.io/redis-adapter` on the same Redis (same prefix and mode), or
 //! `@socket.io/postgres-adapter` on the same database, join the same cluster. The node listens
@@ -82,8 +87,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 format!("Redis at {redis_url}"),
             )
         }
+        "redis-sentinel" => {
+            let sentinels = location
+                .or_else(|| std::env::var("REDIS_SENTINELS").ok())
+                .unwrap_or_else(|| "redis://127.0.0.1:26379".into());
+            let master =
+                std::env::var("REDIS_SENTINEL_MASTER").unwrap_or_else(|_| "mymaster".into());
+            let mut config = RedisAdapterConfig::sentinel(sentinels.split(','), &master);
+            if sharded {
+                config = config.sharded(SubscriptionMode::Dynamic);
+            }
+            let adapter = RedisAdapter::connect(config).await?;
+            (
+                SocketIo::builder().adapter(adapter).build(),
+                format!("Redis master {master:?} of the sentinels {sentinels}"),
+            )
+        }
         "postgres" => postgres_node(location).await?,
-        other => return Err(format!("unknown engine {other:?}: redis or postgres").into()),
+        other => {
+            let known = "redis, redis-sentinel or postgres";
+            return Err(format!("unknown engine {other:?}: {known}").into());
+        }
     };
     let node = format!("rust:{port}");
 

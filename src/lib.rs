@@ -7,7 +7,7 @@ pub mod adapter;
 pub mod admin;
 mod core;
 // Beside the adapters: it writes their messages, and knows no socket, namespace or server.
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub mod emitter;
 pub mod engine;
 pub mod extract;

@@ -1,5 +1,6 @@
 //! What an emitter needs from its transport: publish a payload on a channel, and (for the
-//! Redis Streams format only) append an entry to a stream.
+//! Redis Streams format only) append an entry to a stream, or (for the PostgreSQL format only)
+//! store a payload and publish where it is.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,12 +25,12 @@ pub type BackendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EmitterError
 /// (in the [`EmitterFormat`](super::EmitterFormat) the servers read) and knows nothing of
 /// Socket.IO.
 ///
-/// [`Emitter::redis`](super::Emitter::redis) brings its own (Redis `PUBLISH`, `SPUBLISH` in
-/// the sharded format, `XADD` in the Streams format). Implement this trait to emit through a
-/// client of your own or another Pub/Sub (a PostgreSQL backend only needs
-/// [`publish`](Self::publish), as `NOTIFY`).
+/// `Emitter::redis` brings its own (Redis `PUBLISH`, `SPUBLISH` in the sharded format, `XADD`
+/// in the Streams format), and so does `Emitter::postgres` (`pg_notify`, and the attachments
+/// table). Implement this trait to emit through a client of your own or another Pub/Sub.
 ///
 /// ```
+/// # #[cfg(feature = "redis")] {
 /// use std::sync::{Arc, Mutex};
 /// use bytes::Bytes;
 /// use tower_socketio::emitter::{BackendFuture, Emitter, EmitterBackend, EmitterFormat};
@@ -54,15 +55,17 @@ pub type BackendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), EmitterError
 /// assert_eq!(published[0].0, "socket.io#/#room1#");
 /// # Ok::<(), tower_socketio::emitter::EmitterError>(())
 /// # }).unwrap();
+/// # }
 /// ```
 pub trait EmitterBackend: Send + Sync + 'static {
     /// Publishes `payload` on `channel` (Redis `PUBLISH`, or `SPUBLISH` for the sharded
-    /// format; PostgreSQL `NOTIFY`). Resolves once the transport took it.
+    /// format; PostgreSQL `pg_notify`, where `payload` is UTF-8 JSON). Resolves once the
+    /// transport took it.
     fn publish(&self, channel: String, payload: Bytes) -> BackendFuture<'_>;
 
     /// Appends an entry with these fields, in this order, to stream `stream`, which keeps
     /// about `max_len` entries: `XADD <stream> MAXLEN ~ <max_len> * <field> <value>…`. Only
-    /// [`EmitterFormat::RedisStreams`](super::EmitterFormat::RedisStreams) uses it; by default
+    /// `EmitterFormat::RedisStreams` uses it; by default
     /// it fails with [`EmitterError::Unsupported`].
     fn append(
         &self,
@@ -73,6 +76,19 @@ pub trait EmitterBackend: Send + Sync + 'static {
         let _ = (stream, max_len, fields);
         Box::pin(std::future::ready(Err(EmitterError::Unsupported(
             "appending to a stream",
+        ))))
+    }
+
+    /// Stores `payload` (the MessagePack of a whole message of type `kind`) in PostgreSQL's
+    /// attachments table, then publishes on `channel` the header that names its row,
+    /// `{"uid":"emitter","type":<kind>,"attachmentId":"<id>"}`, as
+    /// `@socket.io/postgres-emitter` does for binary data and large messages. Only
+    /// `EmitterFormat::Postgres` uses it; by default it fails with
+    /// [`EmitterError::Unsupported`].
+    fn publish_attachment(&self, channel: String, kind: u8, payload: Bytes) -> BackendFuture<'_> {
+        let _ = (channel, kind, payload);
+        Box::pin(std::future::ready(Err(EmitterError::Unsupported(
+            "the attachments table",
         ))))
     }
 }

@@ -1,19 +1,29 @@
 //! How an emitter's operations go on the wire, per format of Node's adapters: the classic
-//! Redis adapter (as `@socket.io/redis-emitter` 5.x writes it), the sharded Redis adapter, and
-//! the Redis Streams adapter (as `@socket.io/redis-streams-emitter` writes it).
+//! Redis adapter (as `@socket.io/redis-emitter` 5.x writes it), the sharded Redis adapter, the
+//! Redis Streams adapter (as `@socket.io/redis-streams-emitter` writes it), and the PostgreSQL
+//! adapter (as `@socket.io/postgres-emitter` 0.1 writes it).
 //!
 //! The messages are the adapters' own typed messages (`adapter::cluster`), written with the
 //! same codec, so what an emitter sends is what a server node of that format reads.
 
 use bytes::Bytes;
+#[cfg(feature = "redis")]
 use serde::Serialize;
 use serde_json::Value;
 
+#[cfg(feature = "redis")]
+use crate::adapter::cluster::WireFlags;
+#[cfg(feature = "redis")]
 use crate::adapter::cluster::classic::{ClassicRequest, Request, Target};
+#[cfg(feature = "redis")]
 use crate::adapter::cluster::codec;
-use crate::adapter::cluster::message::{Body, ClusterMessage};
-use crate::adapter::cluster::{WireFlags, WireOpts, WirePacket};
+use crate::adapter::cluster::message::Body;
+#[cfg(feature = "redis")]
+use crate::adapter::cluster::message::ClusterMessage;
+use crate::adapter::cluster::{WireOpts, WirePacket};
+#[cfg(feature = "redis")]
 use crate::adapter::redis::streams::entry_fields;
+#[cfg(feature = "redis")]
 use crate::adapter::redis::{RedisAdapterConfig, RedisMode, SubscriptionMode};
 
 /// The sender id every emitter uses: nodes never count it as a node.
@@ -21,9 +31,12 @@ pub(crate) const EMITTER_UID: &str = "emitter";
 
 /// Which servers an emitter talks to: the format their adapter reads, with its channel names.
 ///
-/// [`EmitterFormat::redis`] gives the format that servers with a [`RedisAdapterConfig`] read.
+/// `EmitterFormat::redis` gives the format that servers with a Redis adapter configuration
+/// read (feature `redis`), `EmitterFormat::postgres` the one of servers with a PostgreSQL
+/// adapter configuration (feature `postgres`).
 ///
 /// ```
+/// # #[cfg(feature = "redis")] {
 /// use tower_socketio::adapter::redis::{RedisAdapterConfig, SubscriptionMode};
 /// use tower_socketio::emitter::EmitterFormat;
 ///
@@ -35,6 +48,7 @@ pub(crate) const EMITTER_UID: &str = "emitter";
 ///         subscription_mode: SubscriptionMode::Dynamic,
 ///     }
 /// );
+/// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -42,6 +56,7 @@ pub enum EmitterFormat {
     /// Node's classic Redis adapter (`createAdapter`), as `@socket.io/redis-emitter` 5.x
     /// writes to it: MessagePack broadcasts on `<key>#<nsp>#` (or `<key>#<nsp>#<room>#` for
     /// exactly one room), JSON requests on `<key>-request#<nsp>#`.
+    #[cfg(feature = "redis")]
     RedisClassic {
         /// The channel prefix (Node's `key`, `socket.io` by default).
         key: String,
@@ -49,6 +64,7 @@ pub enum EmitterFormat {
     /// Node's sharded Redis adapter (`createShardedAdapter`): cluster messages (JSON, or
     /// MessagePack with binary data), `SPUBLISH`ed on `<prefix>#<nsp>#`, or on a room's own
     /// channel when the servers' subscription mode listens there.
+    #[cfg(feature = "redis")]
     RedisSharded {
         /// The channel prefix (Node's `channelPrefix`, `socket.io` by default).
         channel_prefix: String,
@@ -57,16 +73,31 @@ pub enum EmitterFormat {
     },
     /// Node's Redis Streams adapter, as `@socket.io/redis-streams-emitter` writes to it: every
     /// operation is an entry of the stream (`uid emitter nsp <nsp> type <n> data <data>`).
+    #[cfg(feature = "redis")]
     RedisStreams {
         /// The stream (Node's `streamName`, `socket.io` by default).
         stream_name: String,
         /// About how many entries the stream keeps (`MAXLEN ~`, 10 000 by default).
         max_len: u64,
     },
+    /// Node's PostgreSQL adapter, as `@socket.io/postgres-emitter` 0.1 writes to it: the
+    /// cluster message `{type, data, uid: "emitter", nsp}` as JSON, `NOTIFY`ed on
+    /// `<prefix>#<nsp>`; with binary data, or from `payload_threshold` bytes of JSON, its
+    /// MessagePack goes to the attachments table and the `NOTIFY` carries
+    /// `{"uid":"emitter","type":<type>,"attachmentId":"<id>"}`.
+    #[cfg(feature = "postgres")]
+    Postgres {
+        /// The channel prefix (Node's `channelPrefix`, `socket.io` by default).
+        channel_prefix: String,
+        /// From how many bytes of JSON a message goes through the attachments table (8 000
+        /// by default: PostgreSQL refuses a `NOTIFY` payload of 8 000 bytes or more).
+        payload_threshold: usize,
+    },
 }
 
 impl EmitterFormat {
     /// The format servers with this adapter configuration read (its mode, prefix and stream).
+    #[cfg(feature = "redis")]
     pub fn redis(config: &RedisAdapterConfig) -> EmitterFormat {
         match config.mode {
             RedisMode::Classic => EmitterFormat::RedisClassic {
@@ -86,15 +117,23 @@ impl EmitterFormat {
     /// What carries `operation` for namespace `nsp` in this format.
     pub(crate) fn encode(&self, nsp: &str, operation: Operation) -> Outgoing {
         match self {
+            #[cfg(feature = "redis")]
             EmitterFormat::RedisClassic { key } => classic(key, nsp, operation),
+            #[cfg(feature = "redis")]
             EmitterFormat::RedisSharded {
                 channel_prefix,
                 subscription_mode,
             } => sharded(channel_prefix, *subscription_mode, nsp, operation),
+            #[cfg(feature = "redis")]
             EmitterFormat::RedisStreams {
                 stream_name,
                 max_len,
             } => streams(stream_name, *max_len, nsp, operation),
+            #[cfg(feature = "postgres")]
+            EmitterFormat::Postgres {
+                channel_prefix,
+                payload_threshold,
+            } => super::postgres::encode(channel_prefix, *payload_threshold, nsp, operation),
         }
     }
 }
@@ -126,13 +165,22 @@ pub(crate) enum Outgoing {
         channel: String,
         payload: Bytes,
     },
+    #[cfg(feature = "redis")]
     Append {
         stream: String,
         max_len: u64,
         fields: Vec<(&'static str, Bytes)>,
     },
+    /// Stored (the attachments table), then announced on `channel` by a header naming it.
+    #[cfg(feature = "postgres")]
+    Attach {
+        channel: String,
+        kind: u8,
+        payload: Bytes,
+    },
 }
 
+#[cfg(feature = "redis")]
 /// A broadcast's options in the order Node's emitters write them (`rooms, flags, except`; the
 /// adapters write `rooms, except, flags`, and every reader takes both).
 #[derive(Serialize)]
@@ -143,6 +191,7 @@ struct EmitterOpts<'a> {
 }
 
 /// `@socket.io/redis-emitter`'s broadcast: `[uid, packet, opts]`, always MessagePack.
+#[cfg(feature = "redis")]
 #[derive(Serialize)]
 struct ClassicEmitterBroadcast<'a>(&'a str, &'a WirePacket, EmitterOpts<'a>);
 
@@ -154,6 +203,7 @@ fn event_packet(nsp: &str, data: Vec<Value>) -> WirePacket {
     }
 }
 
+#[cfg(feature = "redis")]
 fn classic(key: &str, nsp: &str, operation: Operation) -> Outgoing {
     let request = |request: Request, uid: Option<&str>| {
         let request = ClassicRequest {
@@ -228,7 +278,7 @@ fn classic(key: &str, nsp: &str, operation: Operation) -> Outgoing {
 }
 
 /// The cluster message of an operation, and the attachments its placeholders point to.
-fn cluster_body(nsp: &str, operation: Operation) -> (Body, Vec<Bytes>) {
+pub(super) fn cluster_body(nsp: &str, operation: Operation) -> (Body, Vec<Bytes>) {
     match operation {
         Operation::Broadcast {
             data,
@@ -259,6 +309,7 @@ fn cluster_body(nsp: &str, operation: Operation) -> (Body, Vec<Bytes>) {
 
 /// The room whose own channel a sharded server of this mode listens on for a broadcast to
 /// exactly that room: Node's choice, where a 20-character room is taken for a socket id.
+#[cfg(feature = "redis")]
 fn sharded_room(mode: SubscriptionMode, body: &Body) -> Option<&str> {
     let Body::Broadcast {
         opts,
@@ -278,6 +329,7 @@ fn sharded_room(mode: SubscriptionMode, body: &Body) -> Option<&str> {
     }
 }
 
+#[cfg(feature = "redis")]
 fn sharded(prefix: &str, mode: SubscriptionMode, nsp: &str, operation: Operation) -> Outgoing {
     let (body, attachments) = cluster_body(nsp, operation);
     let channel = match sharded_room(mode, &body) {
@@ -297,6 +349,7 @@ fn sharded(prefix: &str, mode: SubscriptionMode, nsp: &str, operation: Operation
     }
 }
 
+#[cfg(feature = "redis")]
 fn streams(stream: &str, max_len: u64, nsp: &str, operation: Operation) -> Outgoing {
     let (body, attachments) = cluster_body(nsp, operation);
     let kind = body.kind();
@@ -312,7 +365,7 @@ fn streams(stream: &str, max_len: u64, nsp: &str, operation: Operation) -> Outgo
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "redis"))]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -1,12 +1,14 @@
 //! Emitting from outside a server: an [`Emitter`] sends to the clients of a cluster's server
-//! nodes, Rust and Node alike, through Redis, from a worker, a cron job or any other service
-//! that is not a Socket.IO server (Node's `@socket.io/redis-emitter`; feature `redis`).
+//! nodes, Rust and Node alike, through Redis or PostgreSQL, from a worker, a cron job or any
+//! other service that is not a Socket.IO server (Node's `@socket.io/redis-emitter`, feature
+//! `redis`; Node's `@socket.io/postgres-emitter`, feature `postgres`).
 //!
 //! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! use tower_socketio::adapter::redis::RedisAdapterConfig;
 //! use tower_socketio::emitter::Emitter;
 //!
-//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 //! // The same configuration as the servers' adapter: same Redis, prefix and mode.
 //! let emitter = Emitter::redis(RedisAdapterConfig::new("redis://127.0.0.1:6379")).await?;
 //!
@@ -26,11 +28,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Through PostgreSQL, with the servers' `PostgresAdapterConfig`: the same operations.
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+//! use tower_socketio::adapter::postgres::PostgresAdapterConfig;
+//! use tower_socketio::emitter::Emitter;
+//!
+//! let config = PostgresAdapterConfig::new("host=127.0.0.1 user=postgres dbname=app");
+//! let emitter = Emitter::postgres(config).await?;
+//! emitter.to("room1").emit("news", &"to room1's members on every node").await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Formats
 //!
 //! An emitter writes what the servers' adapter reads ([`EmitterFormat`], picked from the
-//! servers' [`RedisAdapterConfig`](crate::adapter::redis::RedisAdapterConfig) by
-//! [`Emitter::redis`]):
+//! servers' configuration by `Emitter::redis` or `Emitter::postgres`):
 //!
 //! - **classic** (`createAdapter`): byte for byte what `@socket.io/redis-emitter` 5.x
 //!   publishes: a broadcast is MessagePack `["emitter", {type: 2, data, nsp}, {rooms, flags,
@@ -43,7 +58,12 @@
 //! - **Streams** (`@socket.io/redis-streams-adapter`): entries of the stream, as
 //!   `@socket.io/redis-streams-emitter` adds them (`XADD <stream> MAXLEN ~ <max_len> * uid
 //!   emitter nsp <nsp> type <n> data <data>`), so a Redis restart loses nothing Redis kept and
-//!   connection state recovery replays them like any broadcast.
+//!   connection state recovery replays them like any broadcast;
+//! - **PostgreSQL** (`@socket.io/postgres-adapter`): what `@socket.io/postgres-emitter` 0.1
+//!   notifies, `{type, data, uid: "emitter", nsp}` on `<prefix>#<nsp>` (`pg_notify`), with the
+//!   namespace, which Node's emitter leaves out and Node's adapter needs; binary data and
+//!   messages of 8 000 bytes of JSON or more go to the attachments table (MessagePack), and the
+//!   notification names the row. The row and its notification are written by one statement.
 //!
 //! Where each operation goes, in the classic format (through a backend that only records
 //! what it is asked to publish):
@@ -78,10 +98,12 @@
 //!
 //! # What it does and does not do
 //!
-//! Every operation resolves once Redis took the message, or fails with
+//! Every operation resolves once Redis (or PostgreSQL) took the message, or fails with
 //! [`EmitterError::Backend`]; nothing is queued or retried behind your back. Operations
-//! awaited one after the other reach each node in that order (through one Redis server; the
-//! futures of operations started together are sent in the order they are first polled). As in
+//! awaited one after the other reach each node in that order (through one Redis server or one
+//! PostgreSQL connection; the futures of operations started together are sent in the order
+//! they are first polled; Node's PostgreSQL adapter hands on messages from the attachments
+//! table when it has read them, after those behind them). As in
 //! Node, an emitter
 //! subscribes to nothing, so it cannot collect acks, fetch sockets or count servers, and
 //! servers do not count it as a node; `volatile` and `compress` are its only flags. Reserved
@@ -92,6 +114,9 @@
 mod backend;
 mod format;
 mod operators;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
 mod redis;
 
 pub use backend::{BackendFuture, EmitterBackend};
@@ -175,7 +200,7 @@ impl std::fmt::Debug for Shared {
 }
 
 /// Sends to the clients of a cluster's servers without being a server: Node's
-/// `@socket.io/redis-emitter`. See the [module docs](self). Cheap to clone; every clone
+/// `@socket.io/redis-emitter` and `@socket.io/postgres-emitter`. See the [module docs](self). Cheap to clone; every clone
 /// shares the connection.
 ///
 /// It names a namespace (`/` at first, another with [`of`](Self::of)); [`to`](Self::to),
@@ -204,7 +229,7 @@ pub struct Emitter {
 
 impl Emitter {
     /// An emitter on a transport of your own, writing `format` (the format of the servers'
-    /// adapter). [`Emitter::redis`] builds both for Redis.
+    /// adapter). `Emitter::redis` and `Emitter::postgres` build both.
     pub fn new(backend: impl EmitterBackend, format: EmitterFormat) -> Emitter {
         Emitter {
             shared: Arc::new(Shared {
@@ -313,11 +338,23 @@ impl Emitter {
                 Outgoing::Publish { channel, payload } => {
                     shared.backend.publish(channel, payload).await
                 }
+                #[cfg(feature = "redis")]
                 Outgoing::Append {
                     stream,
                     max_len,
                     fields,
                 } => shared.backend.append(stream, max_len, fields).await,
+                #[cfg(feature = "postgres")]
+                Outgoing::Attach {
+                    channel,
+                    kind,
+                    payload,
+                } => {
+                    shared
+                        .backend
+                        .publish_attachment(channel, kind, payload)
+                        .await
+                }
             }
         })
     }

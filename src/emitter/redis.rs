@@ -4,15 +4,19 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 
 use super::{BackendFuture, Emitter, EmitterBackend, EmitterError, EmitterFormat};
+use crate::adapter::redis::master::{Master, MasterConn};
 use crate::adapter::redis::{RedisAdapterConfig, RedisAdapterError, RedisMode};
 
-/// Publishes on one Redis connection, which reconnects with backoff when Redis goes away. One
-/// multiplexed connection keeps the order in which commands are sent.
+/// Publishes on one Redis connection, which reconnects with backoff when Redis goes away (and
+/// follows the master with Sentinel). One multiplexed connection keeps the order in which
+/// commands are sent.
 struct RedisBackend {
-    conn: ConnectionManager,
+    conn: MasterConn,
+    /// With Sentinel, the task that follows the master.
+    follower: Option<tokio::task::AbortHandle>,
     /// `SPUBLISH` rather than `PUBLISH` (the sharded format).
     sharded: bool,
 }
@@ -24,6 +28,14 @@ fn manager_config() -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_secs(1))
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(3)))
+}
+
+impl Drop for RedisBackend {
+    fn drop(&mut self) {
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
+    }
 }
 
 impl EmitterBackend for RedisBackend {
@@ -70,8 +82,8 @@ impl EmitterBackend for RedisBackend {
 
 impl Emitter {
     /// Connects to Redis and returns an emitter that writes what servers with this adapter
-    /// configuration read: give it the servers' [`RedisAdapterConfig`] (its URL, prefix, mode
-    /// and stream name count; the options about listening do not). Must run inside a Tokio
+    /// configuration read: give it the servers' [`RedisAdapterConfig`] (its URL or sentinels, prefix,
+    /// mode and stream name count; the options about listening do not). Must run inside a Tokio
     /// runtime.
     ///
     /// ```no_run
@@ -85,13 +97,11 @@ impl Emitter {
     /// # Ok(()) }
     /// ```
     pub async fn redis(config: RedisAdapterConfig) -> Result<Emitter, RedisAdapterError> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| RedisAdapterError::InvalidUrl(e.to_string()))?;
-        let conn = ConnectionManager::new_with_config(client, manager_config())
-            .await
-            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+        let mut master = Master::resolve(&config).await?;
+        let conn = master.connect(manager_config()).await?;
         let backend = RedisBackend {
             conn,
+            follower: master.follow(),
             sharded: matches!(config.mode, RedisMode::Sharded(_)),
         };
         Ok(Emitter::new(backend, EmitterFormat::redis(&config)))

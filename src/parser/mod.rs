@@ -16,7 +16,7 @@ mod encode;
 mod msgpack;
 
 // The emitter refuses these names too.
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) use decode::RESERVED_EVENTS;
 pub use decode::{DEFAULT_MAX_DEPTH, Decoder, ParseError};
 pub(crate) use encode::{EncodedArgs, SPREAD_MARKER, encode_args};

@@ -18,10 +18,14 @@
 //! - `redis_protocol`: the wire format on the channels;
 //! - `redis_ready`: a node serves only once its subscriptions are confirmed;
 //! - `redis_recovery`: connection state recovery on the pub/sub modes, per node;
+//! - `redis_sentinel`: Redis Sentinel (a master, a replica, three sentinels): the master
+//!   killed while nodes broadcast, broadcasts resume after the failover, in every mode;
 //! - `redis_streams`: the Redis Streams mode and cross-node recovery;
 //! - `postgres_cluster`, `postgres_mixed`, `postgres_faults` (feature `postgres`): the
 //!   PostgreSQL adapter between Rust nodes, with Node.js nodes and Node's emitter, and under
-//!   killed connections, a restart and junk; each test on a fresh database of the machine's
+//!   killed connections, a restart and junk; `postgres_emitter`: our PostgreSQL emitter
+//!   reaching Rust and Node nodes, and under killed connections and a restart; each test on a
+//!   fresh database of the machine's
 //!   PostgreSQL (127.0.0.1:5432, user `postgres`, trust auth), which it drops at the end.
 //!
 //! Run alone with `scripts/test cluster`. The support tree is shared by every test binary.
@@ -40,6 +44,8 @@ mod no_sticky_bench;
 #[cfg(feature = "postgres")]
 mod postgres_cluster;
 #[cfg(feature = "postgres")]
+mod postgres_emitter;
+#[cfg(feature = "postgres")]
 mod postgres_faults;
 #[cfg(feature = "postgres")]
 mod postgres_mixed;
@@ -50,4 +56,5 @@ mod redis_mixed;
 mod redis_protocol;
 mod redis_ready;
 mod redis_recovery;
+mod redis_sentinel;
 mod redis_streams;

@@ -22,7 +22,7 @@ use crate::support::redis::{
 
 /// Which sockets an emitter operation targets, and with which flags.
 #[derive(Debug, Clone, Default)]
-struct Sel {
+pub(crate) struct Sel {
     rooms: Vec<String>,
     except: Vec<String>,
     nsp: Option<String>,
@@ -31,11 +31,11 @@ struct Sel {
 }
 
 impl Sel {
-    fn all() -> Sel {
+    pub(crate) fn all() -> Sel {
         Sel::default()
     }
 
-    fn to(rooms: &[&str]) -> Sel {
+    pub(crate) fn to(rooms: &[&str]) -> Sel {
         Sel {
             rooms: rooms.iter().map(|r| r.to_string()).collect(),
             ..Sel::default()
@@ -47,7 +47,7 @@ impl Sel {
         self
     }
 
-    fn nsp(mut self, nsp: &str) -> Sel {
+    pub(crate) fn nsp(mut self, nsp: &str) -> Sel {
         self.nsp = Some(nsp.to_string());
         self
     }
@@ -65,7 +65,7 @@ impl Sel {
 
 /// An emitter: ours, or Node's `@socket.io/redis-emitter` (`tests/js/redis-emitter.mjs`).
 #[allow(clippy::large_enum_variant)]
-enum AnyEmitter {
+pub(crate) enum AnyEmitter {
     Rust(Emitter),
     Js(JsProc),
 }
@@ -198,7 +198,11 @@ impl AnyEmitter {
 }
 
 /// Client names of the nodes whose index passes `filter`, in namespace `/` (or `/chat`).
-fn clients(cluster: &Cluster, chat: bool, filter: impl Fn(usize) -> bool) -> Vec<String> {
+pub(crate) fn clients(
+    cluster: &Cluster,
+    chat: bool,
+    filter: impl Fn(usize) -> bool,
+) -> Vec<String> {
     (0..cluster.nodes.len())
         .filter(|i| filter(*i))
         .map(|i| match chat {
@@ -211,7 +215,7 @@ fn clients(cluster: &Cluster, chat: bool, filter: impl Fn(usize) -> bool) -> Vec
 /// Emits `ev` through the emitter and checks that exactly `expected` got it, once each, with
 /// these arguments: a barrier from the same emitter, published after it on the same
 /// connection, must reach every client of the namespace first.
-async fn expect(
+pub(crate) async fn expect(
     cluster: &Cluster,
     emitter: &AnyEmitter,
     sel: &Sel,
@@ -302,12 +306,11 @@ async fn wait_room_channel(redis: &RedisServer, room: &str, nodes: usize) {
 }
 
 /// Every emitter operation, checked at every client. `room_channels`: the nodes listen to
-/// rooms' own sharded channels, which a join subscribes a moment later.
-async fn run_scenario(
+/// rooms' own sharded channels on this Redis, which a join subscribes a moment later.
+pub(crate) async fn run_scenario(
     cluster: &mut Cluster,
     emitter: &AnyEmitter,
-    redis: &RedisServer,
-    room_channels: bool,
+    room_channels: Option<&RedisServer>,
 ) {
     let everyone = clients(cluster, false, |_| true);
     let (first, second) = (
@@ -396,7 +399,7 @@ async fn run_scenario(
     // Remote join and leave, on both nodes, then on one.
     emitter.sockets_join(&Sel::to(&["g0", "g1"]), "ej").await;
     wait_room(cluster, "ej", &everyone).await;
-    if room_channels {
+    if let Some(redis) = room_channels {
         wait_room_channel(redis, "ej", 2).await;
     }
     expect(cluster, emitter, &Sel::to(&["ej"]), "ej", vec![], &everyone).await;
@@ -479,7 +482,7 @@ async fn rust_emitter_reaches_rust_and_node_nodes_classic() {
         .await
         .expect("emitter");
     let emitter = AnyEmitter::Rust(emitter);
-    run_scenario(&mut cluster, &emitter, &redis, false).await;
+    run_scenario(&mut cluster, &emitter, None).await;
 }
 
 /// The sharded format in one subscription mode, Node's name for it being `node_mode`.
@@ -490,8 +493,8 @@ async fn sharded(mode: SubscriptionMode, node_mode: &str) {
     let mut cluster = mixed_cluster(&redis, mode_of_nodes, n1).await;
     let config = RedisAdapterConfig::new(redis.url()).mode(mode_of_nodes);
     let emitter = AnyEmitter::Rust(Emitter::redis(config).await.expect("emitter"));
-    let room_channels = mode != SubscriptionMode::Static;
-    run_scenario(&mut cluster, &emitter, &redis, room_channels).await;
+    let room_channels = (mode != SubscriptionMode::Static).then_some(&redis);
+    run_scenario(&mut cluster, &emitter, room_channels).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,7 +520,7 @@ async fn rust_emitter_reaches_rust_and_node_nodes_streams() {
     let config = RedisAdapterConfig::new(redis.url()).mode(RedisMode::Streams);
     let emitter = Emitter::redis(config).await.expect("emitter");
     let emitter = AnyEmitter::Rust(emitter);
-    run_scenario(&mut cluster, &emitter, &redis, false).await;
+    run_scenario(&mut cluster, &emitter, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,7 +529,7 @@ async fn node_redis_emitter_reaches_rust_nodes() {
     let n1 = JsNode::start("n1", &redis.url(), "socket.io", None).await;
     let mut cluster = mixed_cluster(&redis, RedisMode::Classic, n1).await;
     let emitter = AnyEmitter::js(&redis.url()).await;
-    run_scenario(&mut cluster, &emitter, &redis, false).await;
+    run_scenario(&mut cluster, &emitter, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,10 @@
 // allRooms has no adapter support there (ClusterAdapter has no allRooms): it falls back to
 // fetchSockets like the sharded mode.
 //
+// Redis Sentinel: SENTINELS=host:port,host:port,... SENTINEL_NAME=mymaster makes the Redis
+// clients ioredis clients that find the master through those sentinels and follow it after a
+// failover (node-redis 4 has no Sentinel support), in every mode above; REDIS_URL is unused.
+//
 // PostgreSQL mode: PG_URL=postgresql://user@host:port/db uses @socket.io/postgres-adapter 0.5
 // (node-postgres pool) instead, channel prefix KEY, heartbeat HEARTBEAT_MS / HEARTBEAT_TIMEOUT_MS
 // (defaults 5000 / 10000), attachments table `socket_io_attachments` (which it does not create).
@@ -35,6 +39,7 @@ import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
+import { Redis as IORedis } from "ioredis";
 import { send, serve, toWire, fromWire } from "./redis-lib.mjs";
 
 const NAME = process.env.NAME || "node";
@@ -46,6 +51,16 @@ const RECOVERY_MS = Number(process.env.RECOVERY_MS || 0);
 
 function onRedisError(e) {
   process.stderr.write(`redis client error: ${e.message}\n`);
+}
+
+// A Redis client: node-redis on REDIS_URL, or ioredis through the sentinels (SENTINELS).
+function makeRedisClient() {
+  if (!process.env.SENTINELS) return createClient({ url: process.env.REDIS_URL });
+  const sentinels = process.env.SENTINELS.split(",").map((hostPort) => {
+    const [host, port] = hostPort.split(":");
+    return { host, port: Number(port) };
+  });
+  return new IORedis({ sentinels, name: process.env.SENTINEL_NAME || "mymaster", lazyConnect: true });
 }
 
 let adapter;
@@ -62,7 +77,7 @@ if (process.env.PG_URL) {
   });
 } else if (STREAMS) {
   // One client; the adapter duplicates it (one for the blocking XREAD loop, one subscriber).
-  const redisClient = createClient({ url: process.env.REDIS_URL });
+  const redisClient = makeRedisClient();
   redisClient.on("error", onRedisError);
   await redisClient.connect();
   const opts = { streamName: KEY, channelPrefix: KEY };
@@ -70,7 +85,7 @@ if (process.env.PG_URL) {
   if (process.env.SESSION_KEY_PREFIX) opts.sessionKeyPrefix = process.env.SESSION_KEY_PREFIX;
   adapter = createStreamsAdapter(redisClient, opts);
 } else {
-  const pubClient = createClient({ url: process.env.REDIS_URL });
+  const pubClient = makeRedisClient();
   const subClient = pubClient.duplicate();
   for (const c of [pubClient, subClient]) c.on("error", onRedisError);
   await Promise.all([pubClient.connect(), subClient.connect()]);

@@ -37,6 +37,8 @@ pub mod recovery_app;
 pub mod redis;
 #[cfg(feature = "no-sticky")]
 pub mod round_robin;
+#[cfg(feature = "redis")]
+pub mod sentinel;
 pub mod sio;
 pub mod slow_proxy;
 pub mod stress;

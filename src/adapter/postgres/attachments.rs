@@ -19,7 +19,7 @@ pub(super) fn create_statement(table: &str) -> String {
 /// Creates the table unless it exists. Nodes that start together race: PostgreSQL's
 /// `IF NOT EXISTS` is not atomic, and the loser gets a unique violation (on the table's type) or
 /// `duplicate_table`, which both mean that the table is there.
-pub(super) async fn create_table(
+pub(crate) async fn create_table(
     client: &Client,
     table: &str,
 ) -> Result<(), tokio_postgres::Error> {
@@ -35,7 +35,7 @@ pub(super) async fn create_table(
 }
 
 /// Inserts a message; its id.
-pub(super) fn insert_statement(table: &str) -> String {
+pub(crate) fn insert_statement(table: &str) -> String {
     format!("INSERT INTO {table} (payload) VALUES ($1) RETURNING id")
 }
 

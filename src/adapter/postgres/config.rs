@@ -229,11 +229,15 @@ pub enum PostgresAdapterError {
     /// The attachments table could not be created.
     #[error("could not create the attachments table: {0}")]
     CreateTable(#[source] tokio_postgres::Error),
+    /// PostgreSQL refused to prepare the emitter's statements (for instance, the attachments
+    /// table is missing and `create_table(false)` said not to create it).
+    #[error("could not prepare the emitter's statements: {0}")]
+    Prepare(#[source] tokio_postgres::Error),
 }
 
 /// Whether `name` can be written into SQL as a table name: `ident` or `schema.ident`, each
 /// part starting with a letter or `_`, then letters, digits or `_`.
-pub(super) fn valid_table_name(name: &str) -> bool {
+pub(crate) fn valid_table_name(name: &str) -> bool {
     let part = |p: &str| {
         let mut chars = p.chars();
         chars

@@ -67,7 +67,7 @@ impl Backoff {
 }
 
 /// Connects, giving up after `timeout` (an unreachable host must not hold the task forever).
-pub(super) async fn connect_with_timeout(
+pub(crate) async fn connect_with_timeout(
     pg_config: &tokio_postgres::Config,
     timeout: Duration,
 ) -> Result<

@@ -106,13 +106,13 @@
 // its namespaces), `adapter` (a namespace's adapter). The messages are
 // `crate::adapter::cluster`'s types and codec.
 mod adapter;
-mod attachments;
-mod config;
+pub(crate) mod attachments;
+pub(crate) mod config;
 mod driver;
 mod heartbeat;
-mod listener;
+pub(crate) mod listener;
 mod publisher;
-mod wire;
+pub(crate) mod wire;
 
 pub use adapter::PostgresAdapter;
 pub use config::{PostgresAdapterConfig, PostgresAdapterError};

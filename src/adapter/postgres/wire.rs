@@ -12,7 +12,7 @@ use crate::adapter::cluster::message::ClusterMessage;
 pub(super) const MAX_CHANNEL_LEN: usize = 63;
 
 /// A namespace's channel: `<prefix>#<nsp>`, without the trailing `#` of the Redis adapters.
-pub(super) fn channel(prefix: &str, nsp: &str) -> String {
+pub(crate) fn channel(prefix: &str, nsp: &str) -> String {
     format!("{prefix}#{nsp}")
 }
 
@@ -122,7 +122,7 @@ pub(super) fn typed_message(
 
 /// How one message is sent.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Outgoing {
+pub(crate) enum Outgoing {
     /// `SELECT pg_notify(channel, payload)`.
     Notify { channel: String, payload: String },
     /// Through the attachments table: the MessagePack of the envelope is inserted, then the
@@ -138,7 +138,7 @@ pub(super) enum Outgoing {
 impl Outgoing {
     /// Node's rule: binary data, or JSON of `threshold` bytes or more (the released 0.5.0 says
     /// `>`, which lets an 8 000-byte payload fail in PostgreSQL; its fix says `>=`).
-    pub(super) fn of(
+    pub(crate) fn of(
         channel: String,
         message: &ClusterMessage,
         attachments: &[Bytes],
@@ -165,7 +165,7 @@ impl Outgoing {
 
     /// The notification that announces an attachment, as Node writes it (`node-postgres`
     /// gives the `bigserial` as a string).
-    pub(super) fn attachment_header(uid: &str, kind: u8, id: i64) -> String {
+    pub(crate) fn attachment_header(uid: &str, kind: u8, id: i64) -> String {
         serde_json::json!({ "uid": uid, "type": kind, "attachmentId": id.to_string() }).to_string()
     }
 }

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
+use redis::aio::ConnectionManagerConfig;
+use redis::{PushInfo, PushKind};
 use tokio::sync::{mpsc, oneshot};
 
 use super::adapter::NsShared;
+use super::master::{Master, MasterConn};
 use super::{RedisAdapterConfig, RedisAdapterError};
 use crate::core::error::AdapterError;
 use crate::core::sync::{lock, read, write};
@@ -126,7 +127,7 @@ pub(crate) struct Driver {
     pub(crate) config: RedisAdapterConfig,
     publisher: mpsc::Sender<Outgoing>,
     control: mpsc::UnboundedSender<Control>,
-    pub(crate) commands: ConnectionManager,
+    pub(crate) commands: MasterConn,
     tasks: Vec<tokio::task::AbortHandle>,
     dropped: Arc<LogLimiter>,
     registry: Arc<Registry>,
@@ -162,24 +163,11 @@ impl Driver {
     pub(crate) async fn connect(
         config: RedisAdapterConfig,
     ) -> Result<Arc<Driver>, RedisAdapterError> {
-        let info = config
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| RedisAdapterError::InvalidUrl(e.to_string()))?;
         // Subscriptions share the multiplexed connection as RESP3 push messages, and only RESP3
-        // lets the connection manager replay them after a reconnection.
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let info = info.set_redis_settings(settings);
-        let client =
-            redis::Client::open(info).map_err(|e| RedisAdapterError::InvalidUrl(e.to_string()))?;
-
-        let commands = ConnectionManager::new_with_config(client.clone(), manager_config())
-            .await
-            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+        // lets the connection manager replay them after a reconnection: the master's client
+        // speaks RESP3.
+        let mut master = Master::resolve(&config).await?;
+        let commands = master.connect(manager_config()).await?;
 
         let (push_tx, push_rx) = mpsc::channel::<PushInfo>(config.incoming_capacity.max(1));
         let dropped_in = Arc::new(LogLimiter::default());
@@ -194,14 +182,13 @@ impl Driver {
                 Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
             }
         };
-        let subscriber = ConnectionManager::new_with_config(
-            client.clone(),
-            manager_config()
-                .set_push_sender(push_sender)
-                .set_automatic_resubscription(),
-        )
-        .await
-        .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+        let subscriber = master
+            .connect(
+                manager_config()
+                    .set_push_sender(push_sender)
+                    .set_automatic_resubscription(),
+            )
+            .await?;
 
         let registry = Arc::new(Registry::default());
         let (publisher, out_rx) = mpsc::channel(config.queue_capacity.max(1));
@@ -219,13 +206,12 @@ impl Driver {
         if config.mode == super::RedisMode::Streams {
             // `XREAD BLOCK` holds its connection: the reader gets one of its own, whose
             // response timeout outlasts the block.
-            let mut reader = ConnectionManager::new_with_config(
-                client,
-                manager_config()
-                    .set_response_timeout(Some(config.streams.block_time + Duration::from_secs(3))),
-            )
-            .await
-            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+            let mut reader =
+                master
+                    .connect(manager_config().set_response_timeout(Some(
+                        config.streams.block_time + Duration::from_secs(3),
+                    )))
+                    .await?;
             let options = config.streams.clone();
             // From the stream's end as it is now rather than `$` as of the first `XREAD`: what is
             // added once `connect` returned is read, however late that `XREAD` reaches Redis.
@@ -234,6 +220,8 @@ impl Driver {
             let reader = read_stream_loop(reader, options, registry.clone(), start);
             tasks.push(tokio::spawn(reader).abort_handle());
         }
+        // With Sentinel: follows the master, moving every connection above to a new one.
+        tasks.extend(master.follow());
         Ok(Arc::new(Driver {
             config,
             publisher,
@@ -333,7 +321,7 @@ struct StreamTarget {
 /// while (the connection manager reconnects meanwhile), then dropped with a log line. The ids of
 /// stream entries are handed back in order, once Redis gave them.
 async fn publish_loop(
-    mut conn: ConnectionManager,
+    mut conn: MasterConn,
     mut rx: mpsc::Receiver<Outgoing>,
     mut stream: StreamTarget,
 ) {
@@ -444,10 +432,7 @@ pub(crate) fn stream_id(value: &redis::Value) -> Option<String> {
 }
 
 /// The id of the stream's last entry (`0-0` when it is empty or missing): where reading starts.
-async fn stream_end(
-    conn: &mut ConnectionManager,
-    stream: &str,
-) -> Result<String, RedisAdapterError> {
+async fn stream_end(conn: &mut MasterConn, stream: &str) -> Result<String, RedisAdapterError> {
     let reply = redis::cmd("XREVRANGE")
         .arg(stream)
         .arg("+")
@@ -466,7 +451,7 @@ async fn stream_end(
 /// entry read, handing each entry to the namespace it names. After an error (Redis gone), it
 /// reads again from the last entry read, so nothing added meanwhile is missed.
 async fn read_stream_loop(
-    mut conn: ConnectionManager,
+    mut conn: MasterConn,
     options: super::StreamsOptions,
     registry: Arc<Registry>,
     start: String,
@@ -513,7 +498,7 @@ async fn read_stream_loop(
 /// and pings the subscriber connection so that a connection lost while idle is reestablished
 /// (with its subscriptions) without waiting for traffic.
 async fn control_loop(
-    mut conn: ConnectionManager,
+    mut conn: MasterConn,
     mut rx: mpsc::UnboundedReceiver<Control>,
     registry: Arc<Registry>,
 ) {
@@ -525,6 +510,8 @@ async fn control_loop(
     let mut unconfirmed: Vec<(u64, Weak<NsShared>)> = Vec::new();
     let mut health = tokio::time::interval(HEALTH_INTERVAL);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The connection moved to a new master (Sentinel) has none of the subscriptions.
+    let mut generation = conn.generation();
     loop {
         let control = tokio::select! {
             control = rx.recv() => match control {
@@ -535,6 +522,10 @@ async fn control_loop(
                 if let Err(err) = redis::cmd("PING").query_async::<redis::Value>(&mut conn).await {
                     tracing::debug!(error = %err, "Redis subscriber connection is down");
                     continue;
+                }
+                if conn.generation() != generation {
+                    generation = conn.generation();
+                    failed.extend(counts.keys().cloned());
                 }
                 let retry: Vec<Subscription> = failed.drain().collect();
                 for sub in retry {
@@ -612,7 +603,7 @@ fn confirm(
 }
 
 async fn add(
-    conn: &mut ConnectionManager,
+    conn: &mut MasterConn,
     counts: &mut HashMap<Subscription, usize>,
     failed: &mut HashSet<Subscription>,
     subs: Vec<Subscription>,
@@ -630,7 +621,7 @@ async fn add(
 }
 
 async fn remove(
-    conn: &mut ConnectionManager,
+    conn: &mut MasterConn,
     counts: &mut HashMap<Subscription, usize>,
     failed: &mut HashSet<Subscription>,
     subs: Vec<Subscription>,
@@ -650,11 +641,8 @@ async fn remove(
     }
 }
 
-async fn apply(
-    conn: &mut ConnectionManager,
-    sub: &Subscription,
-    on: bool,
-) -> redis::RedisResult<()> {
+async fn apply(conn: &mut MasterConn, sub: &Subscription, on: bool) -> redis::RedisResult<()> {
+    let conn = &mut conn.current();
     match (sub, on) {
         (Subscription::Channel(c), true) => conn.subscribe(c).await,
         (Subscription::Channel(c), false) => conn.unsubscribe(c).await,

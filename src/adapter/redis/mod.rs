@@ -71,6 +71,18 @@
 //! but could not answer before going away are skipped. Node's `streamCount` (one stream per
 //! namespace hash) and `useShardedPubSub` are not offered.
 //!
+//! # Redis Sentinel
+//!
+//! [`RedisAdapterConfig::sentinel`] takes the sentinels' URLs and the master's name instead of
+//! a URL, in any mode. The adapter connects to the master the sentinels name (the `redis`
+//! crate's `sentinel` feature, which checks the master's `ROLE`), and a task checks twice a
+//! second that it still answers `ROLE` with `master`. When it does not, the task asks the
+//! sentinels again; once they name another master, every connection of the server (publisher,
+//! subscriber, stream reader) is moved to it and the subscriber subscribes everything again.
+//! Emits never wait for it; messages queued meanwhile are retried as across a Redis restart
+//! (2 s, 30 s for stream entries), then dropped with a log line; requests in flight end with
+//! their timeout. The stream reader goes on from the last entry it read.
+//!
 //! # Readiness
 //!
 //! [`RedisAdapter::connect`] returns once Redis is reached (in streams mode, once the reader
@@ -130,6 +142,7 @@ mod classic;
 mod cluster_format;
 mod driver;
 mod live;
+pub(crate) mod master;
 mod outgoing;
 mod requests;
 mod restore;
@@ -209,6 +222,9 @@ pub struct RedisAdapterConfig {
     pub(crate) queue_capacity: usize,
     pub(crate) incoming_capacity: usize,
     pub(crate) streams: StreamsOptions,
+    /// Where the master is when Sentinel knows it (`url` is then unused). Boxed: rarely set, and
+    /// it keeps the configuration small.
+    pub(crate) sentinel: Option<Box<master::SentinelOptions>>,
 }
 
 /// The options of the streams mode, with the defaults of `@socket.io/redis-streams-adapter`.
@@ -253,6 +269,39 @@ impl RedisAdapterConfig {
             queue_capacity: 65_536,
             incoming_capacity: 65_536,
             streams: StreamsOptions::default(),
+            sentinel: None,
+        }
+    }
+
+    /// The defaults, with the Redis master found through Redis Sentinel: the sentinels' URLs
+    /// (`redis://host:port`; user and password, if any, are used for the master too) and the
+    /// name they monitor the master under (`sentinel monitor <name> ...`). Any mode works
+    /// ([`sharded`](Self::sharded), [`mode`](Self::mode)).
+    ///
+    /// The adapter connects to the master the sentinels name, checks twice a second that it is
+    /// still the master, and after a failover moves every connection to the new one and
+    /// subscribes again: broadcasts resume a few seconds after the old master died (Sentinel's
+    /// `down-after-milliseconds` plus the failover). Pub/Sub messages published meanwhile are
+    /// lost, as across a Redis restart; requests in flight time out; stream entries that
+    /// reached the new master are read from where the node left off.
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisMode};
+    /// let sentinels = ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379", "redis://10.0.0.3:26379"];
+    /// let config = RedisAdapterConfig::sentinel(sentinels, "mymaster").mode(RedisMode::Streams);
+    /// # let _ = config;
+    /// ```
+    pub fn sentinel(
+        sentinels: impl IntoIterator<Item = impl Into<String>>,
+        master_name: impl Into<String>,
+    ) -> Self {
+        let sentinels: Vec<String> = sentinels.into_iter().map(Into::into).collect();
+        RedisAdapterConfig {
+            sentinel: Some(Box::new(master::SentinelOptions {
+                sentinels,
+                master_name: master_name.into(),
+            })),
+            ..RedisAdapterConfig::new(String::new())
         }
     }
 
