@@ -1,6 +1,7 @@
 //! Cross-node latency: one node broadcasts, a client of another node receives, one broadcast
 //! at a time, 1 000 times; the median and the 99th percentile, for every engine in one run
-//! (PostgreSQL, and Redis in each mode). Every broadcast must arrive, in order.
+//! (PostgreSQL, Redis in each mode, and Redis behind Sentinel in each mode). Every broadcast
+//! must arrive, in order.
 //!
 //! ```sh
 //! cargo nextest run --all-features --test cluster -E 'test(cross_node_latency)' --no-capture
@@ -14,7 +15,9 @@ use crate::support::Target;
 use crate::support::postgres::TestDb;
 use crate::support::redis::{RedisServer, RustNode, config};
 use crate::support::sio::{SioClient, Transport};
-use tower_socketio::adapter::redis::{RedisMode, SubscriptionMode};
+use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisMode, SubscriptionMode};
+
+use crate::support::sentinel::{MASTER_NAME, SentinelSetup};
 
 const ROUNDS: u64 = 1000;
 
@@ -53,10 +56,10 @@ fn summary(engine: &str, mut latencies: Vec<Duration>) -> String {
     )
 }
 
-/// Two Rust nodes on one private `redis-server` in `mode`, ready; their latency.
-async fn over_redis(server: &RedisServer, mode: RedisMode, key: &str) -> Vec<Duration> {
-    let one = RustNode::start("r1", config(server, mode).key(key)).await;
-    let two = RustNode::start("r2", config(server, mode).key(key)).await;
+/// Two Rust nodes on `config` (with its own key), ready; their latency.
+async fn over_redis(config: RedisAdapterConfig, key: &str) -> Vec<Duration> {
+    let one = RustNode::start("r1", config.clone().key(key)).await;
+    let two = RustNode::start("r2", config.key(key)).await;
     one.io.ready().await.expect("ready");
     two.io.ready().await.expect("ready");
     let latencies = measure(&one, &two).await;
@@ -75,20 +78,27 @@ async fn cross_node_latency_every_engine() {
     p2.stop();
 
     let server = RedisServer::start();
-    let mut results = vec![("PostgreSQL", postgres)];
+    let sentinels = SentinelSetup::start();
+    let mut results = vec![("PostgreSQL".to_owned(), postgres)];
     let modes = [
-        ("Redis (classic)", RedisMode::Classic),
-        (
-            "Redis (sharded)",
-            RedisMode::Sharded(SubscriptionMode::Dynamic),
-        ),
-        ("Redis (streams)", RedisMode::Streams),
+        ("classic", RedisMode::Classic),
+        ("sharded", RedisMode::Sharded(SubscriptionMode::Dynamic)),
+        ("streams", RedisMode::Streams),
     ];
     for (i, (name, mode)) in modes.into_iter().enumerate() {
+        let single = config(&server, mode);
         let key = format!("latency-{i}");
-        results.push((name, over_redis(&server, mode, &key).await));
+        results.push((format!("Redis ({name})"), over_redis(single, &key).await));
+        let sentinel = RedisAdapterConfig::sentinel(sentinels.sentinel_urls(), MASTER_NAME)
+            .mode(mode)
+            .requests_timeout(Duration::from_secs(3));
+        let key = format!("latency-sentinel-{i}");
+        results.push((
+            format!("Redis Sentinel ({name})"),
+            over_redis(sentinel, &key).await,
+        ));
     }
     for (name, latencies) in results {
-        println!("{}", summary(name, latencies));
+        println!("{}", summary(&name, latencies));
     }
 }
