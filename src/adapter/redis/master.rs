@@ -183,7 +183,7 @@ impl Master {
         let follower = Follower {
             client: self.client,
             watch,
-            slots: Mutex::new(self.slots),
+            slots: self.slots,
         };
         Some(tokio::spawn(follower.run()).abort_handle())
     }
@@ -202,7 +202,7 @@ impl Watch {
 struct Follower {
     client: redis::Client,
     watch: Watch,
-    slots: Mutex<Vec<Weak<Slot>>>,
+    slots: Vec<Weak<Slot>>,
 }
 
 impl Follower {
@@ -211,11 +211,8 @@ impl Follower {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let slots: Vec<Arc<Slot>> = {
-                let mut slots = lock(&self.slots);
-                slots.retain(|slot| slot.strong_count() > 0);
-                slots.iter().filter_map(Weak::upgrade).collect()
-            };
+            self.slots.retain(|slot| slot.strong_count() > 0);
+            let slots: Vec<Arc<Slot>> = self.slots.iter().filter_map(Weak::upgrade).collect();
             let Some(first) = slots.first() else { return };
             if !still_master(&MasterConn(first.clone())).await {
                 self.ask().await;
