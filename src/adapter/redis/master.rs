@@ -48,6 +48,8 @@ struct Slot {
     on: Mutex<ConnectionAddr>,
     config: ConnectionManagerConfig,
     generation: AtomicU64,
+    /// Told each time the connection moves (a permit is kept when nobody waits).
+    moved: tokio::sync::Notify,
 }
 
 /// A connection to the master, which follows it when Sentinel names another. Cheap to clone;
@@ -64,6 +66,12 @@ impl MasterConn {
     /// How many times the connection moved to another master (0 until it does).
     pub(crate) fn generation(&self) -> u64 {
         self.0.generation.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the connection moved to another master (at once if it moved since the
+    /// last call): for the one task that has something to redo then.
+    pub(crate) async fn moved(&self) {
+        self.0.moved.notified().await;
     }
 }
 
@@ -171,6 +179,7 @@ impl Master {
             on: Mutex::new(self.client.get_connection_info().addr().clone()),
             config,
             generation: AtomicU64::new(0),
+            moved: tokio::sync::Notify::new(),
         });
         self.slots.push(Arc::downgrade(&slot));
         Ok(MasterConn(slot))
@@ -252,6 +261,7 @@ impl Follower {
                 *write(&slot.manager) = manager;
                 *lock(&slot.on) = master.clone();
                 slot.generation.fetch_add(1, Ordering::AcqRel);
+                slot.moved.notify_one();
             }
             Ok(Err(err)) => tracing::debug!(error = %err, "connecting to the new master failed"),
             Err(_) => tracing::debug!("connecting to the new master took too long"),
