@@ -97,8 +97,14 @@ pub struct SentinelSetup {
     dir: PathBuf,
 }
 
-fn data_args(port: u16, replica_of: Option<u16>) -> Vec<String> {
+/// A data node's arguments; `dir` is where a replica keeps the copy it syncs from its master
+/// (`dump.rdb`), which must not be the working directory.
+fn data_args(port: u16, replica_of: Option<u16>, dir: &std::path::Path) -> Vec<String> {
     let mut args: Vec<String> = [
+        "--dir",
+        &dir.display().to_string(),
+        "--dbfilename",
+        &format!("dump-{port}.rdb"),
         "--port",
         &port.to_string(),
         "--bind",
@@ -124,15 +130,16 @@ impl SentinelSetup {
     /// other (so that they can agree on a failover).
     pub fn start() -> SentinelSetup {
         let master_port = free_port();
-        let master = Server::spawn(master_port, &data_args(master_port, None));
-        let replica_port = free_port();
-        let replica = Server::spawn(replica_port, &data_args(replica_port, Some(master_port)));
         let dir = std::env::temp_dir().join(format!(
             "tsio-sentinel-{}-{master_port}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("sentinel dir");
+        let master = Server::spawn(master_port, &data_args(master_port, None, &dir));
+        let replica_port = free_port();
+        let replica_args = data_args(replica_port, Some(master_port), &dir);
+        let replica = Server::spawn(replica_port, &replica_args);
         let mut sentinels = Vec::new();
         for i in 0..3 {
             let port = free_port();
@@ -245,7 +252,7 @@ impl SentinelSetup {
             .iter()
             .position(|d| d.port == port)
             .expect("one of ours");
-        self.data[index] = Server::spawn(port, &data_args(port, None));
+        self.data[index] = Server::spawn(port, &data_args(port, None, &self.dir));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let info = command(port, &["INFO", "replication"]).unwrap_or_default();

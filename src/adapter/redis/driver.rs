@@ -518,6 +518,11 @@ async fn control_loop(
                 Some(control) => control,
                 None => return,
             },
+            // Moved to a new master (Sentinel): subscribe again now rather than at the next tick.
+            _ = conn.moved() => {
+                health.reset_immediately();
+                continue;
+            }
             _ = health.tick() => {
                 if let Err(err) = redis::cmd("PING").query_async::<redis::Value>(&mut conn).await {
                     tracing::debug!(error = %err, "Redis subscriber connection is down");

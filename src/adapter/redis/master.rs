@@ -48,6 +48,8 @@ struct Slot {
     on: Mutex<ConnectionAddr>,
     config: ConnectionManagerConfig,
     generation: AtomicU64,
+    /// Told each time the connection moves (a permit is kept when nobody waits).
+    moved: tokio::sync::Notify,
 }
 
 /// A connection to the master, which follows it when Sentinel names another. Cheap to clone;
@@ -64,6 +66,12 @@ impl MasterConn {
     /// How many times the connection moved to another master (0 until it does).
     pub(crate) fn generation(&self) -> u64 {
         self.0.generation.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the connection moved to another master (at once if it moved since the
+    /// last call): for the one task that has something to redo then.
+    pub(crate) async fn moved(&self) {
+        self.0.moved.notified().await;
     }
 }
 
@@ -171,6 +179,7 @@ impl Master {
             on: Mutex::new(self.client.get_connection_info().addr().clone()),
             config,
             generation: AtomicU64::new(0),
+            moved: tokio::sync::Notify::new(),
         });
         self.slots.push(Arc::downgrade(&slot));
         Ok(MasterConn(slot))
@@ -183,7 +192,7 @@ impl Master {
         let follower = Follower {
             client: self.client,
             watch,
-            slots: Mutex::new(self.slots),
+            slots: self.slots,
         };
         Some(tokio::spawn(follower.run()).abort_handle())
     }
@@ -202,7 +211,7 @@ impl Watch {
 struct Follower {
     client: redis::Client,
     watch: Watch,
-    slots: Mutex<Vec<Weak<Slot>>>,
+    slots: Vec<Weak<Slot>>,
 }
 
 impl Follower {
@@ -211,11 +220,8 @@ impl Follower {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let slots: Vec<Arc<Slot>> = {
-                let mut slots = lock(&self.slots);
-                slots.retain(|slot| slot.strong_count() > 0);
-                slots.iter().filter_map(Weak::upgrade).collect()
-            };
+            self.slots.retain(|slot| slot.strong_count() > 0);
+            let slots: Vec<Arc<Slot>> = self.slots.iter().filter_map(Weak::upgrade).collect();
             let Some(first) = slots.first() else { return };
             if !still_master(&MasterConn(first.clone())).await {
                 self.ask().await;
@@ -255,6 +261,7 @@ impl Follower {
                 *write(&slot.manager) = manager;
                 *lock(&slot.on) = master.clone();
                 slot.generation.fetch_add(1, Ordering::AcqRel);
+                slot.moved.notify_one();
             }
             Ok(Err(err)) => tracing::debug!(error = %err, "connecting to the new master failed"),
             Err(_) => tracing::debug!("connecting to the new master took too long"),
