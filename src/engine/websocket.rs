@@ -203,7 +203,6 @@ async fn serve<H: EngineHandler>(
         entry,
         ws,
         active: !probing,
-        direct: None,
         pending: None,
         needs_flush: false,
         heartbeat,
@@ -246,9 +245,8 @@ struct Connection<H: EngineHandler> {
     ws: Ws,
     /// Whether this WebSocket carries the session (false while it is only being probed).
     active: bool,
-    /// A message for this WebSocket alone (`3probe`), written before the session's queue.
-    direct: Option<WsMessage>,
-    /// A message taken from the queue that the sink has not accepted yet.
+    /// A message the sink has not accepted yet: taken from the session's queue, or, while
+    /// probing (when nothing is taken from the queue), this WebSocket's own `3probe`.
     pending: Option<WsMessage>,
     needs_flush: bool,
     /// The session's heartbeat, when the session was born on this WebSocket (a session that
@@ -349,9 +347,6 @@ impl<H: EngineHandler> Connection<H> {
             session.0.ws_waker.register(cx.waker());
         }
         loop {
-            if self.pending.is_none() {
-                self.pending = self.direct.take();
-            }
             if self.pending.is_none() && self.active {
                 let frame = session.state().pop_outbox();
                 self.pending = frame.map(|f| self.to_ws_message(f));
@@ -470,7 +465,7 @@ impl<H: EngineHandler> Connection<H> {
             (Some(Packet::Ping { probe: true }), Upgrade::Probing | Upgrade::Upgrading) => {
                 state.upgrade = Upgrade::Upgrading;
                 drop(state);
-                self.direct = Some(WsMessage::Text(Utf8Bytes::from_static("3probe")));
+                self.pending = Some(WsMessage::Text(Utf8Bytes::from_static("3probe")));
                 // Release the pending GET with a noop so the client can finish the upgrade.
                 session.0.poll_waker.wake();
                 None
