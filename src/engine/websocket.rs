@@ -205,6 +205,7 @@ async fn serve<H: EngineHandler>(
         active: !probing,
         pending: None,
         needs_flush: false,
+        batches: 0,
         heartbeat,
     };
     let end = poll_fn(|cx| conn.poll_io(cx, timer.as_mut())).await;
@@ -220,6 +221,10 @@ fn abandon_probe<S>(entry: &Entry<S>) {
     drop(state);
     entry.session.wake_transports();
 }
+
+/// The first batches a connection writes (the open packet, the CONNECT answer) give the queue's
+/// buffer back once written; later ones keep it until the next heartbeat.
+const RELEASE_AFTER_BATCHES: u8 = 4;
 
 /// How a WebSocket connection ended.
 #[derive(Debug)]
@@ -249,6 +254,8 @@ struct Connection<H: EngineHandler> {
     /// probing (when nothing is taken from the queue), this WebSocket's own `3probe`.
     pending: Option<WsMessage>,
     needs_flush: bool,
+    /// Batches written so far, counted up to [`RELEASE_AFTER_BATCHES`].
+    batches: u8,
     /// The session's heartbeat, when the session was born on this WebSocket (a session that
     /// upgraded from polling keeps the heartbeat task it started with).
     heartbeat: Option<InlineHeartbeat>,
@@ -377,8 +384,13 @@ impl<H: EngineHandler> Connection<H> {
         }
         if self.active {
             let mut state = session.state();
-            if flushed {
-                // Once per batch written: the queue keeps no buffer while the connection idles.
+            // The handshake's packets grew the queue's buffer: an idle connection keeps none.
+            // Freeing it after every batch would cost an allocation per delivery, so past the
+            // first batches it goes back once per heartbeat, after the ping is written.
+            let first = self.batches < RELEASE_AFTER_BATCHES;
+            let pinged = self.heartbeat.as_ref().is_some_and(|h| h.awaiting_pong());
+            if flushed && (first || pinged) {
+                self.batches = self.batches.saturating_add(1);
                 state.release_empty_outbox();
             }
             let done = match state.phase {
