@@ -29,7 +29,7 @@ const CLIENTS: usize = 1_000;
 
 /// The bound on what the server keeps per idle connection, in heap bytes; what it takes now is
 /// in the README's Performance section.
-const MAX_BYTES_PER_CONNECTION: i64 = 7400;
+const MAX_BYTES_PER_CONNECTION: i64 = 4096;
 
 /// The headers a browser sends with a WebSocket handshake (Chromium's set): they are what the
 /// server keeps of the request.

@@ -21,7 +21,7 @@ use crate::core::sync::lock;
 pub(crate) struct RequestHead {
     /// Also here, so that the query and the URL never need the headers.
     uri: Uri,
-    compact: Mutex<Option<Box<Compact>>>,
+    compact: Mutex<Option<Compact>>,
     parts: OnceLock<Box<Parts>>,
 }
 
@@ -30,7 +30,6 @@ pub(crate) struct RequestHead {
 /// a value).
 struct Compact {
     method: Method,
-    uri: Uri,
     version: Version,
     extensions: Extensions,
     headers: Bytes,
@@ -72,7 +71,6 @@ impl RequestHead {
         }
         let compact = Compact {
             method: parts.method.clone(),
-            uri: parts.uri.clone(),
             version: parts.version,
             extensions: std::mem::take(&mut parts.extensions),
             headers: buf.slice(uri.len()..),
@@ -88,8 +86,8 @@ impl RequestHead {
             };
         }
         RequestHead {
-            uri: compact.uri.clone(),
-            compact: Mutex::new(Some(Box::new(compact))),
+            uri: parts.uri,
+            compact: Mutex::new(Some(compact)),
             parts: OnceLock::new(),
         }
     }
@@ -106,7 +104,7 @@ impl RequestHead {
             if let Some(compact) = lock(&self.compact).take() {
                 parts.headers = compact.expand_headers();
                 parts.method = compact.method;
-                parts.uri = compact.uri;
+                parts.uri = self.uri.clone();
                 parts.version = compact.version;
                 parts.extensions = compact.extensions;
             }

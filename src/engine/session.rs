@@ -596,6 +596,11 @@ impl InlineHeartbeat {
             || (self.draining && !matches!(self.wait, Wait::Grace | Wait::Done))
     }
 
+    /// Whether a ping went out and its pong has not come back yet.
+    pub(crate) fn awaiting_pong(&self) -> bool {
+        self.wait == Wait::Pong
+    }
+
     /// The session started draining.
     pub(crate) fn draining(&mut self) {
         self.draining = true;

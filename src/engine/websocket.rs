@@ -203,9 +203,9 @@ async fn serve<H: EngineHandler>(
         entry,
         ws,
         active: !probing,
-        direct: None,
         pending: None,
         needs_flush: false,
+        batches: 0,
         heartbeat,
     };
     let end = poll_fn(|cx| conn.poll_io(cx, timer.as_mut())).await;
@@ -221,6 +221,10 @@ fn abandon_probe<S>(entry: &Entry<S>) {
     drop(state);
     entry.session.wake_transports();
 }
+
+/// The first batches a connection writes (the open packet, the CONNECT answer) give the queue's
+/// buffer back once written; later ones keep it until the next heartbeat.
+const RELEASE_AFTER_BATCHES: u8 = 4;
 
 /// How a WebSocket connection ended.
 #[derive(Debug)]
@@ -246,11 +250,12 @@ struct Connection<H: EngineHandler> {
     ws: Ws,
     /// Whether this WebSocket carries the session (false while it is only being probed).
     active: bool,
-    /// A message for this WebSocket alone (`3probe`), written before the session's queue.
-    direct: Option<WsMessage>,
-    /// A message taken from the queue that the sink has not accepted yet.
+    /// A message the sink has not accepted yet: taken from the session's queue, or, while
+    /// probing (when nothing is taken from the queue), this WebSocket's own `3probe`.
     pending: Option<WsMessage>,
     needs_flush: bool,
+    /// Batches written so far, counted up to [`RELEASE_AFTER_BATCHES`].
+    batches: u8,
     /// The session's heartbeat, when the session was born on this WebSocket (a session that
     /// upgraded from polling keeps the heartbeat task it started with).
     heartbeat: Option<InlineHeartbeat>,
@@ -353,9 +358,6 @@ impl<H: EngineHandler> Connection<H> {
             session.state().record_depth();
         }
         loop {
-            if self.pending.is_none() {
-                self.pending = self.direct.take();
-            }
             if self.pending.is_none() && self.active {
                 let frame = session.state().pop_outbox();
                 self.pending = frame.map(|f| self.to_ws_message(f));
@@ -386,8 +388,13 @@ impl<H: EngineHandler> Connection<H> {
         }
         if self.active {
             let mut state = session.state();
-            if flushed {
-                // Once per batch written: the queue keeps no buffer while the connection idles.
+            // The handshake's packets grew the queue's buffer: an idle connection keeps none.
+            // Freeing it after every batch would cost an allocation per delivery, so past the
+            // first batches it goes back once per heartbeat, after the ping is written.
+            let first = self.batches < RELEASE_AFTER_BATCHES;
+            let pinged = self.heartbeat.as_ref().is_some_and(|h| h.awaiting_pong());
+            if flushed && (first || pinged) {
+                self.batches = self.batches.saturating_add(1);
                 state.release_empty_outbox();
             }
             let done = match state.phase {
@@ -474,7 +481,7 @@ impl<H: EngineHandler> Connection<H> {
             (Some(Packet::Ping { probe: true }), Upgrade::Probing | Upgrade::Upgrading) => {
                 state.upgrade = Upgrade::Upgrading;
                 drop(state);
-                self.direct = Some(WsMessage::Text(Utf8Bytes::from_static("3probe")));
+                self.pending = Some(WsMessage::Text(Utf8Bytes::from_static("3probe")));
                 // Release the pending GET with a noop so the client can finish the upgrade.
                 session.0.poll_waker.wake();
                 None
