@@ -1,5 +1,6 @@
 //! The Redis backend: one connection that reconnects by itself, `PUBLISH` (or `SPUBLISH`) and
-//! `XADD`.
+//! `XADD`; on a Redis Cluster, the adapter's routing (`PUBLISH` and `XADD` on one connection,
+//! `SPUBLISH` on the channel's master).
 
 use std::time::Duration;
 
@@ -7,12 +8,15 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{BackendFuture, Emitter, EmitterBackend, EmitterError, EmitterFormat};
+use crate::adapter::redis::cluster::{Route, slot};
+use crate::adapter::redis::conns::Commands;
 use crate::adapter::redis::{RedisAdapterConfig, RedisAdapterError, RedisMode};
 
 /// Publishes on one Redis connection, which reconnects with backoff when Redis goes away. One
-/// multiplexed connection keeps the order in which commands are sent.
+/// multiplexed connection keeps the order in which commands are sent (on a cluster, one per
+/// route).
 struct RedisBackend {
-    conn: ConnectionManager,
+    conn: Commands,
     /// `SPUBLISH` rather than `PUBLISH` (the sharded format).
     sharded: bool,
 }
@@ -28,13 +32,16 @@ fn manager_config() -> ConnectionManagerConfig {
 
 impl EmitterBackend for RedisBackend {
     fn publish(&self, channel: String, payload: Bytes) -> BackendFuture<'_> {
-        let mut conn = self.conn.clone();
-        let command = if self.sharded { "SPUBLISH" } else { "PUBLISH" };
+        let (command, route) = if self.sharded {
+            ("SPUBLISH", Route::Slot(slot(channel.as_bytes())))
+        } else {
+            ("PUBLISH", Route::Home)
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd(command).arg(channel).arg(payload.as_ref());
         Box::pin(async move {
-            redis::cmd(command)
-                .arg(channel)
-                .arg(payload.as_ref())
-                .query_async::<redis::Value>(&mut conn)
+            self.conn
+                .run(route, &pipe)
                 .await
                 .map(drop)
                 .map_err(EmitterError::backend)
@@ -47,7 +54,6 @@ impl EmitterBackend for RedisBackend {
         max_len: u64,
         fields: Vec<(&'static str, Bytes)>,
     ) -> BackendFuture<'_> {
-        let mut conn = self.conn.clone();
         Box::pin(async move {
             let mut command = redis::cmd("XADD");
             command
@@ -59,8 +65,10 @@ impl EmitterBackend for RedisBackend {
             for (field, value) in &fields {
                 command.arg(*field).arg(value.as_ref());
             }
-            command
-                .query_async::<redis::Value>(&mut conn)
+            let mut pipe = redis::pipe();
+            pipe.add_command(command);
+            self.conn
+                .run(Route::Home, &pipe)
                 .await
                 .map(drop)
                 .map_err(EmitterError::backend)
@@ -71,8 +79,9 @@ impl EmitterBackend for RedisBackend {
 impl Emitter {
     /// Connects to Redis and returns an emitter that writes what servers with this adapter
     /// configuration read: give it the servers' [`RedisAdapterConfig`] (its URL, prefix, mode
-    /// and stream name count; the options about listening do not). Must run inside a Tokio
-    /// runtime.
+    /// and stream name count; the options about listening do not). A
+    /// [`RedisAdapterConfig::cluster`] configuration reaches a Redis Cluster. Must run inside a
+    /// Tokio runtime.
     ///
     /// ```no_run
     /// use tower_socketio::adapter::redis::{RedisAdapterConfig, SubscriptionMode};
@@ -85,11 +94,16 @@ impl Emitter {
     /// # Ok(()) }
     /// ```
     pub async fn redis(config: RedisAdapterConfig) -> Result<Emitter, RedisAdapterError> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| RedisAdapterError::InvalidUrl(e.to_string()))?;
-        let conn = ConnectionManager::new_with_config(client, manager_config())
-            .await
-            .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+        let conn = if config.seeds.is_empty() {
+            let client = redis::Client::open(config.url.as_str())
+                .map_err(|e| RedisAdapterError::InvalidUrl(e.to_string()))?;
+            let conn = ConnectionManager::new_with_config(client, manager_config())
+                .await
+                .map_err(|e| RedisAdapterError::Connect(e.to_string()))?;
+            Commands::Single(conn)
+        } else {
+            Commands::cluster(&config).await?
+        };
         let backend = RedisBackend {
             conn,
             sharded: matches!(config.mode, RedisMode::Sharded(_)),

@@ -5,6 +5,9 @@
 //   REDIS_URL=redis://127.0.0.1:PORT NAME=n1 [SHARDED=dynamic|static|dynamic-private]
 //   [KEY=socket.io] [SPECIFIC=1] [PORT=0] node redis-node.mjs
 //
+// Redis Cluster: CLUSTER_URLS=redis://127.0.0.1:P1,redis://127.0.0.1:P2,... (seed nodes) uses
+// node-redis's `createCluster` instead of `createClient`, in every mode.
+//
 // Streams mode: STREAMS=1 uses @socket.io/redis-streams-adapter 0.3 instead, with one
 // node-redis client (the adapter duplicates it for XREAD and for its Pub/Sub channels):
 //   REDIS_URL=... NAME=n1 STREAMS=1 [KEY=socket.io] [RECOVERY_MS=n] [MAX_LEN=10000]
@@ -34,7 +37,7 @@ import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
-import { createClient } from "redis";
+import { createClient, createCluster } from "redis";
 import { send, serve, toWire, fromWire } from "./redis-lib.mjs";
 
 const NAME = process.env.NAME || "node";
@@ -43,6 +46,15 @@ const KEY = process.env.KEY || "socket.io";
 
 const STREAMS = !!process.env.STREAMS && process.env.STREAMS !== "0";
 const RECOVERY_MS = Number(process.env.RECOVERY_MS || 0);
+
+// One client (or cluster client) of the Redis named by the environment.
+function redisClient() {
+  if (process.env.CLUSTER_URLS) {
+    const rootNodes = process.env.CLUSTER_URLS.split(",").map((url) => ({ url }));
+    return createCluster({ rootNodes });
+  }
+  return createClient({ url: process.env.REDIS_URL });
+}
 
 function onRedisError(e) {
   process.stderr.write(`redis client error: ${e.message}\n`);
@@ -62,15 +74,15 @@ if (process.env.PG_URL) {
   });
 } else if (STREAMS) {
   // One client; the adapter duplicates it (one for the blocking XREAD loop, one subscriber).
-  const redisClient = createClient({ url: process.env.REDIS_URL });
-  redisClient.on("error", onRedisError);
-  await redisClient.connect();
+  const client = redisClient();
+  client.on("error", onRedisError);
+  await client.connect();
   const opts = { streamName: KEY, channelPrefix: KEY };
   if (process.env.MAX_LEN) opts.maxLen = Number(process.env.MAX_LEN);
   if (process.env.SESSION_KEY_PREFIX) opts.sessionKeyPrefix = process.env.SESSION_KEY_PREFIX;
-  adapter = createStreamsAdapter(redisClient, opts);
+  adapter = createStreamsAdapter(client, opts);
 } else {
-  const pubClient = createClient({ url: process.env.REDIS_URL });
+  const pubClient = redisClient();
   const subClient = pubClient.duplicate();
   for (const c of [pubClient, subClient]) c.on("error", onRedisError);
   await Promise.all([pubClient.connect(), subClient.connect()]);

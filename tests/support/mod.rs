@@ -33,6 +33,8 @@ pub mod rawws;
 pub mod recovery_app;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis")]
+pub mod redis_cluster;
 #[cfg(feature = "no-sticky")]
 pub mod round_robin;
 pub mod sio;

@@ -781,6 +781,26 @@ impl JsNode {
         JsNode::start_env(name, redis_url, key, env).await
     }
 
+    /// A node on a Redis Cluster (node-redis's `createCluster` on these seed URLs), in the
+    /// classic format, or the sharded one with subscription mode `sharded`, or the streams one
+    /// when `streams`.
+    pub async fn start_on_cluster(
+        name: &str,
+        seeds: &[String],
+        key: &str,
+        sharded: Option<&str>,
+        streams: bool,
+    ) -> JsNode {
+        let mut env = vec![("CLUSTER_URLS", seeds.join(","))];
+        if let Some(mode) = sharded {
+            env.push(("SHARDED", mode.to_string()));
+        }
+        if streams {
+            env.push(("STREAMS", "1".to_string()));
+        }
+        JsNode::start_env(name, &seeds[0], key, env).await
+    }
+
     /// A node with these extra variables (`tests/js/redis-node.mjs` documents them; `PG_URL`
     /// makes it a `@socket.io/postgres-adapter` node).
     pub async fn start_env(

@@ -127,7 +127,9 @@
 mod adapter;
 mod channels;
 mod classic;
+pub(crate) mod cluster;
 mod cluster_format;
+pub(crate) mod conns;
 mod driver;
 mod live;
 mod outgoing;
@@ -135,6 +137,7 @@ mod requests;
 mod restore;
 mod rooms;
 pub(crate) mod streams;
+mod subscriber;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -202,6 +205,8 @@ pub enum SubscriptionMode {
 #[derive(Debug, Clone)]
 pub struct RedisAdapterConfig {
     pub(crate) url: String,
+    /// The seed nodes of a Redis Cluster; empty for one Redis server.
+    pub(crate) seeds: Vec<String>,
     pub(crate) key: String,
     pub(crate) requests_timeout: Duration,
     pub(crate) publish_on_specific_response_channel: bool,
@@ -246,6 +251,7 @@ impl RedisAdapterConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisAdapterConfig {
             url: url.into(),
+            seeds: Vec::new(),
             key: "socket.io".into(),
             requests_timeout: Duration::from_millis(5000),
             publish_on_specific_response_channel: false,
@@ -254,6 +260,24 @@ impl RedisAdapterConfig {
             incoming_capacity: 65_536,
             streams: StreamsOptions::default(),
         }
+    }
+
+    /// The defaults, for a Redis Cluster reached through these seed nodes (any of its nodes,
+    /// masters or replicas; the first that answers names the others, and the credentials of the
+    /// first URL are used for every node). Every mode works on a cluster: see "Redis Cluster" in
+    /// the [module docs](self).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::{RedisAdapterConfig, SubscriptionMode};
+    /// let config = RedisAdapterConfig::cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
+    ///     .sharded(SubscriptionMode::Dynamic);
+    /// # let _ = config;
+    /// ```
+    pub fn cluster<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> Self {
+        let seeds: Vec<String> = seeds.into_iter().map(Into::into).collect();
+        let mut config = RedisAdapterConfig::new(seeds.first().cloned().unwrap_or_default());
+        config.seeds = seeds;
+        config
     }
 
     /// The channel prefix (Node's `key` / `channelPrefix`; default `socket.io`).

@@ -1,0 +1,202 @@
+//! The Redis adapter on a real Redis Cluster (three masters, `tests/support/redis_cluster.rs`),
+//! with Rust nodes and Node.js nodes (`@socket.io/redis-adapter` 8.3 on node-redis's
+//! `createCluster`): the cluster-wide scenario of the mixed tests, each node's broadcasts in
+//! order, and a master killed (SIGKILL) while broadcasts are in flight.
+#![cfg(feature = "redis")]
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisMode, SubscriptionMode};
+
+use crate::support::redis::{Cluster, JsNode, Node, RustNode, Target};
+use crate::support::redis_cluster::RedisCluster;
+
+/// A Rust node's configuration on `cluster`.
+fn config(cluster: &RedisCluster, mode: RedisMode, key: &str) -> RedisAdapterConfig {
+    RedisAdapterConfig::cluster(cluster.urls())
+        .mode(mode)
+        .key(key)
+        .stream_name(key)
+        .requests_timeout(Duration::from_secs(3))
+}
+
+const SHARDED: RedisMode = RedisMode::Sharded(SubscriptionMode::Dynamic);
+
+/// Node's name for a mode: its `SHARDED` and `STREAMS` options.
+fn js_mode(mode: RedisMode) -> (Option<&'static str>, bool) {
+    match mode {
+        RedisMode::Classic => (None, false),
+        RedisMode::Sharded(_) => (Some("dynamic"), false),
+        RedisMode::Streams => (None, true),
+    }
+}
+
+/// `[r1, n1, r2]` on `cluster`.
+async fn mixed_nodes(cluster: &RedisCluster, mode: RedisMode, key: &str) -> Vec<Node> {
+    let (sharded, streams) = js_mode(mode);
+    vec![
+        Node::Rust(RustNode::start("r1", config(cluster, mode, key)).await),
+        Node::Js(JsNode::start_on_cluster("n1", &cluster.urls(), key, sharded, streams).await),
+        Node::Rust(RustNode::start("r2", config(cluster, mode, key)).await),
+    ]
+}
+
+/// Every cluster operation from every node of `[r1, n1, r2]`.
+async fn mixed(mode: RedisMode, key: &str) {
+    let cluster = RedisCluster::shared_masters();
+    let mut nodes = Cluster::start(mixed_nodes(cluster, mode, key).await).await;
+    for from in 0..nodes.nodes.len() {
+        nodes.run_from(from).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_mixed_classic() {
+    mixed(RedisMode::Classic, "rc-mixed-classic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_mixed_sharded() {
+    mixed(SHARDED, "rc-mixed-sharded").await;
+}
+
+/// The `seq` numbers `client` received, in the order it received them.
+fn seqs(nodes: &Cluster, ev: &str, client: &str) -> Vec<u64> {
+    nodes
+        .clients
+        .received(ev)
+        .into_iter()
+        .filter(|r| r.client == client)
+        .filter_map(|r| r.args[0].as_u64())
+        .collect()
+}
+
+/// What `[c-r1, c-n1, c-r2]` (groups g0, g1, g0) get of broadcast `i` of the order tests:
+/// every third to everyone, every third to g0, every third to g1, so that they travel on the
+/// namespace's channel and on two rooms' channels.
+fn target_of(i: u64) -> Target {
+    match i % 3 {
+        0 => Target::all(),
+        1 => Target::to(&["g0"]),
+        _ => Target::to(&["g1"]),
+    }
+}
+
+fn wanted(i: u64, group: u64) -> bool {
+    i.is_multiple_of(3) || i % 3 == 1 + group
+}
+
+/// 500 broadcasts from r1, on the namespace's channel and two rooms' channels, arrive in the
+/// order r1 sent them at the clients of the other nodes, Rust and Node.
+async fn order(mode: RedisMode, key: &str) {
+    const COUNT: u64 = 500;
+    let cluster = RedisCluster::shared_masters();
+    let nodes = Cluster::start(mixed_nodes(cluster, mode, key).await).await;
+    for i in 0..COUNT {
+        nodes.nodes[0]
+            .emit(&target_of(i), "seq", vec![json!(i)])
+            .await;
+    }
+    for (client, group) in [("c-n1", 1), ("c-r2", 0)] {
+        let want: Vec<u64> = (0..COUNT).filter(|&i| wanted(i, group)).collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while seqs(&nodes, "seq", client).len() < want.len() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            seqs(&nodes, "seq", client),
+            want,
+            "{client} got r1's broadcasts in r1's order"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_order_classic() {
+    order(RedisMode::Classic, "rc-order-classic").await;
+}
+
+/// Kills (SIGKILL) a master that holds a subscriber of the nodes while r1 broadcasts; no
+/// operation hangs, r1's broadcasts keep their order, and once a replica took over, broadcasts
+/// from each node reach the other's client again and both nodes count each other.
+async fn failover(mode: RedisMode, key: &str) {
+    let cluster = RedisCluster::start();
+    let nodes = vec![
+        Node::Rust(RustNode::start("r1", config(&cluster, mode, key)).await),
+        Node::Rust(RustNode::start("r2", config(&cluster, mode, key)).await),
+    ];
+    let nodes = Cluster::start(nodes).await;
+    let victim = subscriber_master(&cluster, mode, key);
+    let stop = Instant::now() + Duration::from_secs(60);
+    let mut i = 0u64;
+    let killed_at = 100;
+    let mut killed = None;
+    // Broadcasts in flight across the kill and the failover, every 10 ms, until r2's client
+    // hears them again (bounded).
+    loop {
+        let started = Instant::now();
+        nodes.nodes[0]
+            .emit(&Target::all(), "tick", vec![json!(i)])
+            .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "an emit took {:?}",
+            started.elapsed()
+        );
+        if i == killed_at {
+            cluster.kill(victim);
+            killed = Some(i);
+        }
+        i += 1;
+        let got = seqs(&nodes, "tick", "c-r2");
+        if killed.is_some_and(|k| got.last().is_some_and(|&last| last > k + 50)) {
+            break;
+        }
+        assert!(
+            Instant::now() < stop,
+            "r2's client never heard r1 again: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got = seqs(&nodes, "tick", "c-r2");
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "r1's broadcasts kept their order across the failover: {got:?}"
+    );
+    // The other way too, and the requests.
+    nodes.nodes[1]
+        .emit(&Target::all(), "back", vec![json!(1)])
+        .await;
+    nodes.clients.wait_all("back", &["c-r1", "c-r2"]).await;
+    for node in &nodes.nodes {
+        node.wait_server_count(2).await;
+    }
+    assert!(
+        cluster.wait_ok(Duration::from_secs(20)),
+        "the cluster recovered: {}",
+        cluster.describe()
+    );
+}
+
+/// A master to kill: in the classic mode one that holds a pattern subscriber (a node's
+/// subscriber), in the sharded mode the master of the namespace's shard channel.
+fn subscriber_master(cluster: &RedisCluster, mode: RedisMode, key: &str) -> u16 {
+    match mode {
+        RedisMode::Sharded(_) => cluster.master_of(&format!("{key}#/#")),
+        RedisMode::Streams => cluster.master_of(key),
+        RedisMode::Classic => cluster
+            .masters()
+            .into_iter()
+            .find(|&port| {
+                crate::support::redis::command(port, &["PUBSUB", "NUMPAT"])
+                    .is_ok_and(|r| r.trim() != ":0")
+            })
+            .expect("a master with a pattern subscriber"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_failover_classic() {
+    failover(RedisMode::Classic, "rc-fail-classic").await;
+}
