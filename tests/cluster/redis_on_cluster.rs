@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tower_socketio::adapter::redis::{RedisAdapterConfig, RedisMode, SubscriptionMode};
+use tower_socketio::emitter::Emitter;
 
 use crate::support::redis::{Cluster, JsNode, Node, RustNode, Target};
 use crate::support::redis_cluster::RedisCluster;
@@ -233,4 +234,68 @@ async fn on_cluster_order_sharded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_cluster_failover_sharded() {
     failover(SHARDED, "rc-fail-sharded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_mixed_streams() {
+    mixed(RedisMode::Streams, "rc-mixed-streams").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_order_streams() {
+    order(RedisMode::Streams, "rc-order-streams").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_failover_streams() {
+    failover(RedisMode::Streams, "rc-fail-streams").await;
+}
+
+/// Our emitter, given the nodes' cluster configuration, reaches the clients of Rust and Node
+/// nodes: everyone, one room, and a room with an exception.
+async fn emitter(mode: RedisMode, key: &str) {
+    let cluster = RedisCluster::shared_masters();
+    let nodes = Cluster::start(mixed_nodes(cluster, mode, key).await).await;
+    let emitter = Emitter::redis(config(cluster, mode, key))
+        .await
+        .expect("an emitter on the cluster");
+    let everyone = ["c-r1", "c-n1", "c-r2"];
+    emitter.emit("e-all", &json!(1)).await.expect("emit");
+    nodes.clients.wait_all("e-all", &everyone).await;
+    emitter
+        .to("g0")
+        .emit("e-g0", &json!(2))
+        .await
+        .expect("emit");
+    emitter
+        .except("room-c-r1")
+        .emit("e-except", &json!(3))
+        .await
+        .expect("emit");
+    // A barrier after both: once everyone has it, what the others were going to get is there.
+    emitter.emit("e-barrier", &json!(4)).await.expect("emit");
+    nodes.clients.wait_all("e-barrier", &everyone).await;
+    nodes.clients.wait_all("e-g0", &["c-r1", "c-r2"]).await;
+    nodes.clients.wait_all("e-except", &["c-n1", "c-r2"]).await;
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+    assert_eq!(nodes.clients.receivers("e-g0"), names(&["c-r1", "c-r2"]));
+    assert_eq!(
+        nodes.clients.receivers("e-except"),
+        names(&["c-n1", "c-r2"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_emitter_classic() {
+    emitter(RedisMode::Classic, "rc-emit-classic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_emitter_sharded() {
+    emitter(SHARDED, "rc-emit-sharded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_emitter_streams() {
+    emitter(RedisMode::Streams, "rc-emit-streams").await;
 }
