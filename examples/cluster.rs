@@ -7,11 +7,14 @@
 //! # PostgreSQL (LISTEN/NOTIFY):
 //! cargo run --release --features redis,postgres --example cluster -- --engine=postgres 3001 "host=127.0.0.1 user=postgres"
 //! CLUSTER_ENGINE=postgres cargo run --release --features redis,postgres --example cluster -- 3002
+//! # A Redis Cluster (seed nodes, comma-separated):
+//! cargo run --release --features redis --example cluster -- --engine=redis-cluster 3001 redis://127.0.0.1:7000,redis://127.0.0.1:7001
 //! ```
 //!
-//! Arguments: `--engine=redis|postgres` (default `CLUSTER_ENGINE` or `redis`), the port
-//! (default `PORT` or 3000) and where the engine is: the Redis URL (default `REDIS_URL` or
-//! `redis://127.0.0.1:6379`), or the PostgreSQL connection string (default `DATABASE_URL` or
+//! Arguments: `--engine=redis|redis-cluster|postgres` (default `CLUSTER_ENGINE` or `redis`),
+//! the port (default `PORT` or 3000) and where the engine is: the Redis URL (default `REDIS_URL`
+//! or `redis://127.0.0.1:6379`), the Redis Cluster's seed URLs, comma-separated (default
+//! `REDIS_CLUSTER_URLS` or `redis://127.0.0.1:7000`), or the PostgreSQL connection string (default `DATABASE_URL` or
 //! `host=127.0.0.1 user=postgres`); `--sharded` uses Redis 7 sharded Pub/Sub. Node.js servers
 //! with `@socket.io/redis-adapter` on the same Redis (same prefix and mode), or
 //! `@socket.io/postgres-adapter` on the same database, join the same cluster. The node listens
@@ -82,8 +85,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 format!("Redis at {redis_url}"),
             )
         }
+        "redis-cluster" => {
+            let seeds = location
+                .or_else(|| std::env::var("REDIS_CLUSTER_URLS").ok())
+                .unwrap_or_else(|| "redis://127.0.0.1:7000".into());
+            let mut config = RedisAdapterConfig::cluster(seeds.split(','));
+            if sharded {
+                config = config.sharded(SubscriptionMode::Dynamic);
+            }
+            let adapter = RedisAdapter::connect(config).await?;
+            (
+                SocketIo::builder().adapter(adapter).build(),
+                format!("the Redis Cluster of {seeds}"),
+            )
+        }
         "postgres" => postgres_node(location).await?,
-        other => return Err(format!("unknown engine {other:?}: redis or postgres").into()),
+        other => {
+            return Err(
+                format!("unknown engine {other:?}: redis, redis-cluster or postgres").into(),
+            );
+        }
     };
     let node = format!("rust:{port}");
 

@@ -45,8 +45,7 @@
 //! with `SPUBLISH` on `<prefix>#<nsp>#`, on a room's own channel `<prefix>#<nsp>#<room>#` per
 //! the [`SubscriptionMode`], and answered on `<prefix>#<nsp>#<uid>#`; the server count is
 //! `PUBSUB SHARDNUMSUB`. The cluster format has no all-rooms request: `all_rooms` gathers the
-//! rooms of every socket instead. This mode talks to one Redis server (or one shard): routing
-//! shard channels across a Redis Cluster is not done.
+//! rooms of every socket instead.
 //!
 //! **Streams** ([`RedisStreamsAdapter`], [`RedisMode::Streams`], Node's
 //! `@socket.io/redis-streams-adapter` 0.3): the same cluster messages, but what must not be lost
@@ -70,6 +69,22 @@
 //! extra `seq` field, which Node ignores) so that the copies a batch leaves when Redis took it
 //! but could not answer before going away are skipped. Node's `streamCount` (one stream per
 //! namespace hash) and `useShardedPubSub` are not offered.
+//!
+//! # Redis Cluster
+//!
+//! [`RedisAdapterConfig::cluster`] takes seed nodes instead of one URL; every mode works on
+//! it, as Node's adapters do on node-redis's `createCluster`, and on the wire nothing differs.
+//! The classic mode keeps one publishing and one subscribing connection, each to one master
+//! (Pub/Sub spans the cluster), so a node's messages keep their order; both move to another
+//! master when theirs fails. The sharded mode sends each `SPUBLISH` to the master of its
+//! channel's slot and subscribes each shard channel there, one per `SSUBSCRIBE` (never one
+//! spanning slots: `CROSSSLOT`); the slot map is read again every second, and a channel whose
+//! master died or whose slot moved is subscribed again on the new owner. In streams mode the
+//! stream's master carries the node's `XADD`s and `PUBLISH`es and the reader, and session keys
+//! go to their own slots' masters. We route ourselves rather than use the `redis` crate's
+//! cluster client: it sends a keyless `PUBLISH` by its channel's hash (one node's broadcasts
+//! would leave through several masters and could be reordered) and, after a failover,
+//! resubscribes a node's shard channels in one `SSUBSCRIBE` that Redis refuses with `CROSSSLOT`.
 //!
 //! # Readiness
 //!
