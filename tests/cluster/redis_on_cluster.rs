@@ -299,3 +299,49 @@ async fn on_cluster_emitter_sharded() {
 async fn on_cluster_emitter_streams() {
     emitter(RedisMode::Streams, "rc-emit-streams").await;
 }
+
+/// The slot of the namespace's shard channel moves to another master (resharding) while r1
+/// broadcasts: both nodes subscribe again on the new owner, r1's publishes follow `MOVED`, and
+/// broadcasts flow both ways again and both nodes count each other (`SHARDNUMSUB` there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_resharding_sharded() {
+    let key = "rc-reshard";
+    let cluster = RedisCluster::start_with(0);
+    let nodes = vec![
+        Node::Rust(RustNode::start("r1", config(&cluster, SHARDED, key)).await),
+        Node::Rust(RustNode::start("r2", config(&cluster, SHARDED, key)).await),
+    ];
+    let nodes = Cluster::start(nodes).await;
+    let channel = format!("{key}#/#");
+    let before = cluster.master_of(&channel);
+    let after = cluster.move_slot(&channel);
+    assert_ne!(before, after);
+    let stop = Instant::now() + Duration::from_secs(20);
+    for i in 0u64.. {
+        nodes.nodes[0]
+            .emit(&Target::all(), "moved", vec![json!(i)])
+            .await;
+        nodes.nodes[1]
+            .emit(&Target::all(), "moved-back", vec![json!(i)])
+            .await;
+        if !seqs(&nodes, "moved", "c-r2").is_empty()
+            && !seqs(&nodes, "moved-back", "c-r1").is_empty()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < stop,
+            "no broadcast crossed after the slot moved"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for node in &nodes.nodes {
+        node.wait_server_count(2).await;
+    }
+    let subscribers = crate::support::redis::command(after, &["PUBSUB", "SHARDNUMSUB", &channel])
+        .expect("SHARDNUMSUB");
+    assert!(
+        subscribers.contains(":2"),
+        "both subscribed on the new owner: {subscribers}"
+    );
+}

@@ -198,6 +198,58 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no master serves the slot of {key}"))
     }
 
+    /// Moves the slot of `key` from its master to another master (as `redis-cli --cluster
+    /// reshard` does for a slot without keys: `CLUSTER SETSLOT … NODE` on the new owner, the
+    /// old one, then every other master) and waits until every node agrees; the new owner.
+    pub fn move_slot(&self, key: &str) -> u16 {
+        let from = self.master_of(key);
+        let to = self
+            .masters()
+            .into_iter()
+            .find(|&p| p != from)
+            .expect("another master");
+        let slot = command(from, &["CLUSTER", "KEYSLOT", key])
+            .expect("CLUSTER KEYSLOT")
+            .trim()
+            .trim_start_matches(':')
+            .to_string();
+        let id = |port: u16| {
+            let reply = command(port, &["CLUSTER", "MYID"]).expect("CLUSTER MYID");
+            reply.lines().nth(1).map(str::to_string).expect("a node id")
+        };
+        let (from_id, to_id) = (id(from), id(to));
+        let ok = |r: std::io::Result<String>| assert!(r.is_ok_and(|r| r.starts_with("+OK")));
+        ok(command(
+            to,
+            &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id],
+        ));
+        ok(command(
+            from,
+            &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id],
+        ));
+        ok(command(to, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id]));
+        ok(command(
+            from,
+            &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id],
+        ));
+        for port in self.masters() {
+            if port != from && port != to {
+                ok(command(
+                    port,
+                    &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id],
+                ));
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.running().iter().any(|&port| {
+            command(port, &["EXISTS", key]).is_ok_and(|r| r.starts_with("-MOVED")) != (port != to)
+        }) {
+            assert!(Instant::now() < deadline, "the slot move did not spread");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        to
+    }
+
     fn running(&self) -> Vec<u16> {
         self.nodes
             .lock()
