@@ -97,6 +97,9 @@ pub(crate) struct Topology {
     /// Credentials and protocol (RESP3) shared by every node.
     settings: RedisConnectionInfo,
     map: RwLock<SlotMap>,
+    /// The connection the slot map was last read on, kept for the next read (subscribers read
+    /// it every second).
+    probe: Mutex<Option<(Addr, MultiplexedConnection)>>,
     /// Spreads the nodes that pick "any master" over the masters.
     rotation: AtomicUsize,
 }
@@ -138,6 +141,7 @@ impl Topology {
             seeds: addrs,
             settings,
             map: RwLock::new(SlotMap::default()),
+            probe: Mutex::new(None),
             rotation: AtomicUsize::new(rand_start()),
         });
         topology
@@ -150,25 +154,36 @@ impl Topology {
     /// Asks the known nodes, then the seeds, for `CLUSTER SLOTS` until one answers with a map
     /// that covers slots.
     pub(crate) async fn refresh(&self) -> RedisResult<()> {
+        let probe = lock(&self.probe).take();
         let mut candidates = read(&self.map).nodes.clone();
         for seed in &self.seeds {
             if !candidates.contains(seed) {
                 candidates.push(seed.clone());
             }
         }
+        let mut attempts: Vec<(Addr, Option<MultiplexedConnection>)> = probe
+            .map(|(addr, conn)| (addr, Some(conn)))
+            .into_iter()
+            .collect();
+        attempts.extend(candidates.into_iter().map(|addr| (addr, None)));
         let mut last_err = None;
-        for addr in candidates {
+        for (addr, conn) in attempts {
             let answer = async {
-                let mut conn = self.connect(&addr, None).await?;
-                redis::cmd("CLUSTER")
+                let mut conn = match conn {
+                    Some(conn) => conn,
+                    None => self.connect(&addr, None).await?,
+                };
+                let value = redis::cmd("CLUSTER")
                     .arg("SLOTS")
                     .query_async::<Value>(&mut conn)
-                    .await
+                    .await?;
+                Ok::<_, redis::RedisError>((value, conn))
             };
             match answer.await {
-                Ok(value) => match parse_slots(&value, &addr) {
+                Ok((value, conn)) => match parse_slots(&value, &addr) {
                     Some(map) if !map.ranges.is_empty() => {
                         *write(&self.map) = map;
+                        *lock(&self.probe) = Some((addr, conn));
                         return Ok(());
                     }
                     _ => tracing::debug!(node = %addr, "CLUSTER SLOTS answer without slots"),
