@@ -6,67 +6,24 @@
 //! cargo nextest run --all-features --test cluster -E 'test(cross_node_latency)' --no-capture
 //! ```
 
-use std::time::{Duration, Instant};
-
-use serde_json::json;
-
-use crate::support::Target;
 use crate::support::postgres::TestDb;
-use crate::support::redis::{RedisServer, RustNode, config};
-use crate::support::sio::{SioClient, Transport};
+use crate::support::redis::{RedisServer, RustNode, config, latency_summary, measure_latency};
 use tower_socketio::adapter::redis::RedisMode;
-
-const ROUNDS: u64 = 1000;
-
-/// Broadcasts from `from`, one at a time, to a WebSocket client of `to`; the latencies.
-async fn measure(from: &RustNode, to: &RustNode) -> Vec<Duration> {
-    let target = Target {
-        addr: to.addr.to_string(),
-    };
-    let mut client = SioClient::open(&target, Transport::WebSocket).await;
-    client.connect("/", None).await;
-    // The client's socket is known to `to` once the CONNECT was answered; warm up both paths.
-    for _ in 0..20 {
-        from.io.emit("warm", &()).expect("emit");
-        client.expect_event("/", "warm").await;
-    }
-    let mut latencies = Vec::with_capacity(ROUNDS as usize);
-    for i in 0..ROUNDS {
-        let started = Instant::now();
-        from.io.emit("lat", &i).expect("emit");
-        let (data, _) = client.expect_event("/", "lat").await;
-        latencies.push(started.elapsed());
-        assert_eq!(data, json!(["lat", i]), "broadcast {i}");
-    }
-    latencies
-}
-
-fn summary(engine: &str, mut latencies: Vec<Duration>) -> String {
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
-    format!(
-        "{engine}: {} broadcasts, median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        latencies.len(),
-        at(0.5).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
-        at(1.0).as_secs_f64() * 1e3,
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_node_latency_postgres_and_redis() {
     let db = TestDb::create().await;
     let p1 = db.rust_node("p1").await;
     let p2 = db.rust_node("p2").await;
-    let postgres = measure(&p1, &p2).await;
+    let postgres = measure_latency(&p1, &p2).await;
 
     let server = RedisServer::start();
     let r1 = RustNode::start("r1", config(&server, RedisMode::Classic)).await;
     let r2 = RustNode::start("r2", config(&server, RedisMode::Classic)).await;
     r1.io.ready().await.expect("ready");
     r2.io.ready().await.expect("ready");
-    let redis = measure(&r1, &r2).await;
+    let redis = measure_latency(&r1, &r2).await;
 
-    println!("{}", summary("PostgreSQL", postgres));
-    println!("{}", summary("Redis (classic)", redis));
+    println!("{}", latency_summary("PostgreSQL", postgres));
+    println!("{}", latency_summary("Redis (classic)", redis));
 }

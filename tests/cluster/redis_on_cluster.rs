@@ -345,3 +345,40 @@ async fn on_cluster_resharding_sharded() {
         "both subscribed on the new owner: {subscribers}"
     );
 }
+
+/// Cross-node latency on a Redis Cluster in each mode, and on one Redis (classic) for comparison
+/// in the same run: one node broadcasts, a client of another receives, 1 000 times. Prints the
+/// figures (`--no-capture`); fails only if a broadcast is lost or out of order.
+///
+/// ```sh
+/// cargo nextest run --all-features --test cluster -E 'test(on_cluster_cross_node_latency)' --no-capture
+/// ```
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_cross_node_latency() {
+    use crate::support::redis::{RedisServer, latency_summary, measure_latency};
+    let mut lines = Vec::new();
+    let server = RedisServer::start();
+    let single = |mode| crate::support::redis::config(&server, mode).key("rc-lat-single");
+    let r1 = RustNode::start("r1", single(RedisMode::Classic)).await;
+    let r2 = RustNode::start("r2", single(RedisMode::Classic)).await;
+    r2.io.ready().await.expect("ready");
+    lines.push(latency_summary(
+        "Redis (classic)",
+        measure_latency(&r1, &r2).await,
+    ));
+    let cluster = RedisCluster::shared();
+    for (name, mode) in [
+        ("Redis Cluster (classic)", RedisMode::Classic),
+        ("Redis Cluster (sharded)", SHARDED),
+        ("Redis Cluster (Streams)", RedisMode::Streams),
+    ] {
+        let key = format!("rc-lat-{}", name.len() + lines.len());
+        let r1 = RustNode::start("r1", config(cluster, mode, &key)).await;
+        let r2 = RustNode::start("r2", config(cluster, mode, &key)).await;
+        r2.io.ready().await.expect("ready");
+        lines.push(latency_summary(name, measure_latency(&r1, &r2).await));
+    }
+    for line in lines {
+        println!("{line}");
+    }
+}

@@ -1676,3 +1676,45 @@ fn read_resp(reader: &mut impl BufRead) -> Option<Vec<Vec<u8>>> {
     }
     Some(items)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cross-node latency
+
+/// Broadcasts from `from`, one at a time, 1 000 times, to a WebSocket client of `to`; the
+/// latencies. Every broadcast must arrive, in order.
+pub async fn measure_latency(from: &RustNode, to: &RustNode) -> Vec<Duration> {
+    use super::sio::{SioClient, Transport};
+    const ROUNDS: u64 = 1000;
+    let target = super::Target {
+        addr: to.addr.to_string(),
+    };
+    let mut client = SioClient::open(&target, Transport::WebSocket).await;
+    client.connect("/", None).await;
+    // The client's socket is known to `to` once the CONNECT was answered; warm up both paths.
+    for _ in 0..20 {
+        from.io.emit("warm", &()).expect("emit");
+        client.expect_event("/", "warm").await;
+    }
+    let mut latencies = Vec::with_capacity(ROUNDS as usize);
+    for i in 0..ROUNDS {
+        let started = Instant::now();
+        from.io.emit("lat", &i).expect("emit");
+        let (data, _) = client.expect_event("/", "lat").await;
+        latencies.push(started.elapsed());
+        assert_eq!(data, json!(["lat", i]), "broadcast {i}");
+    }
+    latencies
+}
+
+/// `<engine>: N broadcasts, median …, p99 …, max …`.
+pub fn latency_summary(engine: &str, mut latencies: Vec<Duration>) -> String {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    format!(
+        "{engine}: {} broadcasts, median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        latencies.len(),
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        at(1.0).as_secs_f64() * 1e3,
+    )
+}
