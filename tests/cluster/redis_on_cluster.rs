@@ -96,6 +96,14 @@ async fn order(mode: RedisMode, key: &str) {
     const COUNT: u64 = 500;
     let cluster = RedisCluster::shared_masters();
     let nodes = Cluster::start(mixed_nodes(cluster, mode, key).await).await;
+    if let RedisMode::Sharded(_) = mode {
+        // The rooms' own channels are subscribed a moment after the joins (as in Node): g0 by
+        // r1 and r2, g1 by n1.
+        for (room, subscribers) in [("g0", 2), ("g1", 1)] {
+            let channel = format!("{key}#/#{room}#");
+            cluster.wait_shard_subscribers(&channel, subscribers).await;
+        }
+    }
     for i in 0..COUNT {
         nodes.nodes[0]
             .emit(&target_of(i), "seq", vec![json!(i)])
@@ -323,6 +331,12 @@ async fn emitter(mode: RedisMode, key: &str) {
     let emitter = Emitter::redis(config(cluster, mode, key))
         .await
         .expect("an emitter on the cluster");
+    if let RedisMode::Sharded(_) = mode {
+        // Room g0's own channel, subscribed a moment after r1's and r2's sockets joined.
+        cluster
+            .wait_shard_subscribers(&format!("{key}#/#g0#"), 2)
+            .await;
+    }
     let everyone = ["c-r1", "c-n1", "c-r2"];
     emitter.emit("e-all", &json!(1)).await.expect("emit");
     nodes.clients.wait_all("e-all", &everyone).await;

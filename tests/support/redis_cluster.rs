@@ -250,6 +250,29 @@ impl RedisCluster {
         to
     }
 
+    /// Waits until `nodes` connections subscribe shard channel `channel` on its master (a
+    /// room's channel is subscribed a moment after a first local socket joins the room).
+    pub async fn wait_shard_subscribers(&self, channel: &str, nodes: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let master = self.master_of(channel);
+            let reply = command(master, &["PUBSUB", "SHARDNUMSUB", channel]).unwrap_or_default();
+            let count = reply
+                .lines()
+                .last()
+                .and_then(|l| l.trim().strip_prefix(':'))
+                .and_then(|n| n.parse::<usize>().ok());
+            if count == Some(nodes) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{channel} has {count:?} subscribers, expected {nodes}: {reply:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     fn running(&self) -> Vec<u16> {
         self.nodes
             .lock()
