@@ -136,14 +136,16 @@ impl RedisCluster {
             .unwrap_or_else(|e| {
                 panic!("the Redis Cluster tests need `redis-server` on PATH ({e})");
             });
-        // Kill it when this test process is gone.
+        // Kill it when this test process is gone, and then remove the cluster's dir (a shared
+        // cluster is a static, never dropped).
         let _ = Command::new("sh")
             .arg("-c")
             .arg(format!(
-                "while kill -0 {} 2>/dev/null && kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {} 2>/dev/null",
-                std::process::id(),
-                child.id(),
-                child.id()
+                "while kill -0 {me} 2>/dev/null && kill -0 {child} 2>/dev/null; do sleep 1; done; \
+                 kill -0 {me} 2>/dev/null || {{ kill -9 {child} 2>/dev/null; rm -rf '{dir}'; }}",
+                me = std::process::id(),
+                child = child.id(),
+                dir = self.dir.display(),
             ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
