@@ -10,13 +10,17 @@
 //! # Redis Sentinel: the master that the sentinels name, followed after a failover:
 //! REDIS_SENTINELS=redis://127.0.0.1:26379,redis://127.0.0.1:26380 REDIS_SENTINEL_MASTER=mymaster \
 //!   cargo run --release --features redis --example cluster -- --engine=redis-sentinel 3001
+//! # A Redis Cluster (seed nodes, comma-separated):
+//! cargo run --release --features redis --example cluster -- --engine=redis-cluster 3001 redis://127.0.0.1:7000,redis://127.0.0.1:7001
 //! ```
 //!
-//! Arguments: `--engine=redis|redis-sentinel|postgres` (default `CLUSTER_ENGINE` or `redis`),
-//! the port (default `PORT` or 3000) and where the engine is: the Redis URL (default
-//! `REDIS_URL` or `redis://127.0.0.1:6379`), the sentinels' URLs, comma-separated (default
-//! `REDIS_SENTINELS` or `redis://127.0.0.1:26379`; the master's name is `REDIS_SENTINEL_MASTER`
-//! or `mymaster`), or the PostgreSQL connection string (default `DATABASE_URL` or
+//! Arguments: `--engine=redis|redis-sentinel|redis-cluster|postgres` (default `CLUSTER_ENGINE`
+//! or `redis`), the port (default `PORT` or 3000) and where the engine is: the Redis URL
+//! (default `REDIS_URL` or `redis://127.0.0.1:6379`), the sentinels' URLs, comma-separated
+//! (default `REDIS_SENTINELS` or `redis://127.0.0.1:26379`; the master's name is
+//! `REDIS_SENTINEL_MASTER` or `mymaster`), the Redis Cluster's seed URLs, comma-separated
+//! (default `REDIS_CLUSTER_URLS` or `redis://127.0.0.1:7000`), or the PostgreSQL connection
+//! string (default `DATABASE_URL` or
 //! `host=127.0.0.1 user=postgres`); `--sharded` uses Redis 7 sharded Pub/Sub. Node.js servers
 //! with `@socket.io/redis-adapter` on the same Redis (same prefix and mode), or
 //! `@socket.io/postgres-adapter` on the same database, join the same cluster. The node listens
@@ -103,9 +107,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 format!("Redis master {master:?} of the sentinels {sentinels}"),
             )
         }
+        "redis-cluster" => {
+            let seeds = location
+                .or_else(|| std::env::var("REDIS_CLUSTER_URLS").ok())
+                .unwrap_or_else(|| "redis://127.0.0.1:7000".into());
+            let mut config = RedisAdapterConfig::cluster(seeds.split(','));
+            if sharded {
+                config = config.sharded(SubscriptionMode::Dynamic);
+            }
+            let adapter = RedisAdapter::connect(config).await?;
+            (
+                SocketIo::builder().adapter(adapter).build(),
+                format!("the Redis Cluster of {seeds}"),
+            )
+        }
         "postgres" => postgres_node(location).await?,
         other => {
-            let known = "redis, redis-sentinel or postgres";
+            let known = "redis, redis-sentinel, redis-cluster or postgres";
             return Err(format!("unknown engine {other:?}: {known}").into());
         }
     };

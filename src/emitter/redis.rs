@@ -1,5 +1,6 @@
 //! The Redis backend: one connection that reconnects by itself, `PUBLISH` (or `SPUBLISH`) and
-//! `XADD`.
+//! `XADD`; on a Redis Cluster, the adapter's routing (`PUBLISH` and `XADD` on one connection,
+//! `SPUBLISH` on the channel's master).
 
 use std::time::Duration;
 
@@ -7,14 +8,16 @@ use bytes::Bytes;
 use redis::aio::ConnectionManagerConfig;
 
 use super::{BackendFuture, Emitter, EmitterBackend, EmitterError, EmitterFormat};
-use crate::adapter::redis::master::{Master, MasterConn};
+use crate::adapter::redis::cluster::{Route, slot};
+use crate::adapter::redis::conns::Commands;
+use crate::adapter::redis::master::Master;
 use crate::adapter::redis::{RedisAdapterConfig, RedisAdapterError, RedisMode};
 
 /// Publishes on one Redis connection, which reconnects with backoff when Redis goes away (and
 /// follows the master with Sentinel). One multiplexed connection keeps the order in which
-/// commands are sent.
+/// commands are sent (on a cluster, one per route).
 struct RedisBackend {
-    conn: MasterConn,
+    conn: Commands,
     /// With Sentinel, the task that follows the master.
     follower: Option<tokio::task::AbortHandle>,
     /// `SPUBLISH` rather than `PUBLISH` (the sharded format).
@@ -40,13 +43,16 @@ impl Drop for RedisBackend {
 
 impl EmitterBackend for RedisBackend {
     fn publish(&self, channel: String, payload: Bytes) -> BackendFuture<'_> {
-        let mut conn = self.conn.clone();
-        let command = if self.sharded { "SPUBLISH" } else { "PUBLISH" };
+        let (command, route) = if self.sharded {
+            ("SPUBLISH", Route::Slot(slot(channel.as_bytes())))
+        } else {
+            ("PUBLISH", Route::Home)
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd(command).arg(channel).arg(payload.as_ref());
         Box::pin(async move {
-            redis::cmd(command)
-                .arg(channel)
-                .arg(payload.as_ref())
-                .query_async::<redis::Value>(&mut conn)
+            self.conn
+                .run(route, &pipe)
                 .await
                 .map(drop)
                 .map_err(EmitterError::backend)
@@ -59,7 +65,6 @@ impl EmitterBackend for RedisBackend {
         max_len: u64,
         fields: Vec<(&'static str, Bytes)>,
     ) -> BackendFuture<'_> {
-        let mut conn = self.conn.clone();
         Box::pin(async move {
             let mut command = redis::cmd("XADD");
             command
@@ -71,8 +76,10 @@ impl EmitterBackend for RedisBackend {
             for (field, value) in &fields {
                 command.arg(*field).arg(value.as_ref());
             }
-            command
-                .query_async::<redis::Value>(&mut conn)
+            let mut pipe = redis::pipe();
+            pipe.add_command(command);
+            self.conn
+                .run(Route::Home, &pipe)
                 .await
                 .map(drop)
                 .map_err(EmitterError::backend)
@@ -82,9 +89,10 @@ impl EmitterBackend for RedisBackend {
 
 impl Emitter {
     /// Connects to Redis and returns an emitter that writes what servers with this adapter
-    /// configuration read: give it the servers' [`RedisAdapterConfig`] (its URL or sentinels, prefix,
-    /// mode and stream name count; the options about listening do not). Must run inside a Tokio
-    /// runtime.
+    /// configuration read: give it the servers' [`RedisAdapterConfig`] (its URL, sentinels or
+    /// seeds, prefix, mode and stream name count; the options about listening do not). A
+    /// [`RedisAdapterConfig::cluster`] configuration reaches a Redis Cluster. Must run inside a
+    /// Tokio runtime.
     ///
     /// ```no_run
     /// use tower_socketio::adapter::redis::{RedisAdapterConfig, SubscriptionMode};
@@ -97,11 +105,16 @@ impl Emitter {
     /// # Ok(()) }
     /// ```
     pub async fn redis(config: RedisAdapterConfig) -> Result<Emitter, RedisAdapterError> {
-        let mut master = Master::resolve(&config).await?;
-        let conn = master.connect(manager_config()).await?;
+        let (conn, follower) = if config.seeds.is_empty() {
+            let mut master = Master::resolve(&config).await?;
+            let conn = master.connect(manager_config()).await?;
+            (Commands::Single(conn), master.follow())
+        } else {
+            (Commands::cluster(&config).await?, None)
+        };
         let backend = RedisBackend {
             conn,
-            follower: master.follow(),
+            follower,
             sharded: matches!(config.mode, RedisMode::Sharded(_)),
         };
         Ok(Emitter::new(backend, EmitterFormat::redis(&config)))

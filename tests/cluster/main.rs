@@ -15,6 +15,9 @@
 //!   and Node nodes in every Redis format;
 //! - `redis_faults`: Redis going away, timeouts, bad messages;
 //! - `redis_mixed`: Rust and Node nodes in one cluster;
+//! - `redis_on_cluster`: the adapter on a real Redis Cluster (`support::redis_cluster`): Rust
+//!   and Node nodes (node-redis `createCluster`) in every mode, each node's broadcasts in order,
+//!   a master killed while broadcasts are in flight, and the emitter;
 //! - `redis_protocol`: the wire format on the channels;
 //! - `redis_ready`: a node serves only once its subscriptions are confirmed;
 //! - `redis_recovery`: connection state recovery on the pub/sub modes, per node;
@@ -53,6 +56,7 @@ mod redis_crash;
 mod redis_emitter;
 mod redis_faults;
 mod redis_mixed;
+mod redis_on_cluster;
 mod redis_protocol;
 mod redis_ready;
 mod redis_recovery;

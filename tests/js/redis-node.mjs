@@ -5,6 +5,9 @@
 //   REDIS_URL=redis://127.0.0.1:PORT NAME=n1 [SHARDED=dynamic|static|dynamic-private]
 //   [KEY=socket.io] [SPECIFIC=1] [PORT=0] node redis-node.mjs
 //
+// Redis Cluster: CLUSTER_URLS=redis://127.0.0.1:P1,redis://127.0.0.1:P2,... (seed nodes) uses
+// node-redis's `createCluster` instead of `createClient`, in every mode.
+//
 // Streams mode: STREAMS=1 uses @socket.io/redis-streams-adapter 0.3 instead, with one
 // node-redis client (the adapter duplicates it for XREAD and for its Pub/Sub channels):
 //   REDIS_URL=... NAME=n1 STREAMS=1 [KEY=socket.io] [RECOVERY_MS=n] [MAX_LEN=10000]
@@ -38,7 +41,7 @@ import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
-import { createClient } from "redis";
+import { createClient, createCluster } from "redis";
 import { Redis as IORedis } from "ioredis";
 import { send, serve, toWire, fromWire } from "./redis-lib.mjs";
 
@@ -49,18 +52,26 @@ const KEY = process.env.KEY || "socket.io";
 const STREAMS = !!process.env.STREAMS && process.env.STREAMS !== "0";
 const RECOVERY_MS = Number(process.env.RECOVERY_MS || 0);
 
-function onRedisError(e) {
-  process.stderr.write(`redis client error: ${e.message}\n`);
+// One client of the Redis named by the environment: node-redis's cluster client on
+// CLUSTER_URLS, ioredis through the sentinels (SENTINELS; node-redis 4 has no Sentinel
+// support), or node-redis on REDIS_URL.
+function redisClient() {
+  if (process.env.CLUSTER_URLS) {
+    const rootNodes = process.env.CLUSTER_URLS.split(",").map((url) => ({ url }));
+    return createCluster({ rootNodes });
+  }
+  if (process.env.SENTINELS) {
+    const sentinels = process.env.SENTINELS.split(",").map((hostPort) => {
+      const [host, port] = hostPort.split(":");
+      return { host, port: Number(port) };
+    });
+    return new IORedis({ sentinels, name: process.env.SENTINEL_NAME || "mymaster", lazyConnect: true });
+  }
+  return createClient({ url: process.env.REDIS_URL });
 }
 
-// A Redis client: node-redis on REDIS_URL, or ioredis through the sentinels (SENTINELS).
-function makeRedisClient() {
-  if (!process.env.SENTINELS) return createClient({ url: process.env.REDIS_URL });
-  const sentinels = process.env.SENTINELS.split(",").map((hostPort) => {
-    const [host, port] = hostPort.split(":");
-    return { host, port: Number(port) };
-  });
-  return new IORedis({ sentinels, name: process.env.SENTINEL_NAME || "mymaster", lazyConnect: true });
+function onRedisError(e) {
+  process.stderr.write(`redis client error: ${e.message}\n`);
 }
 
 let adapter;
@@ -77,15 +88,15 @@ if (process.env.PG_URL) {
   });
 } else if (STREAMS) {
   // One client; the adapter duplicates it (one for the blocking XREAD loop, one subscriber).
-  const redisClient = makeRedisClient();
-  redisClient.on("error", onRedisError);
-  await redisClient.connect();
+  const client = redisClient();
+  client.on("error", onRedisError);
+  await client.connect();
   const opts = { streamName: KEY, channelPrefix: KEY };
   if (process.env.MAX_LEN) opts.maxLen = Number(process.env.MAX_LEN);
   if (process.env.SESSION_KEY_PREFIX) opts.sessionKeyPrefix = process.env.SESSION_KEY_PREFIX;
-  adapter = createStreamsAdapter(redisClient, opts);
+  adapter = createStreamsAdapter(client, opts);
 } else {
-  const pubClient = makeRedisClient();
+  const pubClient = redisClient();
   const subClient = pubClient.duplicate();
   for (const c of [pubClient, subClient]) c.on("error", onRedisError);
   await Promise.all([pubClient.connect(), subClient.connect()]);

@@ -46,7 +46,7 @@ type Ws =
 enum Backend {
     Memory,
     #[cfg(feature = "redis")]
-    Streams(tower_socketio::adapter::redis::RedisAdapterConfig),
+    Streams(Box<tower_socketio::adapter::redis::RedisAdapterConfig>),
 }
 
 /// What the node saw: why its sockets disconnected.
@@ -89,7 +89,7 @@ async fn build(backend: Backend, disconnects: Disconnects) -> SocketIo {
         Backend::Memory => {}
         #[cfg(feature = "redis")]
         Backend::Streams(config) => {
-            let adapter = tower_socketio::adapter::redis::RedisAdapter::connect(config)
+            let adapter = tower_socketio::adapter::redis::RedisAdapter::connect(*config)
                 .await
                 .expect("Redis adapter");
             builder = builder.adapter(adapter);
@@ -445,5 +445,5 @@ async fn a_stalled_reader_does_not_stop_the_node_streams() {
         crate::support::redis::config(server, tower_socketio::adapter::redis::RedisMode::Streams)
             .key(key)
             .stream_name(key);
-    scenario(Backend::Streams(config)).await;
+    scenario(Backend::Streams(Box::new(config))).await;
 }

@@ -12,6 +12,7 @@
 //!
 //! Harnesses: [`node`] (the Node.js / npm / Chromium scripts of `tests/js`),
 //! [`redis`] (private `redis-server`s and cluster nodes, feature `redis`),
+//! [`redis_cluster`] (a private Redis Cluster of `redis-server`s, feature `redis`),
 //! [`slow_proxy`] (a lagging TCP proxy to Redis), [`stress`] (purpose-built
 //! servers, VmRSS and task counts). Test apps: [`conformance`]
 //! (`examples/conformance.rs`), [`legacy_app`], [`features_app`],
@@ -35,6 +36,8 @@ pub mod rawws;
 pub mod recovery_app;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis")]
+pub mod redis_cluster;
 #[cfg(feature = "no-sticky")]
 pub mod round_robin;
 #[cfg(feature = "redis")]

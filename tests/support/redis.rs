@@ -781,6 +781,26 @@ impl JsNode {
         JsNode::start_env(name, redis_url, key, env).await
     }
 
+    /// A node on a Redis Cluster (node-redis's `createCluster` on these seed URLs), in the
+    /// classic format, or the sharded one with subscription mode `sharded`, or the streams one
+    /// when `streams`.
+    pub async fn start_on_cluster(
+        name: &str,
+        seeds: &[String],
+        key: &str,
+        sharded: Option<&str>,
+        streams: bool,
+    ) -> JsNode {
+        let mut env = vec![("CLUSTER_URLS", seeds.join(","))];
+        if let Some(mode) = sharded {
+            env.push(("SHARDED", mode.to_string()));
+        }
+        if streams {
+            env.push(("STREAMS", "1".to_string()));
+        }
+        JsNode::start_env(name, &seeds[0], key, env).await
+    }
+
     /// A node with these extra variables (`tests/js/redis-node.mjs` documents them; `PG_URL`
     /// makes it a `@socket.io/postgres-adapter` node).
     pub async fn start_env(
@@ -1655,4 +1675,46 @@ fn read_resp(reader: &mut impl BufRead) -> Option<Vec<Vec<u8>>> {
         }
     }
     Some(items)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-node latency
+
+/// Broadcasts from `from`, one at a time, 1 000 times, to a WebSocket client of `to`; the
+/// latencies. Every broadcast must arrive, in order.
+pub async fn measure_latency(from: &RustNode, to: &RustNode) -> Vec<Duration> {
+    use super::sio::{SioClient, Transport};
+    const ROUNDS: u64 = 1000;
+    let target = super::Target {
+        addr: to.addr.to_string(),
+    };
+    let mut client = SioClient::open(&target, Transport::WebSocket).await;
+    client.connect("/", None).await;
+    // The client's socket is known to `to` once the CONNECT was answered; warm up both paths.
+    for _ in 0..20 {
+        from.io.emit("warm", &()).expect("emit");
+        client.expect_event("/", "warm").await;
+    }
+    let mut latencies = Vec::with_capacity(ROUNDS as usize);
+    for i in 0..ROUNDS {
+        let started = Instant::now();
+        from.io.emit("lat", &i).expect("emit");
+        let (data, _) = client.expect_event("/", "lat").await;
+        latencies.push(started.elapsed());
+        assert_eq!(data, json!(["lat", i]), "broadcast {i}");
+    }
+    latencies
+}
+
+/// `<engine>: N broadcasts, median …, p99 …, max …`.
+pub fn latency_summary(engine: &str, mut latencies: Vec<Duration>) -> String {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    format!(
+        "{engine}: {} broadcasts, median {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        latencies.len(),
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        at(1.0).as_secs_f64() * 1e3,
+    )
 }

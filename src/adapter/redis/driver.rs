@@ -13,7 +13,10 @@ use redis::{PushInfo, PushKind};
 use tokio::sync::{mpsc, oneshot};
 
 use super::adapter::NsShared;
-use super::master::{Master, MasterConn};
+use super::cluster::{self, Pinned, PushFn, Target};
+use super::conns::{Commands, Reader};
+use super::master::Master;
+use super::subscriber::{ClusterSubscriber, Subscriber};
 use super::{RedisAdapterConfig, RedisAdapterError};
 use crate::core::error::AdapterError;
 use crate::core::sync::{lock, read, write};
@@ -25,6 +28,8 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a batch that Redis refused is retried (the connection manager reconnects meanwhile)
 /// before its messages are dropped.
 const PUBLISH_RETRY_WINDOW: Duration = Duration::from_secs(2);
+/// The same on a Redis Cluster, where a shard channel's master may be failing over.
+const CLUSTER_RETRY_WINDOW: Duration = Duration::from_secs(10);
 /// The same for a batch that adds to the stream: the stream is the recovery log, so its entries
 /// wait out a Redis restart rather than being lost.
 const STREAM_RETRY_WINDOW: Duration = Duration::from_secs(30);
@@ -127,7 +132,7 @@ pub(crate) struct Driver {
     pub(crate) config: RedisAdapterConfig,
     publisher: mpsc::Sender<Outgoing>,
     control: mpsc::UnboundedSender<Control>,
-    pub(crate) commands: MasterConn,
+    pub(crate) commands: Commands,
     tasks: Vec<tokio::task::AbortHandle>,
     dropped: Arc<LogLimiter>,
     registry: Arc<Registry>,
@@ -163,16 +168,10 @@ impl Driver {
     pub(crate) async fn connect(
         config: RedisAdapterConfig,
     ) -> Result<Arc<Driver>, RedisAdapterError> {
-        // Subscriptions share the multiplexed connection as RESP3 push messages, and only RESP3
-        // lets the connection manager replay them after a reconnection: the master's client
-        // speaks RESP3.
-        let mut master = Master::resolve(&config).await?;
-        let commands = master.connect(manager_config()).await?;
-
         let (push_tx, push_rx) = mpsc::channel::<PushInfo>(config.incoming_capacity.max(1));
         let dropped_in = Arc::new(LogLimiter::default());
         let dropped = dropped_in.clone();
-        let push_sender = move |info: PushInfo| -> Result<(), ()> {
+        let push: PushFn = Arc::new(move |info: PushInfo| -> Result<(), ()> {
             match push_tx.try_send(info) {
                 Ok(()) => Ok(()),
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -181,14 +180,17 @@ impl Driver {
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
             }
+        });
+        let Links {
+            commands,
+            subscriber,
+            reader,
+            follower,
+        } = if config.seeds.is_empty() {
+            Links::single(&config, push).await?
+        } else {
+            Links::cluster(&config, push).await?
         };
-        let subscriber = master
-            .connect(
-                manager_config()
-                    .set_push_sender(push_sender)
-                    .set_automatic_resubscription(),
-            )
-            .await?;
 
         let registry = Arc::new(Registry::default());
         let (publisher, out_rx) = mpsc::channel(config.queue_capacity.max(1));
@@ -203,15 +205,7 @@ impl Driver {
             tokio::spawn(control_loop(subscriber, control_rx, registry.clone())).abort_handle(),
             tokio::spawn(route_loop(push_rx, registry.clone())).abort_handle(),
         ];
-        if config.mode == super::RedisMode::Streams {
-            // `XREAD BLOCK` holds its connection: the reader gets one of its own, whose
-            // response timeout outlasts the block.
-            let mut reader =
-                master
-                    .connect(manager_config().set_response_timeout(Some(
-                        config.streams.block_time + Duration::from_secs(3),
-                    )))
-                    .await?;
+        if let Some(mut reader) = reader {
             let options = config.streams.clone();
             // From the stream's end as it is now rather than `$` as of the first `XREAD`: what is
             // added once `connect` returned is read, however late that `XREAD` reaches Redis.
@@ -221,7 +215,7 @@ impl Driver {
             tasks.push(tokio::spawn(reader).abort_handle());
         }
         // With Sentinel: follows the master, moving every connection above to a new one.
-        tasks.extend(master.follow());
+        tasks.extend(follower);
         Ok(Arc::new(Driver {
             config,
             publisher,
@@ -260,19 +254,12 @@ impl Driver {
 
     /// `PUBSUB NUMSUB channel` (or `SHARDNUMSUB`): how many connections listen on it.
     pub(crate) async fn numsub(&self, channel: &str, sharded: bool) -> Result<usize, AdapterError> {
-        let mut conn = self.commands.clone();
-        let mut cmd = redis::cmd("PUBSUB");
-        cmd.arg(if sharded { "SHARDNUMSUB" } else { "NUMSUB" })
-            .arg(channel);
-        let query = cmd.query_async::<redis::Value>(&mut conn);
-        let value = match tokio::time::timeout(self.config.requests_timeout, query).await {
-            Ok(Ok(value)) => value,
-            Ok(Err(err)) => return Err(AdapterError::transport(err)),
-            Err(_) => return Err(AdapterError::Timeout),
-        };
-        parse_numsub(&value).ok_or_else(|| {
-            AdapterError::transport(format!("unexpected PUBSUB NUMSUB answer: {value:?}"))
-        })
+        let query = self.commands.numsub(channel, sharded);
+        match tokio::time::timeout(self.config.requests_timeout, query).await {
+            Ok(Ok(count)) => Ok(count),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(AdapterError::Timeout),
+        }
     }
 
     /// Starts routing messages to a namespace and subscribes its channels. Subscriptions are
@@ -294,8 +281,85 @@ impl Driver {
     }
 }
 
+/// The connections of one driver.
+struct Links {
+    commands: Commands,
+    subscriber: Subscriber,
+    /// Streams mode: the reader's own connection (`XREAD BLOCK` holds it).
+    reader: Option<Reader>,
+    /// With Sentinel: the task that moves the connections to the master it names.
+    follower: Option<tokio::task::AbortHandle>,
+}
+
+impl Links {
+    /// One Redis server (or the master Sentinel names): connection managers, which reconnect
+    /// (and resubscribe) by themselves, and with Sentinel move to a new master.
+    async fn single(config: &RedisAdapterConfig, push: PushFn) -> Result<Links, RedisAdapterError> {
+        // Subscriptions share the multiplexed connection as RESP3 push messages, and only RESP3
+        // lets the connection manager replay them after a reconnection: the master's client
+        // speaks RESP3.
+        let mut master = Master::resolve(config).await?;
+        let commands = master.connect(manager_config()).await?;
+        let subscriber = master
+            .connect(
+                manager_config()
+                    .set_push_sender(move |info: PushInfo| push(info))
+                    .set_automatic_resubscription(),
+            )
+            .await?;
+        let reader = if config.mode == super::RedisMode::Streams {
+            // The reader's response timeout outlasts the block.
+            let timeout = config.streams.block_time + Duration::from_secs(3);
+            let reader = master
+                .connect(manager_config().set_response_timeout(Some(timeout)))
+                .await?;
+            Some(Reader::Single(reader))
+        } else {
+            None
+        };
+        Ok(Links {
+            commands: Commands::Single(commands),
+            subscriber: Subscriber::Single {
+                conn: subscriber,
+                seen: 0,
+            },
+            reader,
+            follower: master.follow(),
+        })
+    }
+
+    /// A Redis Cluster: see [`cluster`](super::cluster) for why we route ourselves.
+    async fn cluster(
+        config: &RedisAdapterConfig,
+        push: PushFn,
+    ) -> Result<Links, RedisAdapterError> {
+        let commands = Commands::cluster(config).await?;
+        let Commands::Cluster(pool) = &commands else {
+            return Err(RedisAdapterError::Connect("not a cluster".into()));
+        };
+        let topology = pool.topology.clone();
+        let reader = (config.mode == super::RedisMode::Streams).then(|| {
+            // On the stream's master, with a response timeout that outlasts the block.
+            let slot = cluster::slot(config.streams.stream_name.as_bytes());
+            let timeout = config.streams.block_time + Duration::from_secs(3);
+            Reader::Cluster(Pinned::new(
+                topology.clone(),
+                Target::Slot(slot),
+                None,
+                Some(timeout),
+            ))
+        });
+        Ok(Links {
+            commands,
+            subscriber: Subscriber::Cluster(ClusterSubscriber::new(topology, push)),
+            reader,
+            follower: None,
+        })
+    }
+}
+
 /// `[channel, count]` as an array (RESP2) or a map (RESP3).
-fn parse_numsub(value: &redis::Value) -> Option<usize> {
+pub(crate) fn parse_numsub(value: &redis::Value) -> Option<usize> {
     use redis::Value as V;
     let count = match value {
         V::Array(items) => items.get(1)?,
@@ -310,7 +374,7 @@ fn parse_numsub(value: &redis::Value) -> Option<usize> {
 }
 
 /// Where stream entries go.
-struct StreamTarget {
+pub(crate) struct StreamTarget {
     name: String,
     max_len: u64,
     /// Numbers this node's entries in the order it adds them (the `seq` field).
@@ -320,11 +384,7 @@ struct StreamTarget {
 /// Drains the queue in order, many messages per pipeline; a batch Redis refuses is retried for a
 /// while (the connection manager reconnects meanwhile), then dropped with a log line. The ids of
 /// stream entries are handed back in order, once Redis gave them.
-async fn publish_loop(
-    mut conn: MasterConn,
-    mut rx: mpsc::Receiver<Outgoing>,
-    mut stream: StreamTarget,
-) {
+async fn publish_loop(conn: Commands, mut rx: mpsc::Receiver<Outgoing>, mut stream: StreamTarget) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let metrics = crate::metrics::AdapterMetrics::new("redis");
     while let Some(first) = rx.recv().await {
@@ -337,9 +397,12 @@ async fn publish_loop(
         }
         // Numbered once: a batch retried after Redis executed it but its answer was lost adds
         // the same numbers again, by which readers know the copies.
-        let pipe = pipeline(&batch, &mut stream);
+        let mut prepared = conn.prepare(&batch, &mut stream);
         let window = if batch.iter().any(Outgoing::is_stream_add) {
             STREAM_RETRY_WINDOW
+        } else if matches!(conn, Commands::Cluster(_)) {
+            // Long enough for a replica to take over a master that died.
+            CLUSTER_RETRY_WINDOW
         } else {
             PUBLISH_RETRY_WINDOW
         };
@@ -347,7 +410,7 @@ async fn publish_loop(
         let stopwatch = crate::metrics::Stopwatch::start();
         let mut delay = Duration::from_millis(50);
         let result = loop {
-            match pipe.query_async::<Vec<redis::Value>>(&mut conn).await {
+            match conn.send(&mut prepared).await {
                 Ok(ids) => break Ok(ids),
                 Err(err) if started.elapsed() >= window => {
                     tracing::warn!(
@@ -389,37 +452,46 @@ async fn publish_loop(
 }
 
 /// One pipeline for a batch: only the `XADD`s answer (with their ids).
-fn pipeline(batch: &[Outgoing], stream: &mut StreamTarget) -> redis::Pipeline {
+pub(crate) fn pipeline(batch: &[Outgoing], stream: &mut StreamTarget) -> redis::Pipeline {
     let mut pipe = redis::pipe();
     for message in batch {
-        match &message.command {
-            Command::Publish {
-                channel,
-                payload,
-                sharded,
-            } => {
-                pipe.cmd(if *sharded { "SPUBLISH" } else { "PUBLISH" })
-                    .arg(channel)
-                    .arg(payload)
-                    .ignore();
-            }
-            Command::StreamAdd { fields, .. } => {
-                let cmd = pipe
-                    .cmd("XADD")
-                    .arg(&stream.name)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(stream.max_len)
-                    .arg("*");
-                for (field, value) in fields {
-                    cmd.arg(*field).arg(value);
-                }
-                cmd.arg(super::streams::SEQ_FIELD).arg(stream.next_seq);
-                stream.next_seq += 1;
-            }
-        }
+        add_command(&mut pipe, message, stream);
     }
     pipe
+}
+
+/// Adds a message's command to a pipeline (numbering stream entries).
+pub(crate) fn add_command(
+    pipe: &mut redis::Pipeline,
+    message: &Outgoing,
+    stream: &mut StreamTarget,
+) {
+    match &message.command {
+        Command::Publish {
+            channel,
+            payload,
+            sharded,
+        } => {
+            pipe.cmd(if *sharded { "SPUBLISH" } else { "PUBLISH" })
+                .arg(channel)
+                .arg(payload)
+                .ignore();
+        }
+        Command::StreamAdd { fields, .. } => {
+            let cmd = pipe
+                .cmd("XADD")
+                .arg(&stream.name)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(stream.max_len)
+                .arg("*");
+            for (field, value) in fields {
+                cmd.arg(*field).arg(value);
+            }
+            cmd.arg(super::streams::SEQ_FIELD).arg(stream.next_seq);
+            stream.next_seq += 1;
+        }
+    }
 }
 
 /// A stream entry id as Redis writes it.
@@ -432,7 +504,7 @@ pub(crate) fn stream_id(value: &redis::Value) -> Option<String> {
 }
 
 /// The id of the stream's last entry (`0-0` when it is empty or missing): where reading starts.
-async fn stream_end(conn: &mut MasterConn, stream: &str) -> Result<String, RedisAdapterError> {
+async fn stream_end(conn: &mut Reader, stream: &str) -> Result<String, RedisAdapterError> {
     let reply = redis::cmd("XREVRANGE")
         .arg(stream)
         .arg("+")
@@ -451,7 +523,7 @@ async fn stream_end(conn: &mut MasterConn, stream: &str) -> Result<String, Redis
 /// entry read, handing each entry to the namespace it names. After an error (Redis gone), it
 /// reads again from the last entry read, so nothing added meanwhile is missed.
 async fn read_stream_loop(
-    mut conn: MasterConn,
+    mut conn: Reader,
     options: super::StreamsOptions,
     registry: Arc<Registry>,
     start: String,
@@ -498,7 +570,7 @@ async fn read_stream_loop(
 /// and pings the subscriber connection so that a connection lost while idle is reestablished
 /// (with its subscriptions) without waiting for traffic.
 async fn control_loop(
-    mut conn: MasterConn,
+    mut conn: Subscriber,
     mut rx: mpsc::UnboundedReceiver<Control>,
     registry: Arc<Registry>,
 ) {
@@ -510,8 +582,6 @@ async fn control_loop(
     let mut unconfirmed: Vec<(u64, Weak<NsShared>)> = Vec::new();
     let mut health = tokio::time::interval(HEALTH_INTERVAL);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The connection moved to a new master (Sentinel) has none of the subscriptions.
-    let mut generation = conn.generation();
     loop {
         let control = tokio::select! {
             control = rx.recv() => match control {
@@ -524,18 +594,18 @@ async fn control_loop(
                 continue;
             }
             _ = health.tick() => {
-                if let Err(err) = redis::cmd("PING").query_async::<redis::Value>(&mut conn).await {
-                    tracing::debug!(error = %err, "Redis subscriber connection is down");
-                    continue;
-                }
-                if conn.generation() != generation {
-                    generation = conn.generation();
-                    failed.extend(counts.keys().cloned());
+                let wanted: Vec<Subscription> = counts.keys().cloned().collect();
+                match conn.check(&wanted).await {
+                    Ok(again) => failed.extend(again),
+                    Err(err) => {
+                        tracing::debug!(error = %err, "Redis subscriber connection is down");
+                        continue;
+                    }
                 }
                 let retry: Vec<Subscription> = failed.drain().collect();
                 for sub in retry {
                     if counts.get(&sub).copied().unwrap_or(0) > 0
-                        && let Err(err) = apply(&mut conn, &sub, true).await
+                        && let Err(err) = conn.apply(&sub, true).await
                     {
                         tracing::debug!(?sub, error = %err, "Redis subscription failed; will retry");
                         failed.insert(sub);
@@ -608,7 +678,7 @@ fn confirm(
 }
 
 async fn add(
-    conn: &mut MasterConn,
+    conn: &mut Subscriber,
     counts: &mut HashMap<Subscription, usize>,
     failed: &mut HashSet<Subscription>,
     subs: Vec<Subscription>,
@@ -617,7 +687,7 @@ async fn add(
         let count = counts.entry(sub.clone()).or_insert(0);
         *count += 1;
         if *count == 1
-            && let Err(err) = apply(conn, &sub, true).await
+            && let Err(err) = conn.apply(&sub, true).await
         {
             tracing::warn!(?sub, error = %err, "Redis subscription failed; will retry");
             failed.insert(sub);
@@ -626,7 +696,7 @@ async fn add(
 }
 
 async fn remove(
-    conn: &mut MasterConn,
+    conn: &mut Subscriber,
     counts: &mut HashMap<Subscription, usize>,
     failed: &mut HashSet<Subscription>,
     subs: Vec<Subscription>,
@@ -639,31 +709,10 @@ async fn remove(
         if *count == 0 {
             counts.remove(&sub);
             failed.remove(&sub);
-            if let Err(err) = apply(conn, &sub, false).await {
+            if let Err(err) = conn.apply(&sub, false).await {
                 tracing::debug!(?sub, error = %err, "Redis unsubscription failed");
             }
         }
-    }
-}
-
-async fn apply(conn: &mut MasterConn, sub: &Subscription, on: bool) -> redis::RedisResult<()> {
-    let conn = &mut conn.current();
-    match (sub, on) {
-        (Subscription::Channel(c), true) => conn.subscribe(c).await,
-        (Subscription::Channel(c), false) => conn.unsubscribe(c).await,
-        (Subscription::Pattern(p), true) => conn.psubscribe(p).await,
-        (Subscription::Pattern(p), false) => conn.punsubscribe(p).await,
-        // One channel per command: its single confirmation is the command's reply.
-        (Subscription::Shard(c), true) => redis::cmd("SSUBSCRIBE")
-            .arg(c)
-            .query_async::<redis::Value>(conn)
-            .await
-            .map(drop),
-        (Subscription::Shard(c), false) => redis::cmd("SUNSUBSCRIBE")
-            .arg(c)
-            .query_async::<redis::Value>(conn)
-            .await
-            .map(drop),
     }
 }
 

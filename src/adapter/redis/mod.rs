@@ -45,8 +45,7 @@
 //! with `SPUBLISH` on `<prefix>#<nsp>#`, on a room's own channel `<prefix>#<nsp>#<room>#` per
 //! the [`SubscriptionMode`], and answered on `<prefix>#<nsp>#<uid>#`; the server count is
 //! `PUBSUB SHARDNUMSUB`. The cluster format has no all-rooms request: `all_rooms` gathers the
-//! rooms of every socket instead. This mode talks to one Redis server (or one shard): routing
-//! shard channels across a Redis Cluster is not done.
+//! rooms of every socket instead.
 //!
 //! **Streams** ([`RedisStreamsAdapter`], [`RedisMode::Streams`], Node's
 //! `@socket.io/redis-streams-adapter` 0.3): the same cluster messages, but what must not be lost
@@ -82,6 +81,21 @@
 //! Emits never wait for it; messages queued meanwhile are retried as across a Redis restart
 //! (2 s, 30 s for stream entries), then dropped with a log line; requests in flight end with
 //! their timeout. The stream reader goes on from the last entry it read.
+//! # Redis Cluster
+//!
+//! [`RedisAdapterConfig::cluster`] takes seed nodes instead of one URL; every mode works on
+//! it, as Node's adapters do on node-redis's `createCluster`, and on the wire nothing differs.
+//! The classic mode keeps one publishing and one subscribing connection, each to one master
+//! (Pub/Sub spans the cluster), so a node's messages keep their order; both move to another
+//! master when theirs fails. The sharded mode sends each `SPUBLISH` to the master of its
+//! channel's slot and subscribes each shard channel there, one per `SSUBSCRIBE` (never one
+//! spanning slots: `CROSSSLOT`); the slot map is read again every second, and a channel whose
+//! master died or whose slot moved is subscribed again on the new owner. In streams mode the
+//! stream's master carries the node's `XADD`s and `PUBLISH`es and the reader, and session keys
+//! go to their own slots' masters. We route ourselves rather than use the `redis` crate's
+//! cluster client: it sends a keyless `PUBLISH` by its channel's hash (one node's broadcasts
+//! would leave through several masters and could be reordered) and, after a failover,
+//! resubscribes a node's shard channels in one `SSUBSCRIBE` that Redis refuses with `CROSSSLOT`.
 //!
 //! # Readiness
 //!
@@ -139,7 +153,9 @@
 mod adapter;
 mod channels;
 mod classic;
+pub(crate) mod cluster;
 mod cluster_format;
+pub(crate) mod conns;
 mod driver;
 mod live;
 pub(crate) mod master;
@@ -148,6 +164,7 @@ mod requests;
 mod restore;
 mod rooms;
 pub(crate) mod streams;
+mod subscriber;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -215,6 +232,8 @@ pub enum SubscriptionMode {
 #[derive(Debug, Clone)]
 pub struct RedisAdapterConfig {
     pub(crate) url: String,
+    /// The seed nodes of a Redis Cluster; empty for one Redis server.
+    pub(crate) seeds: Vec<String>,
     pub(crate) key: String,
     pub(crate) requests_timeout: Duration,
     pub(crate) publish_on_specific_response_channel: bool,
@@ -262,6 +281,7 @@ impl RedisAdapterConfig {
     pub fn new(url: impl Into<String>) -> Self {
         RedisAdapterConfig {
             url: url.into(),
+            seeds: Vec::new(),
             key: "socket.io".into(),
             requests_timeout: Duration::from_millis(5000),
             publish_on_specific_response_channel: false,
@@ -303,6 +323,24 @@ impl RedisAdapterConfig {
             })),
             ..RedisAdapterConfig::new(String::new())
         }
+    }
+
+    /// The defaults, for a Redis Cluster reached through these seed nodes (any of its nodes,
+    /// masters or replicas; the first that answers names the others, and the credentials of the
+    /// first URL are used for every node). Every mode works on a cluster: see "Redis Cluster" in
+    /// the [module docs](self).
+    ///
+    /// ```
+    /// # use tower_socketio::adapter::redis::{RedisAdapterConfig, SubscriptionMode};
+    /// let config = RedisAdapterConfig::cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"])
+    ///     .sharded(SubscriptionMode::Dynamic);
+    /// # let _ = config;
+    /// ```
+    pub fn cluster<S: Into<String>>(seeds: impl IntoIterator<Item = S>) -> Self {
+        let seeds: Vec<String> = seeds.into_iter().map(Into::into).collect();
+        let mut config = RedisAdapterConfig::new(seeds.first().cloned().unwrap_or_default());
+        config.seeds = seeds;
+        config
     }
 
     /// The channel prefix (Node's `key` / `channelPrefix`; default `socket.io`).

@@ -100,25 +100,9 @@ impl Transport for Driver {
     }
 
     fn write_sessions(&self, writes: Vec<SessionWrite>) -> TransportFuture<'_, ()> {
-        let mut conn = self.commands.clone();
         Box::pin(async move {
-            let mut pipe = redis::pipe();
-            for write in writes {
-                match write {
-                    SessionWrite::Put { key, value, ttl_ms } => {
-                        pipe.cmd("SET")
-                            .arg(key)
-                            .arg(value)
-                            .arg("PX")
-                            .arg(ttl_ms)
-                            .ignore();
-                    }
-                    SessionWrite::Delete { key } => {
-                        pipe.cmd("DEL").arg(key).ignore();
-                    }
-                }
-            }
-            pipe.query_async::<()>(&mut conn)
+            self.commands
+                .write_sessions(writes)
                 .await
                 .map_err(AdapterError::transport)
         })
@@ -130,27 +114,20 @@ impl Transport for Driver {
         stream: &'a str,
         id: &'a str,
     ) -> TransportFuture<'a, (Option<Vec<u8>>, redis::Value)> {
-        let mut conn = self.commands.clone();
         Box::pin(async move {
-            redis::pipe()
-                .cmd("GETDEL")
-                .arg(key)
-                .cmd("XRANGE")
-                .arg(stream)
-                .arg(id)
-                .arg(id)
-                .query_async(&mut conn)
+            self.commands
+                .take_and_find(key, stream, id)
                 .await
                 .map_err(AdapterError::transport)
         })
     }
 
     fn xlen<'a>(&'a self, stream: &'a str) -> TransportFuture<'a, u64> {
-        let mut conn = self.commands.clone();
+        let mut cmd = redis::cmd("XLEN");
+        cmd.arg(stream);
         Box::pin(async move {
-            redis::cmd("XLEN")
-                .arg(stream)
-                .query_async(&mut conn)
+            self.commands
+                .stream_command(cmd)
                 .await
                 .map_err(AdapterError::transport)
         })
@@ -162,15 +139,11 @@ impl Transport for Driver {
         start: String,
         count: usize,
     ) -> TransportFuture<'a, redis::Value> {
-        let mut conn = self.commands.clone();
+        let mut cmd = redis::cmd("XRANGE");
+        cmd.arg(stream).arg(start).arg("+").arg("COUNT").arg(count);
         Box::pin(async move {
-            redis::cmd("XRANGE")
-                .arg(stream)
-                .arg(start)
-                .arg("+")
-                .arg("COUNT")
-                .arg(count)
-                .query_async(&mut conn)
+            self.commands
+                .stream_command(cmd)
                 .await
                 .map_err(AdapterError::transport)
         })
