@@ -17,8 +17,9 @@ pub(super) fn create_statement(table: &str) -> String {
 }
 
 /// Creates the table unless it exists. Nodes that start together race: PostgreSQL's
-/// `IF NOT EXISTS` is not atomic, and the loser gets a unique violation (on the table's type) or
-/// `duplicate_table`, which both mean that the table is there.
+/// `IF NOT EXISTS` is not atomic, and the loser gets a unique violation (on the table's type),
+/// `duplicate_table` or `duplicate_object` ("type ... already exists"), which all mean that the
+/// table is there.
 pub(crate) async fn create_table(
     client: &Client,
     table: &str,
@@ -26,7 +27,8 @@ pub(crate) async fn create_table(
     match client.batch_execute(&create_statement(table)).await {
         Err(err)
             if err.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                || err.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+                || err.code() == Some(&SqlState::DUPLICATE_TABLE)
+                || err.code() == Some(&SqlState::DUPLICATE_OBJECT) =>
         {
             Ok(())
         }
