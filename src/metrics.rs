@@ -24,7 +24,8 @@
 //! | `socketio_recovery_successes_total` | counter | | reconnections that recovered one |
 //!
 //! Labels take only values the server chose (namespace names, transports, adapters), never
-//! anything a client sends, so their number stays bounded. Handles are looked up once (per
+//! anything a client sends, so their number stays bounded: the namespaces a client creates
+//! through [`SocketIo::dyn_ns`](crate::SocketIo::dyn_ns) share the label `namespace="(dynamic)"`. Handles are looked up once (per
 //! server, namespace or adapter) and reused, so recording costs an atomic operation: install
 //! the recorder before building the [`SocketIo`](crate::SocketIo).
 //!
@@ -215,12 +216,22 @@ pub(crate) struct NamespaceMetrics {
     pub(crate) handler_duration: Histogram,
 }
 
+/// The `namespace` label of every namespace created through a dynamic pattern: their names
+/// come from clients.
+pub const DYNAMIC_NAMESPACE: &str = "(dynamic)";
+
 impl NamespaceMetrics {
+    /// The handles of namespace `namespace`, labelled [`DYNAMIC_NAMESPACE`] when `dynamic`.
     #[cfg_attr(not(feature = "metrics"), inline(always))]
-    pub(crate) fn new(namespace: &str) -> Self {
+    pub(crate) fn new(namespace: &str, dynamic: bool) -> Self {
         #[cfg(feature = "metrics")]
         {
-            let namespace = namespace.to_owned();
+            let namespace = if dynamic {
+                DYNAMIC_NAMESPACE
+            } else {
+                namespace
+            }
+            .to_owned();
             NamespaceMetrics {
                 sockets: ::metrics::gauge!(SOCKETS_CONNECTED, "namespace" => namespace.clone()),
                 handler_duration: ::metrics::histogram!(HANDLER_DURATION, "namespace" => namespace),
@@ -228,7 +239,7 @@ impl NamespaceMetrics {
         }
         #[cfg(not(feature = "metrics"))]
         {
-            let _ = namespace;
+            let _ = (namespace, dynamic);
             NamespaceMetrics {
                 sockets: Gauge,
                 handler_duration: Histogram,

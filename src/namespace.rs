@@ -117,7 +117,7 @@ impl Namespace {
             let adapter = core.adapter_builder.build(handle);
             Namespace {
                 shared_name: name.as_str().into(),
-                metrics: crate::metrics::NamespaceMetrics::new(&name),
+                metrics: crate::metrics::NamespaceMetrics::new(&name, dynamic),
                 kept_extensions: Mutex::new(HashMap::new()),
                 adapter,
                 name,

@@ -73,6 +73,7 @@ fn server() -> SocketIo {
         }
     });
     io.ns("/chat", |_: SocketRef| {});
+    io.dyn_ns(|name| name.starts_with("/team-"), |_: SocketRef| {});
     io
 }
 
@@ -88,9 +89,13 @@ async fn metrics_follow_the_server() {
     let mut direct = SioClient::open(&target, Transport::WebSocket).await;
     connect(&mut direct, "/", json!({})).await;
     connect(&mut direct, "/chat", json!({})).await;
+    // Namespaces made by clients share one label: their names are not the server's.
+    connect(&mut direct, "/team-1", json!({})).await;
+    connect(&mut upgraded, "/team-2", json!({})).await;
     let text = eventually("two sockets on /, one on /chat", WAIT, |t| {
         sample(t, "socketio_sockets_connected", r#"namespace="/""#) == 2.0
             && sample(t, "socketio_sockets_connected", r#"namespace="/chat""#) == 1.0
+            && sample(t, "socketio_sockets_connected", r#"namespace="(dynamic)""#) == 2.0
     })
     .await;
     assert_eq!(
@@ -107,6 +112,10 @@ async fn metrics_follow_the_server() {
     );
     assert_eq!(sample(&text, "socketio_engine_upgrades_total", ""), 1.0);
     assert!(text.contains("# HELP socketio_sockets_connected"), "{text}");
+    assert!(
+        !text.contains("team-"),
+        "a client's namespace name in a label: {text}"
+    );
 
     // A handler that takes 60 ms, timed to the end of its future.
     let before = handle.render();
@@ -197,6 +206,7 @@ async fn metrics_follow_the_server() {
     eventually("no socket and no session left", WAIT, |t| {
         sample(t, "socketio_sockets_connected", r#"namespace="/""#) == 0.0
             && sample(t, "socketio_sockets_connected", r#"namespace="/chat""#) == 0.0
+            && sample(t, "socketio_sockets_connected", r#"namespace="(dynamic)""#) == 0.0
             && sample(t, "socketio_engine_sessions", r#"transport="websocket""#) == 0.0
             && sample(t, "socketio_engine_sessions", r#"transport="polling""#) == 0.0
     })
