@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{BroadcastOptions, BroadcastPacket, NamespaceHandle, Room, SocketInfo};
 use crate::core::ack::{AckFuture, BroadcastAckFuture, collect_acks};
 use crate::core::sync::{read, write};
-use crate::engine::Sid;
+use crate::engine::{Burst, Sid};
 
 #[derive(Debug, Default)]
 struct Rooms {
@@ -171,8 +171,12 @@ impl LocalAdapter {
     /// Delivers a packet to these local sockets (those still connected), as
     /// [`broadcast`](Self::broadcast) does to its targets.
     pub(crate) fn deliver(&self, sids: &[Sid], packet: &BroadcastPacket, volatile: bool) {
+        // The receivers' queues are written out once all are filled; inside a connection's own
+        // burst, when that one ends.
+        let burst = Burst::open();
         // A full queue closes that receiver as a slow consumer; the others carry on.
         self.ns.send(sids, packet.frames(), volatile);
+        drop(burst);
         self.observe_delivery(sids, packet);
     }
 

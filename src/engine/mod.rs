@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+mod burst;
 mod config;
 mod error;
 #[cfg(feature = "no-sticky")]
@@ -46,6 +47,7 @@ mod session;
 mod sid;
 mod v3;
 mod websocket;
+mod ws_link;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +70,7 @@ pub use sid::{InvalidSid, Sid};
 
 pub(crate) use query::pairs as query_pairs;
 
+pub(crate) use burst::Burst;
 use error::empty_response;
 pub(crate) use head::RequestHead;
 use packet::Packet;

@@ -185,6 +185,8 @@ where
         ProtocolVersion::V4 => payload::decode_v4(body),
         ProtocolVersion::V3 => v3::decode_payload(body, is_binary),
     };
+    // A payload's packets are handled in one go: what they send goes out once they all are.
+    let burst = super::burst::Burst::open();
     for packet in packets {
         let flow = match packet {
             Ok(packet) => engine.on_packet(entry, packet, TransportKind::Polling),
@@ -194,6 +196,7 @@ where
             break;
         }
     }
+    drop(burst);
     let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));

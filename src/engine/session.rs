@@ -65,6 +65,9 @@ pub(crate) struct Inner {
     pub(crate) poll_waker: AtomicWaker,
     /// Wakes the WebSocket task.
     pub(crate) ws_waker: AtomicWaker,
+    /// The WebSocket's link once one carries the session: a sender writes to it directly when
+    /// it is idle (see [`super::ws_link`]).
+    pub(crate) ws_link: super::ws_link::LinkSlot,
     /// Wakes the heartbeat task: a pong (v4) or ping (v3) arrived, or the session closed.
     pub(crate) heartbeat: Notify,
     /// Wakes whoever waits for the session to close (a POST still reading its body).
@@ -151,6 +154,7 @@ impl Session {
             }),
             poll_waker: AtomicWaker::new(),
             ws_waker: AtomicWaker::new(),
+            ws_link: super::ws_link::LinkSlot::new(),
             heartbeat: Notify::new(),
             closed: Notify::new(),
             host,
@@ -245,8 +249,8 @@ impl Session {
         crate::metrics::global().messages_sent(count, data);
         // A transport drains the queue until it is empty or its connection cannot take more
         // (and then the connection wakes it): only the first packet after empty needs a wake.
-        if before == 0 {
-            self.wake_transports();
+        if before == 0 && !super::burst::note(self) {
+            self.write_or_wake();
         }
         Ok(())
     }
@@ -289,7 +293,9 @@ impl Session {
             state.outbox_bytes += cost(&frame);
             state.outbox.push_back(frame);
             drop(state);
-            self.wake_transports();
+            if !super::burst::note(self) {
+                self.write_or_wake();
+            }
         }
         writable
     }
@@ -412,6 +418,14 @@ impl Session {
     pub(crate) fn wake_transports(&self) {
         self.0.poll_waker.wake();
         self.0.ws_waker.wake();
+    }
+
+    /// What was just queued goes out: written here and now when the session's WebSocket is
+    /// idle, else by its transport, woken for it.
+    pub(crate) fn write_or_wake(&self) {
+        if !super::ws_link::write_now(self) {
+            self.wake_transports();
+        }
     }
 
     pub(crate) fn is_v3(&self) -> bool {

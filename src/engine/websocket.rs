@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::{Sink, Stream};
+use futures_util::Stream;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::time::Sleep;
 use tokio_tungstenite::WebSocketStream;
@@ -24,14 +24,14 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 use tracing::Instrument;
 
+use super::burst::Burst;
 use super::error::{CloseReason, RequestError};
-use super::packet::{Frame, FrameKind, Packet, Text};
+use super::packet::{Packet, Text};
 use super::query::TransportKind;
 use super::read_ahead::ReadAhead;
 use super::session::{InlineHeartbeat, Phase, Upgrade};
+use super::ws_link::{self, Broken, Link, SharedLink, Ws};
 use super::{Engine, EngineHandler, Entry, Flow, ProtocolVersion, v3};
-
-type Ws = WebSocketStream<ReadAhead<TokioIo<Upgraded>>>;
 
 /// Whether the request asks to switch to the WebSocket protocol.
 pub(crate) fn is_upgrade_request<B>(req: &Request<B>) -> bool {
@@ -201,13 +201,14 @@ async fn serve<H: EngineHandler>(
     let mut conn = Connection {
         engine,
         entry,
-        ws,
-        active: !probing,
-        pending: None,
-        needs_flush: false,
+        link: Arc::new(SharedLink::new(Link::new(ws))),
+        active: false,
         batches: 0,
         heartbeat,
     };
+    if !probing {
+        conn.activate();
+    }
     let end = poll_fn(|cx| conn.poll_io(cx, timer.as_mut())).await;
     // Boxed: the closing handshake's futures would otherwise add to every connection's size.
     Box::pin(conn.finish(end)).await;
@@ -247,13 +248,10 @@ enum End {
 struct Connection<H: EngineHandler> {
     engine: Arc<Engine<H>>,
     entry: Arc<Entry<H::State>>,
-    ws: Ws,
+    /// The WebSocket, shared with senders once it carries the session (see [`ws_link`]).
+    link: Arc<SharedLink>,
     /// Whether this WebSocket carries the session (false while it is only being probed).
     active: bool,
-    /// A message the sink has not accepted yet: taken from the session's queue, or, while
-    /// probing (when nothing is taken from the queue), this WebSocket's own `3probe`.
-    pending: Option<WsMessage>,
-    needs_flush: bool,
     /// Batches written so far, counted up to [`RELEASE_AFTER_BATCHES`].
     batches: u8,
     /// The session's heartbeat, when the session was born on this WebSocket (a session that
@@ -262,7 +260,7 @@ struct Connection<H: EngineHandler> {
 }
 
 impl<H: EngineHandler> Connection<H> {
-    async fn finish(mut self, end: End) {
+    async fn finish(self, end: End) {
         let session = self.entry.session.clone();
         tracing::debug!(sid = %session.sid(), ?end, active = self.active, "WebSocket ended");
         let close_frame = match &end {
@@ -284,6 +282,10 @@ impl<H: EngineHandler> Connection<H> {
                 End::ProbeFailed => {}
             }
         }
+        // Out of the link: the closing handshake awaits, and no lock is held across an await.
+        let Some(mut ws) = ws_link::lock(&self.link).ws.take() else {
+            return;
+        };
         // Bounded: a peer that does not read must not keep this task alive.
         let grace = std::time::Duration::from_secs(1);
         match end {
@@ -291,16 +293,39 @@ impl<H: EngineHandler> Connection<H> {
             // tungstenite has queued its answer to the peer's close frame (same code, or 1002
             // for a code not allowed on the wire): write it out.
             End::PeerClosed | End::PeerClosedBadly => {
-                let _ =
-                    tokio::time::timeout(grace, futures_util::SinkExt::flush(&mut self.ws)).await;
+                let _ = tokio::time::timeout(grace, futures_util::SinkExt::flush(&mut ws)).await;
             }
             _ => {
-                let _ = tokio::time::timeout(grace, self.ws.close(close_frame)).await;
+                let _ = tokio::time::timeout(grace, ws.close(close_frame)).await;
             }
         }
     }
 
-    fn poll_io(&mut self, cx: &mut Context<'_>, mut timer: Pin<&mut Sleep>) -> Poll<End> {
+    /// The WebSocket carries the session from now on: senders may write to it directly.
+    fn activate(&mut self) {
+        self.active = true;
+        // Once per session: a session upgrades at most once, and a WebSocket-born one never.
+        let _ = self.entry.session.0.ws_link.set(Arc::downgrade(&self.link));
+    }
+
+    fn poll_io(&mut self, cx: &mut Context<'_>, timer: Pin<&mut Sleep>) -> Poll<End> {
+        // Held for the whole poll: a sender meanwhile leaves its packets to this task (it only
+        // ever tries the lock), and this task waits only for a sender's non-blocking write.
+        // What the handlers send meanwhile goes out when this poll ends, one write per receiver
+        // (declared first, so it closes after the link is released: this very session may be
+        // among the receivers).
+        let _burst = Burst::open();
+        let link = self.link.clone();
+        let mut link = ws_link::lock(&link);
+        self.poll_link(&mut link, cx, timer)
+    }
+
+    fn poll_link(
+        &mut self,
+        link: &mut Link,
+        cx: &mut Context<'_>,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Poll<End> {
         if let Some(heartbeat) = &mut self.heartbeat
             && heartbeat.needs_poll(&timer)
         {
@@ -315,10 +340,13 @@ impl<H: EngineHandler> Connection<H> {
                     return Poll::Ready(End::ProbeFailed);
                 }
             }
-            if let Poll::Ready(end) = self.poll_write(cx) {
+            if let Poll::Ready(end) = self.poll_write(link, cx) {
                 return Poll::Ready(end);
             }
-            match Pin::new(&mut self.ws).poll_next(cx) {
+            let Some(ws) = link.ws.as_mut() else {
+                return Poll::Ready(End::Io);
+            };
+            match Pin::new(ws).poll_next(cx) {
                 Poll::Ready(Some(Ok(message))) => {
                     if self.active {
                         // The handlers run here and their replies would wake this very task,
@@ -326,7 +354,7 @@ impl<H: EngineHandler> Connection<H> {
                         // (and `poll_write` registers the waker again before it looks).
                         drop(self.entry.session.0.ws_waker.take());
                     }
-                    if let Some(end) = self.on_message(message, timer.as_mut()) {
+                    if let Some(end) = self.on_message(link, message, timer.as_mut()) {
                         return Poll::Ready(end);
                     }
                 }
@@ -348,7 +376,7 @@ impl<H: EngineHandler> Connection<H> {
     }
 
     /// Writes what is queued; ready only when the connection must end.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+    fn poll_write(&mut self, link: &mut Link, cx: &mut Context<'_>) -> Poll<End> {
         let session = self.entry.session.clone();
         if self.active {
             session.0.ws_waker.register(cx.waker());
@@ -357,35 +385,14 @@ impl<H: EngineHandler> Connection<H> {
             #[cfg(feature = "metrics")]
             session.state().record_depth();
         }
-        loop {
-            if self.pending.is_none() && self.active {
-                let frame = session.state().pop_outbox();
-                self.pending = frame.map(|f| self.to_ws_message(f));
-            }
-            if self.pending.is_none() {
-                break;
-            }
-            match Pin::new(&mut self.ws).poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(_)) => return Poll::Ready(End::Io),
-                Poll::Pending => return Poll::Pending,
-            }
-            if let Some(message) = self.pending.take() {
-                tracing::trace!(?message, "frame out");
-                if Pin::new(&mut self.ws).start_send(message).is_err() {
-                    return Poll::Ready(End::Io);
-                }
-                self.needs_flush = true;
-            }
+        if link.broken {
+            return Poll::Ready(End::Io);
         }
-        let mut flushed = false;
-        if self.needs_flush {
-            match Pin::new(&mut self.ws).poll_flush(cx) {
-                Poll::Ready(Ok(())) => (self.needs_flush, flushed) = (false, true),
-                Poll::Ready(Err(_)) => return Poll::Ready(End::Io),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        let flushed = match link.write_out(&session, self.active, cx) {
+            Poll::Ready(Ok(flushed)) => flushed,
+            Poll::Ready(Err(Broken)) => return Poll::Ready(End::Io),
+            Poll::Pending => return Poll::Pending,
+        };
         if self.active {
             let mut state = session.state();
             // The handshake's packets grew the queue's buffer: an idle connection keeps none.
@@ -414,26 +421,13 @@ impl<H: EngineHandler> Connection<H> {
         Poll::Pending
     }
 
-    fn to_ws_message(&self, frame: Frame) -> WsMessage {
-        match frame.0 {
-            FrameKind::Text(text) => WsMessage::Text(text),
-            FrameKind::Binary(data) => match self.entry.session.protocol() {
-                ProtocolVersion::V4 => WsMessage::Binary(data),
-                ProtocolVersion::V3 if self.entry.session.0.b64 => {
-                    WsMessage::Text(v3::base64_packet(&data).into())
-                }
-                ProtocolVersion::V3 => {
-                    let mut framed = Vec::with_capacity(data.len() + 1);
-                    framed.push(4);
-                    framed.extend_from_slice(&data);
-                    WsMessage::Binary(framed.into())
-                }
-            },
-        }
-    }
-
     /// Handles one incoming WebSocket message; `Some` ends the connection.
-    fn on_message(&mut self, message: WsMessage, timer: Pin<&mut Sleep>) -> Option<End> {
+    fn on_message(
+        &mut self,
+        link: &mut Link,
+        message: WsMessage,
+        timer: Pin<&mut Sleep>,
+    ) -> Option<End> {
         let protocol = self.entry.session.protocol();
         let decoded = match message {
             WsMessage::Text(text) => {
@@ -451,7 +445,7 @@ impl<H: EngineHandler> Connection<H> {
             WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => return None,
         };
         if !self.active {
-            return self.on_probe_packet(decoded.ok());
+            return self.on_probe_packet(link, decoded.ok());
         }
         if let (Ok(packet), Some(heartbeat)) = (&decoded, &mut self.heartbeat) {
             // The client's half of the heartbeat, as [`Engine::on_packet`] counts it.
@@ -474,14 +468,14 @@ impl<H: EngineHandler> Connection<H> {
     }
 
     /// The probe: `2probe` is answered `3probe`, then `5` moves the session here.
-    fn on_probe_packet(&mut self, packet: Option<Packet>) -> Option<End> {
+    fn on_probe_packet(&mut self, link: &mut Link, packet: Option<Packet>) -> Option<End> {
         let session = self.entry.session.clone();
         let mut state = session.state();
         match (packet, state.upgrade) {
             (Some(Packet::Ping { probe: true }), Upgrade::Probing | Upgrade::Upgrading) => {
                 state.upgrade = Upgrade::Upgrading;
                 drop(state);
-                self.pending = Some(WsMessage::Text(Utf8Bytes::from_static("3probe")));
+                link.pending = Some(WsMessage::Text(Utf8Bytes::from_static("3probe")));
                 // Release the pending GET with a noop so the client can finish the upgrade.
                 session.0.poll_waker.wake();
                 None
@@ -490,7 +484,7 @@ impl<H: EngineHandler> Connection<H> {
                 state.upgrade = Upgrade::None;
                 state.transport = TransportKind::WebSocket;
                 drop(state);
-                self.active = true;
+                self.activate();
                 tracing::debug!(sid = %session.sid(), "upgraded to WebSocket");
                 session.0.poll_waker.wake();
                 self.engine.on_upgraded(&self.entry);

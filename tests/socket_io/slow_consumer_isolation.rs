@@ -26,9 +26,11 @@ use tower_socketio::{ConnectionStateRecovery, SocketIo, SocketIoConfig, SocketIo
 const QUEUE_BOUND: usize = 64 * 1024;
 /// Packets the slow client reads in full before stalling, so it holds an offset.
 const WARMUP: u64 = 10;
-/// Packets of the flood (each ~600 bytes): ~1.8 MB, far past the bound and the socket buffers.
+/// Packets of the flood (each ~4.1 KB): ~12 MB, far past the bound and the socket buffers (a
+/// sender writing straight into an idle connection fills the kernel's buffers first: up to
+/// 4 MB of send buffer on Linux by default, and the peer's receive window).
 const FLOOD: u64 = 3_000;
-const PADDING: usize = 512;
+const PADDING: usize = 4096;
 /// Clients that keep asking for echoes meanwhile.
 const FAST: usize = 3;
 /// "Normal latency" on a loaded 2-core machine; the hang it guards against is forever.
