@@ -236,25 +236,51 @@ fn payload_fits(kind: PacketType, data: Option<&Value>) -> bool {
     }
 }
 
-/// Parses JSON nested at most `max_depth` levels. The depth is checked by a scan before
-/// parsing, so neither the parser nor the value's drop can recurse deeper than the limit.
+/// serde_json's own bound on nesting: deeper documents fail with a recursion error.
+const SERDE_LIMIT: usize = 128;
+/// A document that failed to parse and nests at least this deep may have failed on
+/// serde_json's bound rather than on its syntax (a margin below [`SERDE_LIMIT`]).
+const SERDE_DEPTH: usize = SERDE_LIMIT - 8;
+
+/// Parses JSON nested at most `max_depth` levels, so that neither the parser nor the value's
+/// drop recurses deeper than the limit.
+///
+/// Nearly every packet is shallow, and serde_json parses it on its own bounded recursion;
+/// only when that fails is the text scanned for its depth: too deep, or deep but within the
+/// limit (parsed again, growing the stack as it goes), or plainly invalid.
 fn parse_json(text: &str, max_depth: usize) -> Result<Value, ParseError> {
-    if exceeds_depth(text.as_bytes(), max_depth) {
-        return Err(ParseError::TooDeep);
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) if max_depth >= SERDE_LIMIT || depth(&value) <= max_depth => return Ok(value),
+        Ok(_) => return Err(ParseError::TooDeep),
+        Err(_) => {}
+    }
+    let depth = nesting(text.as_bytes(), max_depth).ok_or(ParseError::TooDeep)?;
+    if depth < SERDE_DEPTH {
+        return Err(ParseError::InvalidPayload);
     }
     let mut de = serde_json::Deserializer::from_str(text);
     de.disable_recursion_limit();
     // serde_json recurses once per level; serde_stacker grows the stack when it runs low, so
-    // the limit above, not the thread's stack size, is what bounds the depth.
+    // `max_depth`, not the thread's stack size, is what bounds the depth.
     let value = serde::Deserialize::deserialize(serde_stacker::Deserializer::new(&mut de))
         .map_err(|_| ParseError::InvalidPayload)?;
     de.end().map_err(|_| ParseError::InvalidPayload)?;
     Ok(value)
 }
 
-/// Whether brackets outside strings nest deeper than `max`.
-fn exceeds_depth(json: &[u8], max: usize) -> bool {
+/// How deep a value nests (serde_json parsed it, so the recursion is bounded by its limit).
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// How deep brackets outside strings nest, or `None` past `max`.
+fn nesting(json: &[u8], max: usize) -> Option<usize> {
     let mut depth = 0usize;
+    let mut deepest = 0usize;
     let mut in_string = false;
     let mut escaped = false;
     for &b in json {
@@ -272,14 +298,15 @@ fn exceeds_depth(json: &[u8], max: usize) -> bool {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
-                    return true;
+                    return None;
                 }
+                deepest = deepest.max(depth);
             }
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    false
+    Some(deepest)
 }
 
 /// Every placeholder must point to an attachment, as Node's reconstruction requires, and each
@@ -383,6 +410,32 @@ mod tests {
         // Brackets inside strings do not count.
         let quoted = format!(r#"2["a","{}\"{}"]"#, "[".repeat(5_000), "{".repeat(5_000));
         assert!(decode(&quoted).is_ok());
+    }
+
+    /// Around serde_json's own bound (128), where the shallow path hands over to the deep one.
+    #[test]
+    fn depth_limits_hold_on_both_sides_of_serde_jsons_bound() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        for depth in [1, 64, 119, 120, 127, 128, 129, 200] {
+            assert_eq!(
+                parse_json(&nested(depth), 1024).map(|v| super::depth(&v)),
+                Ok(depth)
+            );
+            assert_eq!(
+                parse_json(&nested(depth), depth).map(|v| super::depth(&v)),
+                Ok(depth)
+            );
+            assert_eq!(
+                parse_json(&nested(depth), depth - 1),
+                Err(ParseError::TooDeep)
+            );
+        }
+        // Invalid text is invalid whatever its depth, and too deep first when it is too deep.
+        for depth in [3, 125, 300] {
+            let broken = format!("{}1,]{}", "[".repeat(depth), "]".repeat(depth - 1));
+            assert_eq!(parse_json(&broken, 1024), Err(ParseError::InvalidPayload));
+            assert_eq!(parse_json(&broken, 2), Err(ParseError::TooDeep));
+        }
     }
 
     #[test]
