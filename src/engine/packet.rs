@@ -20,31 +20,33 @@ use super::ProtocolVersion;
 /// assert_eq!(&*text, "hello");
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Text(Bytes);
+pub struct Text(Utf8Bytes);
 
 impl Text {
     /// Wraps bytes already known to be UTF-8, checking them.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
-        std::str::from_utf8(&bytes)?;
-        Ok(Text(bytes))
+        Utf8Bytes::try_from(bytes).map(Text)
     }
 
-    /// The text.
+    /// The text. Checked once, when the text was made: a packet's text is read several times
+    /// on its way (its length, its type, its payload), and checking it every time cost as much
+    /// as parsing it.
     pub fn as_str(&self) -> &str {
-        // Every constructor checks or guarantees UTF-8.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        self.0.as_str()
     }
 
     /// The underlying bytes.
     pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+        self.0.as_ref()
     }
 
     /// `self[at..]` without copying; `at` must be a char boundary (it is checked).
     pub(crate) fn slice_from(&self, at: usize) -> Option<Text> {
-        self.as_str()
-            .is_char_boundary(at)
-            .then(|| Text(self.0.slice(at..)))
+        let rest = self.as_str().get(at..)?;
+        // The rest of a checked text: checking it again is cheap next to copying it.
+        Utf8Bytes::try_from(self.as_bytes().slice_ref(rest.as_bytes()))
+            .ok()
+            .map(Text)
     }
 }
 
@@ -57,19 +59,25 @@ impl std::ops::Deref for Text {
 
 impl From<&str> for Text {
     fn from(s: &str) -> Self {
-        Text(Bytes::copy_from_slice(s.as_bytes()))
+        Text(Utf8Bytes::from(s))
     }
 }
 
 impl From<String> for Text {
     fn from(s: String) -> Self {
-        Text(Bytes::from(s))
+        Text(Utf8Bytes::from(s))
     }
 }
 
 impl From<Utf8Bytes> for Text {
     fn from(s: Utf8Bytes) -> Self {
-        Text(Bytes::from(s))
+        Text(s)
+    }
+}
+
+impl From<Text> for Utf8Bytes {
+    fn from(text: Text) -> Self {
+        text.0
     }
 }
 
