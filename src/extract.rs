@@ -11,6 +11,7 @@
 //! | [`DisconnectReason`] | | | ✓ |
 //! | [`State<T>`], [`Extension<T>`], [`SocketIo`](crate::SocketIo), [`HandshakeRef`] | ✓ | ✓ | ✓ |
 
+use std::any::{Any, TypeId};
 use std::convert::Infallible;
 use std::ops::Deref;
 
@@ -40,15 +41,35 @@ pub(crate) fn deserialize_args<T: DeserializeOwned>(
 /// value into another does.
 fn extract_args<T: DeserializeOwned + 'static>(args: &[Value]) -> Result<T, serde_json::Error> {
     if let [one] = args
-        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<Value>()
+        && TypeId::of::<T>() == TypeId::of::<Value>()
+        && let Ok(value) = value_as::<T>(one.clone())
     {
-        let mut slot = Some(one.clone());
-        let any: &mut dyn std::any::Any = &mut slot;
-        if let Some(value) = any.downcast_mut::<Option<T>>().and_then(Option::take) {
-            return Ok(value);
-        }
+        return Ok(value);
     }
     deserialize_args(args)
+}
+
+/// [`extract_args`] for the handler's last extractor: the arguments are taken, not copied.
+fn take_args<T: DeserializeOwned + 'static>(
+    parts: &mut MessageParts,
+) -> Result<T, serde_json::Error> {
+    let mut args = std::mem::take(&mut parts.args);
+    if args.len() == 1
+        && let Some(one) = args.pop()
+    {
+        return value_as::<T>(one).or_else(T::deserialize);
+    }
+    T::deserialize(Value::Array(args))
+}
+
+/// `value` itself when `T` is `Value`; else `value` back.
+fn value_as<T: 'static>(value: Value) -> Result<T, Value> {
+    let mut slot = Some(value);
+    let any: &mut dyn Any = &mut slot;
+    if let Some(value) = any.downcast_mut::<Option<T>>().and_then(Option::take) {
+        return Ok(value);
+    }
+    Err(slot.unwrap_or_default())
 }
 
 impl FromConnectParts for SocketRef {
@@ -167,6 +188,13 @@ impl<T: DeserializeOwned + 'static> FromMessageParts for Data<T> {
     ) -> Result<Self, Self::Rejection> {
         extract_args(&parts.args).map(Data)
     }
+
+    fn from_last_message_parts(
+        _: &SocketRef,
+        parts: &mut MessageParts,
+    ) -> Result<Self, Self::Rejection> {
+        take_args(parts).map(Data)
+    }
 }
 
 impl<T: DeserializeOwned> FromConnectParts for TryData<T> {
@@ -180,6 +208,13 @@ impl<T: DeserializeOwned + 'static> FromMessageParts for TryData<T> {
     type Rejection = Infallible;
     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Infallible> {
         Ok(TryData(extract_args(&parts.args)))
+    }
+
+    fn from_last_message_parts(
+        _: &SocketRef,
+        parts: &mut MessageParts,
+    ) -> Result<Self, Infallible> {
+        Ok(TryData(take_args(parts)))
     }
 }
 
@@ -202,6 +237,14 @@ pub struct Args(pub Vec<Value>);
 impl FromMessageParts for Args {
     type Rejection = Infallible;
     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Infallible> {
+        // Extractors after this one (a `Data<T>`) read the arguments too.
+        Ok(Args(parts.args.clone()))
+    }
+
+    fn from_last_message_parts(
+        _: &SocketRef,
+        parts: &mut MessageParts,
+    ) -> Result<Self, Infallible> {
         Ok(Args(std::mem::take(&mut parts.args)))
     }
 }
@@ -236,6 +279,14 @@ pub struct Bin(pub Vec<Bytes>);
 impl FromMessageParts for Bin {
     type Rejection = Infallible;
     fn from_message_parts(_: &SocketRef, parts: &mut MessageParts) -> Result<Self, Infallible> {
+        // Shared buffers: a copy costs a reference count each.
+        Ok(Bin(parts.attachments.clone()))
+    }
+
+    fn from_last_message_parts(
+        _: &SocketRef,
+        parts: &mut MessageParts,
+    ) -> Result<Self, Infallible> {
         Ok(Bin(std::mem::take(&mut parts.attachments)))
     }
 }

@@ -86,6 +86,31 @@ pub trait FromMessageParts: Sized {
         socket: &SocketRef,
         parts: &mut MessageParts,
     ) -> Result<Self, Self::Rejection>;
+
+    /// Extracts the handler's last argument: no extractor reads the parts after this one, so
+    /// it may take what it needs out of them instead of copying it (as `Data<T>` does with the
+    /// event's arguments). The same as [`from_message_parts`](Self::from_message_parts)
+    /// unless overridden.
+    fn from_last_message_parts(
+        socket: &SocketRef,
+        parts: &mut MessageParts,
+    ) -> Result<Self, Self::Rejection> {
+        Self::from_message_parts(socket, parts)
+    }
+}
+
+/// Extracts the argument at `position` (counted from 1) of `count`: the last one may take.
+fn extract<T: FromMessageParts>(
+    socket: &SocketRef,
+    parts: &mut MessageParts,
+    position: usize,
+    count: usize,
+) -> Result<T, T::Rejection> {
+    if position == count {
+        T::from_last_message_parts(socket, parts)
+    } else {
+        T::from_message_parts(socket, parts)
+    }
 }
 
 /// A function that can handle an event: every argument implements [`FromMessageParts`], and it
@@ -122,8 +147,11 @@ macro_rules! impl_message_handler {
         {
             #[allow(non_snake_case, unused_mut, unused_variables)]
             fn call(&self, socket: SocketRef, mut parts: MessageParts) {
+                let count = <[&str]>::len(&[$(stringify!($ty)),*]);
+                let mut position = 0;
                 $(
-                    let $ty = match $ty::from_message_parts(&socket, &mut parts) {
+                    position += 1;
+                    let $ty = match extract::<$ty>(&socket, &mut parts, position, count) {
                         Ok(value) => value,
                         Err(rejection) => {
                             tracing::debug!(event = %parts.event, %rejection, "handler not called");
@@ -145,8 +173,11 @@ macro_rules! impl_message_handler {
         {
             #[allow(non_snake_case, unused_mut, unused_variables)]
             fn call(&self, socket: SocketRef, mut parts: MessageParts) {
+                let count = <[&str]>::len(&[$(stringify!($ty)),*]);
+                let mut position = 0;
                 $(
-                    let $ty = match $ty::from_message_parts(&socket, &mut parts) {
+                    position += 1;
+                    let $ty = match extract::<$ty>(&socket, &mut parts, position, count) {
                         Ok(value) => value,
                         Err(rejection) => {
                             tracing::debug!(event = %parts.event, %rejection, "handler not called");

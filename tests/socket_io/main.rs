@@ -5,7 +5,8 @@
 //! - `remote_socket`: `fetch_sockets` and acting on the sockets it returns;
 //! - `shutdown`: graceful shutdown;
 //! - `slow_consumer`, `slow_consumer_isolation`: readers that do not keep up;
-//! - `direct_writes`: senders writing straight into idle WebSockets, beside their tasks.
+//! - `direct_writes`: senders writing straight into idle WebSockets, beside their tasks;
+//! - `extractors`: a handler's extractors in any order see the same arguments.
 //!
 //! Run alone with `scripts/test socket_io`. The support tree is shared by every test binary.
 
@@ -13,6 +14,7 @@
 mod support;
 
 mod direct_writes;
+mod extractors;
 mod remote_socket;
 mod shutdown;
 mod slow_consumer;
