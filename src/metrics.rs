@@ -12,7 +12,7 @@
 //! | `socketio_engine_received_bytes_total` | counter | | their payload bytes |
 //! | `socketio_engine_messages_sent_total` | counter | | Engine.IO messages queued to clients |
 //! | `socketio_engine_sent_bytes_total` | counter | | their payload bytes |
-//! | `socketio_engine_queue_depth` | histogram | | messages waiting in a session's queue when its transport writes |
+//! | `socketio_engine_queue_depth` | histogram | | messages waiting in a session's queue when it is written out (by its transport, or by a sender writing straight into an idle WebSocket) |
 //! | `socketio_engine_slow_consumer_closes_total` | counter | | sessions closed because their queue was full |
 //! | `socketio_handler_duration_seconds` | histogram | `namespace` | event handlers, from the packet to the end of the handler's future |
 //! | `socketio_ack_timeouts_total` | counter | | acknowledgements that did not come in time |

@@ -135,6 +135,9 @@ pub(crate) fn write_now(session: &Session) -> bool {
     if link.broken {
         return false;
     }
+    // The same sample a connection's task takes when it comes to write (metrics builds only).
+    #[cfg(feature = "metrics")]
+    session.state().record_depth();
     // No waker: when the socket is full the task is woken instead, and registers its own.
     let mut cx = Context::from_waker(Waker::noop());
     // Outside the runtime's budget: every socket write spends one unit of the *calling* task's
