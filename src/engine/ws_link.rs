@@ -11,6 +11,10 @@
 //! holds the link; the bound on the queue and the slow-consumer close are the queue's, as
 //! before. No other lock is held while writing: the session's state lock is only taken to pop
 //! the next packet.
+//!
+//! The connection's task holds the link for the whole of each poll, its handlers included.
+//! Nobody else ever waits for it (senders only try it), so a handler that sends, to its own
+//! socket or to any other, never blocks on a link: what it cannot write is queued.
 
 use std::future::Future;
 use std::pin::Pin;
