@@ -26,11 +26,15 @@ use tower_socketio::{ConnectionStateRecovery, SocketIo, SocketIoConfig, SocketIo
 const QUEUE_BOUND: usize = 64 * 1024;
 /// Packets the slow client reads in full before stalling, so it holds an offset.
 const WARMUP: u64 = 10;
-/// Packets of the flood (each ~4.1 KB): ~12 MB, far past the bound and the socket buffers (a
-/// sender writing straight into an idle connection fills the kernel's buffers first: up to
-/// 4 MB of send buffer on Linux by default, and the peer's receive window).
+/// Packets of the flood (each ~600 bytes): ~1.8 MB, far past the bound and the socket buffers
+/// ([`SERVER_SNDBUF`] and [`SLOW_RCVBUF`]: a sender writing straight into an idle connection
+/// fills the kernel's buffers before the queue).
 const FLOOD: u64 = 3_000;
-const PADDING: usize = 4096;
+const PADDING: usize = 512;
+/// The node's socket send buffers.
+const SERVER_SNDBUF: u32 = 32 * 1024;
+/// The slow client's socket receive buffer.
+const SLOW_RCVBUF: u32 = 4096;
 /// Clients that keep asking for echoes meanwhile.
 const FAST: usize = 3;
 /// "Normal latency" on a loaded 2-core machine; the hang it guards against is forever.
@@ -66,9 +70,17 @@ fn serve(backend: Backend, disconnects: Disconnects) -> String {
         runtime.block_on(async move {
             let io = build(backend, disconnects).await;
             let app = axum::Router::new().layer(SocketIoLayer::new(io));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
+            // Small send buffers (accepted sockets inherit the listener's): on loopback the
+            // kernel would otherwise let a connection's send buffer grow to megabytes, and a
+            // sender writing straight into the slow client would fill that before its queue.
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket
+                .set_send_buffer_size(SERVER_SNDBUF)
+                .expect("SO_SNDBUF");
+            socket
+                .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
                 .expect("bind");
+            let listener = socket.listen(128).expect("listen");
             let addr = listener.local_addr().expect("addr");
             tx.send(format!("ws://{addr}/socket.io/?EIO=4&transport=websocket"))
                 .expect("url");
@@ -145,10 +157,33 @@ struct Client {
 impl Client {
     /// Opens the Engine.IO session within `within`.
     async fn open(url: &str, within: Duration) -> Result<Client, String> {
-        let (ws, _) = tokio::time::timeout(within, tokio_tungstenite::connect_async(url))
+        Client::open_with(url, within, None).await
+    }
+
+    /// Opens the Engine.IO session within `within`, with this socket receive buffer if any.
+    async fn open_with(url: &str, within: Duration, rcvbuf: Option<u32>) -> Result<Client, String> {
+        let handshake = async {
+            let addr = url
+                .trim_start_matches("ws://")
+                .split('/')
+                .next()
+                .and_then(|host| host.parse().ok())
+                .ok_or_else(|| format!("no address in {url}"))?;
+            let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+            if let Some(size) = rcvbuf {
+                socket
+                    .set_recv_buffer_size(size)
+                    .map_err(|e| e.to_string())?;
+            }
+            let tcp = socket.connect(addr).await.map_err(|e| e.to_string())?;
+            let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+            tokio_tungstenite::client_async(url, tcp)
+                .await
+                .map_err(|e| format!("WebSocket handshake: {e}"))
+        };
+        let (ws, _) = tokio::time::timeout(within, handshake)
             .await
-            .map_err(|_| "no WebSocket handshake in time".to_string())?
-            .map_err(|e| format!("WebSocket handshake: {e}"))?;
+            .map_err(|_| "no WebSocket handshake in time".to_string())??;
         let mut client = Client { ws, next_ack: 0 };
         match client.next(within).await {
             Some(open) if open.starts_with('0') => Ok(client),
@@ -307,7 +342,9 @@ async fn scenario(backend: Backend) {
     let disconnects = Disconnects::default();
     let url = serve(backend, disconnects.clone());
 
-    let mut slow = Client::open(&url, NORMAL * 5).await.expect("slow client");
+    let mut slow = Client::open_with(&url, NORMAL * 5, Some(SLOW_RCVBUF))
+        .await
+        .expect("slow client");
     let (_, reply) = slow.connect(None, NORMAL * 5).await.expect("slow connect");
     let sid = reply["sid"].as_str().expect("sid").to_owned();
     let pid = reply["pid"]
