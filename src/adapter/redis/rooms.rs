@@ -6,7 +6,7 @@ use super::driver::Subscription;
 use super::{RedisMode, SubscriptionMode};
 use crate::adapter::{BroadcastOptions, Room};
 use crate::core::sync::lock;
-use crate::engine::Sid;
+use crate::engine::{Burst, Sid};
 
 impl NsShared {
     pub(super) fn room_channel_wanted(&self, room: &str, joining: Sid) -> bool {
@@ -43,6 +43,9 @@ impl NsShared {
     pub(super) fn add_all(&self, sid: Sid, rooms: Vec<Room>) {
         if self.streams() {
             let rooms_include_own = rooms.iter().any(|room| room.as_ref() == sid.as_str());
+            // Opened before the lock, closed after it: the hand-over's packets are queued under
+            // the lock and written to the socket once it is released.
+            let _burst = Burst::open();
             let mut restores = lock(&self.restores);
             // What was delivered before this join did not reach it: a socket joining its own
             // room (it connects) starts after that.

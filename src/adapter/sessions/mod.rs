@@ -17,7 +17,7 @@ use super::{BroadcastOptions, BroadcastPacket, LocalAdapter, RecoverySession, Re
 use crate::core::Room;
 use crate::core::recovery::{ConnectionStateRecovery, reaches, reaches_rooms};
 use crate::core::sync::lock;
-use crate::engine::{Frame, Sid};
+use crate::engine::{Burst, Frame, Sid};
 
 /// How long a restored session waits for its socket to join its rooms; past that the restore
 /// was abandoned (a refused or closed connection that never told the adapter).
@@ -124,6 +124,9 @@ impl SessionStore {
         if !packet.recoverable || opts.volatile {
             return local.broadcast(packet, opts);
         }
+        // Opened before the lock, closed after it: the receivers' queues are filled under the
+        // lock, and written to their sockets only once it is released.
+        let _burst = Burst::open();
         let mut inner = lock(&self.inner);
         let now = Instant::now();
         self.prune(&mut inner, now);
@@ -140,8 +143,9 @@ impl SessionStore {
                 self.config.max_packets,
             );
         }
-        // Fanned out before the lock is released: a restore or a hand-over sees the packet
-        // either logged and delivered, or neither. Queueing never calls out.
+        // Queued before the lock is released: a restore or a hand-over sees the packet either
+        // logged and queued, or neither. Queueing never calls out, and the writes wait for the
+        // burst.
         local.namespace().send(&targets, &frames, false);
         inner.log.push_back(Entry {
             offset,
@@ -218,6 +222,8 @@ impl SessionStore {
     /// was buffered for it is queued first, then it joins, under the store's lock, so that no
     /// broadcast falls between the two.
     pub fn add_all(&self, local: &LocalAdapter, sid: Sid, rooms: Vec<Room>) {
+        // The hand-over's packets are written once the lock is released (see `broadcast`).
+        let _burst = Burst::open();
         let mut inner = lock(&self.inner);
         let own_room = rooms.iter().any(|room| room.as_ref() == sid.as_str());
         match inner.handovers.remove(&sid) {
