@@ -249,8 +249,8 @@ impl Session {
         crate::metrics::global().messages_sent(count, data);
         // A transport drains the queue until it is empty or its connection cannot take more
         // (and then the connection wakes it): only the first packet after empty needs a wake.
-        if before == 0 && !super::burst::note(self) {
-            self.write_or_wake();
+        if before == 0 {
+            self.queue_filled();
         }
         Ok(())
     }
@@ -293,9 +293,7 @@ impl Session {
             state.outbox_bytes += cost(&frame);
             state.outbox.push_back(frame);
             drop(state);
-            if !super::burst::note(self) {
-                self.write_or_wake();
-            }
+            self.queue_filled();
         }
         writable
     }
@@ -418,6 +416,14 @@ impl Session {
     pub(crate) fn wake_transports(&self) {
         self.0.poll_waker.wake();
         self.0.ws_waker.wake();
+    }
+
+    /// The queue just stopped being empty: its packets go out when this thread's burst ends,
+    /// or at once when none is open.
+    fn queue_filled(&self) {
+        if !super::burst::note(self) {
+            self.write_or_wake();
+        }
     }
 
     /// What was just queued goes out: written here and now when the session's WebSocket is
